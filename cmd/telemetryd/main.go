@@ -1,0 +1,128 @@
+// Command telemetryd is the telemetry ingestion backend: OTLP ingest, the event stream,
+// persist workers, the fetch API, and the tools to operate them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `telemetryd: telemetry ingestion backend (OTLP -> NATS JetStream -> ClickHouse)
+
+Usage:
+  telemetryd serve [flags]      run the service (all roles, or --roles)
+  telemetryd migrate [flags]    apply the ClickHouse schema
+  telemetryd tokens create|list [flags]
+                                manage ingest tokens
+  telemetryd jwt mint [flags]   issue a development JWT
+  telemetryd version            print the version
+
+Every flag has an environment twin: --clickhouse-dsn is TELEMETRYD_CLICKHOUSE_DSN.
+Run "telemetryd COMMAND -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "telemetryd:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("a command is required")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, stderr)
+	case "tokens":
+		return runTokens(ctx, rest, stdout, stderr)
+	case "jwt":
+		return runJWT(rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "telemetryd", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg := defaultServeConfig()
+	fs := newFlagSet("telemetryd serve", stderr)
+	cfg.registerFlags(fs)
+	if err := parseFlags(fs, args, osLookupEnv); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	logger := newLogger(stderr, cfg.LogLevel)
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	s, err := startServer(startCtx, cfg, logger)
+	cancel()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-s.httpDone:
+		// The HTTP server failed on its own; put the error back for stop to see.
+		s.httpDone <- err
+		logger.Error("http server stopped", "err", err)
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.stop(stopCtx)
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("telemetryd migrate", stderr)
+	dsn := fs.String("clickhouse-dsn", "clickhouse://127.0.0.1:9000/telemetry", "ClickHouse DSN")
+	if err := parseFlags(fs, args, osLookupEnv); err != nil {
+		return err
+	}
+	return migrateSchema(ctx, *dsn, newLogger(stderr, "info"))
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToLower(s))); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	l, err := parseLogLevel(level)
+	if err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}

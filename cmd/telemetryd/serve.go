@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/fetch"
+	"github.com/telemetryd/telemetryd/ingest"
+	"github.com/telemetryd/telemetryd/pipeline/natsserver"
+	"github.com/telemetryd/telemetryd/pipeline/persist"
+	"github.com/telemetryd/telemetryd/pipeline/stream"
+	"github.com/telemetryd/telemetryd/schema"
+)
+
+// server is a running `telemetryd serve`: the roles it was asked for, wired together.
+type server struct {
+	cfg    serveConfig
+	logger *slog.Logger
+
+	nats     *natsserver.Server // nil when connected to an external NATS
+	nc       *nats.Conn
+	ch       driver.Conn // nil when no role needs ClickHouse
+	store    *authn.Store
+	http     *http.Server
+	httpAddr net.Addr
+	ready    atomic.Bool
+
+	cancelWork context.CancelFunc
+	work       sync.WaitGroup
+	httpDone   chan error
+}
+
+// startServer starts every configured role. On error everything started is stopped.
+func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *server, err error) {
+	roles, err := cfg.roles()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, logger: logger, httpDone: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.stop(context.Background())
+		}
+	}()
+	if err := s.connectNATS(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if _, err := stream.Ensure(ctx, js, cfg.Stream); err != nil {
+		return nil, err
+	}
+	if s.store, err = authn.OpenStore(ctx, js, cfg.Credentials, logger); err != nil {
+		return nil, err
+	}
+
+	needsClickHouse := slices.Contains(roles, rolePersist) || slices.Contains(roles, roleFetch)
+	if needsClickHouse {
+		if err := schema.Migrate(ctx, cfg.ClickHouseDSN, logger); err != nil {
+			return nil, fmt.Errorf("migrate clickhouse: %w", err)
+		}
+		if s.ch, err = schema.Open(ctx, cfg.ClickHouseDSN); err != nil {
+			return nil, err
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /ready", s.readyHandler)
+	if slices.Contains(roles, roleIngest) {
+		ingest.NewReceiver(cfg.Ingest, s.store, stream.NewPublisher(js, cfg.Stream), logger).Register(mux)
+	}
+	if slices.Contains(roles, roleFetch) {
+		verifier, err := authn.NewJWTVerifier(authn.JWTConfig{Secret: []byte(cfg.JWTSecret), Leeway: 30 * time.Second})
+		if err != nil {
+			return nil, err
+		}
+		guard := authn.NewGuard(verifier, s.store)
+		authn.NewRoutes(s.store, guard, logger).Register(mux)
+		fetch.NewAPI(cfg.Fetch, s.ch, guard, logger).Register(mux)
+	}
+
+	workCtx, cancel := context.WithCancel(context.Background())
+	s.cancelWork = cancel
+	if slices.Contains(roles, rolePersist) {
+		w, err := persist.NewWorker(ctx, js, cfg.Stream, s.ch, cfg.Persist, logger)
+		if err != nil {
+			return nil, err
+		}
+		s.work.Add(1)
+		go func() {
+			defer s.work.Done()
+			_ = w.Run(workCtx)
+		}()
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	s.httpAddr = ln.Addr()
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() { s.httpDone <- s.http.Serve(ln) }()
+	s.ready.Store(true)
+	logger.Info("telemetryd serving", "http", s.httpAddr.String(), "roles", roles, "nats", s.nc.ConnectedUrlRedacted())
+	return s, nil
+}
+
+func (s *server) connectNATS() error {
+	url := s.cfg.NATS.URL
+	if url == "" {
+		srv, err := natsserver.Start(natsserver.Config{
+			ListenAddr: s.cfg.NATS.Listen,
+			StoreDir:   filepath.Join(s.cfg.DataDir, "nats"),
+		})
+		if err != nil {
+			return err
+		}
+		s.nats = srv
+		url = srv.ClientURL()
+	}
+	nc, err := nats.Connect(url,
+		nats.Name("telemetryd"),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s.logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { s.logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	s.nc = nc
+	return nil
+}
+
+func (s *server) readyHandler(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{}
+	ok := s.ready.Load()
+	if !ok {
+		checks["server"] = "shutting down"
+	}
+	if s.nc.Status() == nats.CONNECTED {
+		checks["nats"] = "ok"
+	} else {
+		checks["nats"] = s.nc.Status().String()
+		ok = false
+	}
+	if s.ch != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ch.Ping(ctx); err != nil {
+			checks["clickhouse"] = "unreachable"
+			ok = false
+		} else {
+			checks["clickhouse"] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	authn.WriteJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+}
+
+// stop shuts down in reverse order: not ready, drain HTTP, finish batches, close.
+func (s *server) stop(ctx context.Context) {
+	s.ready.Store(false)
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.logger.Warn("http shutdown", "err", err)
+		}
+		if err := <-s.httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Warn("http server", "err", err)
+		}
+	}
+	if s.cancelWork != nil {
+		s.cancelWork()
+		s.work.Wait()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+	if s.ch != nil {
+		_ = s.ch.Close()
+	}
+	if s.nc != nil {
+		_ = s.nc.Drain()
+		for s.nc.IsDraining() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		s.nc.Close()
+	}
+	if s.nats != nil {
+		s.nats.Shutdown()
+	}
+}

@@ -1,0 +1,179 @@
+// Package ingest receives OTLP from SDKs and exporters, authenticates the ingest token
+// and publishes every accepted payload to the event stream before answering.
+package ingest
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"google.golang.org/grpc/codes"
+
+	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/pipeline/stream"
+)
+
+// Authenticator resolves an ingest token secret.
+type Authenticator interface {
+	AuthenticateIngest(secret string) (authn.IngestToken, error)
+}
+
+// Publisher stores an event durably; it returns after the stream acknowledged it.
+type Publisher interface {
+	Publish(ctx context.Context, ev stream.Event) (stream.Ack, error)
+}
+
+// Config bounds the receiver.
+type Config struct {
+	// MaxBodyBytes limits a request body, both as sent and after decompression.
+	MaxBodyBytes int64
+	// PublishTimeout bounds the wait for the stream's acknowledgement.
+	PublishTimeout time.Duration
+}
+
+// DefaultConfig is the default receiver configuration.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: 16 << 20, PublishTimeout: 10 * time.Second}
+}
+
+// Receiver serves the OTLP/HTTP ingest endpoints.
+type Receiver struct {
+	cfg    Config
+	auth   Authenticator
+	pub    Publisher
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// NewReceiver returns a receiver.
+func NewReceiver(cfg Config, auth Authenticator, pub Publisher, logger *slog.Logger) *Receiver {
+	return &Receiver{cfg: cfg, auth: auth, pub: pub, logger: logger, now: time.Now}
+}
+
+// Register adds the ingest routes to mux.
+func (rc *Receiver) Register(mux *http.ServeMux) {
+	traces := rc.handler(tracesCodec)
+	mux.Handle("/v1/traces", traces)
+	mux.Handle("/telemetry/ingest_http/traces", traces)
+}
+
+func (rc *Receiver) handler(codec signalCodec) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeStatus(w, encodingJSON, &requestError{http.StatusMethodNotAllowed, codes.Unimplemented, "method " + r.Method + " not allowed, use POST"})
+			return
+		}
+		enc, err := parseContentType(r.Header.Get("Content-Type"))
+		if err != nil {
+			writeStatus(w, encodingJSON, err)
+			return
+		}
+		if err := rc.serve(w, r, codec, enc); err != nil {
+			rc.logRefusal(r, codec.signal, err)
+			writeStatus(w, enc, err)
+		}
+	})
+}
+
+// serve handles one authenticated export request and writes the success response;
+// it returns the error to answer with otherwise.
+func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codec signalCodec, enc encoding) error {
+	tok, err := rc.auth.AuthenticateIngest(authn.CredentialFromRequest(r))
+	if err != nil {
+		return err
+	}
+	body, err := rc.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	payload, items, err := codec.normalise(body, enc)
+	if err != nil {
+		return err
+	}
+	if items > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), rc.cfg.PublishTimeout)
+		defer cancel()
+		_, err := rc.pub.Publish(ctx, stream.Event{
+			Tenant:      tok.Tenant,
+			TokenID:     tok.ID,
+			Signal:      codec.signal,
+			ReceivedAt:  rc.now(),
+			TraceParent: r.Header.Get("traceparent"),
+			Payload:     payload,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	resp, err := codec.response(enc)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", enc.contentType())
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp)
+	return nil
+}
+
+// readBody reads the request body, decompressing it, within MaxBodyBytes both before
+// and after decompression, so that a compression bomb never allocates its inflated size.
+func (rc *Receiver) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := rc.cfg.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, tooLarge(fmt.Sprintf("request body exceeds %d bytes", limit))
+	}
+	raw := http.MaxBytesReader(w, r.Body, limit)
+	var src io.Reader = raw
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		gz, err := gzip.NewReader(raw)
+		if err != nil {
+			return nil, readError(err, limit, "invalid gzip body")
+		}
+		defer gz.Close()
+		src = gz
+	case "zstd":
+		zr, err := zstd.NewReader(raw, zstd.WithDecoderMaxMemory(uint64(limit)), zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, readError(err, limit, "invalid zstd body")
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return nil, unsupported(fmt.Sprintf("unsupported content encoding %q: use gzip, zstd or none", enc))
+	}
+	body, err := io.ReadAll(io.LimitReader(src, limit+1))
+	if err != nil {
+		return nil, readError(err, limit, "unreadable body")
+	}
+	if int64(len(body)) > limit {
+		return nil, tooLarge(fmt.Sprintf("request body exceeds %d bytes after decompression", limit))
+	}
+	return body, nil
+}
+
+func readError(err error, limit int64, what string) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(fmt.Sprintf("request body exceeds %d bytes", limit))
+	}
+	return badRequest(what + ": " + err.Error())
+}
+
+func (rc *Receiver) logRefusal(r *http.Request, signal stream.Signal, err error) {
+	status, _, msg := classify(err)
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	rc.logger.Log(r.Context(), level, "ingest request refused", "signal", signal, "status", status, "reason", msg, "cause", err)
+}

@@ -1,0 +1,80 @@
+package stream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Event is one accepted OTLP payload, normalised to protobuf.
+type Event struct {
+	Tenant      string
+	TokenID     string
+	Signal      Signal
+	ReceivedAt  time.Time
+	TraceParent string // the request's W3C traceparent, if any
+	Payload     []byte // OTLP protobuf ExportXxxServiceRequest
+}
+
+// Ack tells where an event was stored.
+type Ack struct {
+	Sequence  uint64
+	Duplicate bool // an equal event was already stored inside the duplicate window
+}
+
+// ErrUnavailable wraps every publish failure: the event was not stored and the
+// client should retry later.
+var ErrUnavailable = errors.New("event stream unavailable")
+
+// Publisher publishes events and waits for JetStream's acknowledgement.
+type Publisher struct {
+	js  jetstream.JetStream
+	cfg Config
+}
+
+// NewPublisher returns a publisher for the stream described by cfg.
+func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
+	return &Publisher{js: js, cfg: cfg}
+}
+
+// Publish stores ev durably. It returns only after the stream acknowledged it.
+func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
+	msg := &nats.Msg{
+		Subject: p.cfg.Subject(ev.Signal),
+		Data:    ev.Payload,
+		Header:  nats.Header{},
+	}
+	msg.Header.Set(HeaderTenant, ev.Tenant)
+	msg.Header.Set(HeaderTokenID, ev.TokenID)
+	msg.Header.Set(HeaderSignal, string(ev.Signal))
+	msg.Header.Set(HeaderReceivedAt, ev.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	if ev.TraceParent != "" {
+		msg.Header.Set(HeaderTraceParent, ev.TraceParent)
+	}
+	// A content hash as message id: an exporter's retry of the same payload inside the
+	// duplicate window is stored once.
+	ack, err := p.js.PublishMsg(ctx, msg,
+		jetstream.WithMsgID(MessageID(ev.Tenant, ev.Signal, ev.Payload)),
+		jetstream.WithExpectStream(p.cfg.Name))
+	if err != nil {
+		return Ack{}, fmt.Errorf("%w: publish %s event: %w", ErrUnavailable, ev.Signal, err)
+	}
+	return Ack{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// MessageID is the deduplication id of a payload: equal for equal content of one tenant.
+func MessageID(tenant string, signal Signal, payload []byte) string {
+	h := sha256.New()
+	h.Write([]byte(tenant))
+	h.Write([]byte{0})
+	h.Write([]byte(signal))
+	h.Write([]byte{0})
+	h.Write(payload)
+	return hex.EncodeToString(h.Sum(nil))
+}

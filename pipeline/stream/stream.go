@@ -1,0 +1,107 @@
+// Package stream defines the JetStream stream that is telemetryd's source of truth:
+// its configuration, the subjects and headers of events, and the publisher ingest uses.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Signal is the OTLP signal an event carries.
+type Signal string
+
+// The OTLP signals.
+const (
+	SignalTraces  Signal = "traces"
+	SignalMetrics Signal = "metrics"
+	SignalLogs    Signal = "logs"
+)
+
+// Header names set on every event.
+const (
+	HeaderTenant      = "Telemetry-Tenant"
+	HeaderTokenID     = "Telemetry-Token-Id"
+	HeaderSignal      = "Telemetry-Signal"
+	HeaderReceivedAt  = "Telemetry-Received-At"
+	HeaderTraceParent = "traceparent"
+)
+
+// Config is the stream's configuration.
+type Config struct {
+	Name            string        // stream name, e.g. "TELEMETRY"
+	SubjectPrefix   string        // events are published to <prefix>.<signal>
+	Replicas        int           // 1 embedded, 3 in a cluster
+	MaxAge          time.Duration // rolling history kept for replay
+	MaxBytes        int64         // upper bound of the stream's storage
+	DuplicateWindow time.Duration // window in which equal Nats-Msg-Id are stored once
+}
+
+// DefaultConfig is the single-machine default.
+func DefaultConfig() Config {
+	return Config{
+		Name:            "TELEMETRY",
+		SubjectPrefix:   "telemetry",
+		Replicas:        1,
+		MaxAge:          7 * 24 * time.Hour,
+		MaxBytes:        10 << 30,
+		DuplicateWindow: 10 * time.Minute,
+	}
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("stream name must not be empty"))
+	}
+	if c.SubjectPrefix == "" {
+		errs = append(errs, errors.New("stream subject prefix must not be empty"))
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("stream replicas must be 1..5, got %d", c.Replicas))
+	}
+	if c.MaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("stream max age must be positive, got %s", c.MaxAge))
+	}
+	if c.MaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("stream max bytes must be positive, got %d", c.MaxBytes))
+	}
+	if c.DuplicateWindow <= 0 || c.DuplicateWindow > c.MaxAge {
+		errs = append(errs, fmt.Errorf("stream duplicate window must be positive and at most the max age, got %s", c.DuplicateWindow))
+	}
+	return errors.Join(errs...)
+}
+
+// Subject is the subject events of a signal are published to.
+func (c Config) Subject(signal Signal) string { return c.SubjectPrefix + "." + string(signal) }
+
+// AllSubjects is the filter that matches every event.
+func (c Config) AllSubjects() string { return c.SubjectPrefix + ".>" }
+
+// Ensure creates the stream or updates it to cfg.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        cfg.Name,
+		Description: "telemetryd events: accepted OTLP payloads, the source of truth",
+		Subjects:    []string{cfg.AllSubjects()},
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.MaxAge,
+		MaxBytes:    cfg.MaxBytes,
+		// DiscardOld keeps ingest open once the history is full; the backlog-aware
+		// admission in ingest keeps un-persisted events from being discarded.
+		Discard:    jetstream.DiscardOld,
+		Duplicates: cfg.DuplicateWindow,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,65 @@
+// Package schema owns telemetryd's ClickHouse database: connections, and the versioned,
+// idempotent migrations embedded in the binary.
+//
+// Every statement must run on ClickHouse 18.16 (Debian's package) and on current releases:
+// no Map, DateTime64, LowCardinality, CODEC, TTL or skip indexes in the base schema.
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// DefaultDSN is the local single-machine ClickHouse.
+const DefaultDSN = "clickhouse://127.0.0.1:9000/telemetry"
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// Options are parsed connection options for a DSN, with telemetryd's defaults applied.
+func Options(dsn string) (*clickhouse.Options, error) {
+	opts, err := clickhouse.ParseDSN(dsn)
+	if err != nil {
+		// The driver's error may echo the DSN, which can hold a password.
+		return nil, errors.New("invalid clickhouse dsn: expected clickhouse://[user[:password]@]host:port/database")
+	}
+	if opts.Auth.Database == "" {
+		opts.Auth.Database = "telemetry"
+	}
+	if !identifier.MatchString(opts.Auth.Database) {
+		return nil, fmt.Errorf("clickhouse database name %q: only letters, digits and _ are allowed", opts.Auth.Database)
+	}
+	if opts.DialTimeout == 0 || opts.DialTimeout == 30*time.Second {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = 16
+	}
+	return opts, nil
+}
+
+// Open connects to the database named in dsn and checks that it answers.
+func Open(ctx context.Context, dsn string) (driver.Conn, error) {
+	opts, err := Options(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, opts)
+}
+
+func open(ctx context.Context, opts *clickhouse.Options) (driver.Conn, error) {
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %v: %w", opts.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("ping clickhouse %v: %w", opts.Addr, err)
+	}
+	return conn, nil
+}
