@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/telemetryd/telemetryd/internal/testenv"
+)
+
+func TestTokensCLI(t *testing.T) {
+	srv := testenv.NATSServer(t)
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"tokens", "create", "--tenant", "acme", "--name", "cli", "--nats-url", srv.ClientURL()}, &out, &errOut); err != nil {
+		t.Fatalf("tokens create: %v (%s)", err, errOut.String())
+	}
+	var created struct {
+		UUID, Token, Status string
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(out.Bytes(), &raw); err != nil {
+		t.Fatalf("tokens create printed %q: %v", out.String(), err)
+	}
+	created.Token, _ = raw["token"].(string)
+	created.UUID, _ = raw["uuid"].(string)
+	created.Status, _ = raw["status"].(string)
+	if _, err := uuid.Parse(created.Token); err != nil || created.Status != "active" || created.UUID == "" {
+		t.Fatalf("created = %v", raw)
+	}
+
+	out.Reset()
+	if err := run(ctx, []string{"tokens", "list", "--tenant", "acme", "--nats-url", srv.ClientURL()}, &out, &errOut); err != nil {
+		t.Fatalf("tokens list: %v", err)
+	}
+	if bytes.Contains(out.Bytes(), []byte(created.Token)) {
+		t.Error("tokens list prints the secret")
+	}
+	if !bytes.Contains(out.Bytes(), []byte(created.UUID)) {
+		t.Errorf("tokens list lacks the token id: %s", out.String())
+	}
+	if err := run(ctx, []string{"tokens", "create", "--nats-url", srv.ClientURL()}, &out, &errOut); err == nil {
+		t.Error("tokens create without --tenant accepted")
+	}
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func parseServe(t *testing.T, args []string, env map[string]string) (serveConfig, error) {
+	t.Helper()
+	cfg := defaultServeConfig()
+	fs := newFlagSet("serve", &bytes.Buffer{})
+	cfg.registerFlags(fs)
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	if err := parseFlags(fs, args, lookup); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+const secret32 = "0123456789abcdef0123456789abcdef"
+
+func TestServeConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c serveConfig)
+	}{
+		{name: "defaults with secret from env", env: map[string]string{"TELEMETRYD_JWT_SECRET": secret32},
+			check: func(t *testing.T, c serveConfig) {
+				if c.HTTPAddr != ":4318" || c.GRPCAddr != ":4317" || c.DataDir != "./data" || c.NATS.URL != "" ||
+					c.NATS.Listen != "127.0.0.1:4222" || c.ClickHouseDSN != "clickhouse://127.0.0.1:9000/telemetry" || c.JWTSecret != secret32 {
+					t.Errorf("defaults = %+v", c)
+				}
+				if roles, _ := c.roles(); len(roles) != 3 {
+					t.Errorf("default roles = %v, want all three", roles)
+				}
+			}},
+		{name: "flag wins over env", args: []string{"--http-addr=127.0.0.1:9999", "--jwt-secret=" + secret32},
+			env: map[string]string{"TELEMETRYD_HTTP_ADDR": "127.0.0.1:1111"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.HTTPAddr != "127.0.0.1:9999" {
+					t.Errorf("http addr = %q, want the flag's", c.HTTPAddr)
+				}
+			}},
+		{name: "env twin", env: map[string]string{"TELEMETRYD_CLICKHOUSE_DSN": "clickhouse://db:9000/x", "TELEMETRYD_JWT_SECRET": secret32},
+			check: func(t *testing.T, c serveConfig) {
+				if c.ClickHouseDSN != "clickhouse://db:9000/x" {
+					t.Errorf("dsn = %q", c.ClickHouseDSN)
+				}
+			}},
+		{name: "ingest alone needs no JWT secret", args: []string{"--roles=ingest"}},
+		{name: "unknown flag", args: []string{"--no-such-flag"}, wantErr: "no-such-flag"},
+		{name: "unknown role", args: []string{"--roles=ingest,bogus"}, wantErr: `unknown role "bogus"`},
+		{name: "fetch without secret", args: []string{"--roles=fetch"}, wantErr: "--jwt-secret"},
+		{name: "short secret", args: []string{"--jwt-secret=short"}, wantErr: "at least 32 bytes"},
+		{name: "bad address", args: []string{"--roles=ingest", "--http-addr=4318"}, wantErr: "--http-addr"},
+		{name: "bad duration in env", args: []string{"--roles=ingest"}, env: map[string]string{"TELEMETRYD_BATCH_MAX_WAIT": "soon"}, wantErr: "TELEMETRYD_BATCH_MAX_WAIT"},
+		{name: "bad dsn", args: []string{"--roles=ingest", "--clickhouse-dsn=clickhouse://h:9000/a-b"}, wantErr: "--clickhouse-dsn"},
+		{name: "stray argument", args: []string{"--roles=ingest", "extra"}, wantErr: "unexpected argument"},
+		{name: "all errors at once", args: []string{"--roles=fetch", "--http-addr=x", "--log-level=loud"},
+			wantErr: "--http-addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseServe(t, tt.args, tt.env)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if tt.check != nil {
+					tt.check(t, c)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+			}
+		})
+	}
+	_, err := parseServe(t, []string{"--roles=fetch", "--http-addr=x", "--log-level=loud"}, nil)
+	for _, want := range []string{"--http-addr", "--jwt-secret", "--log-level"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("joined error %v lacks %q", err, want)
+		}
+	}
+}
+
+func TestRunCommands(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "telemetryd") {
+		t.Errorf("version: %v %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, &out, &errOut); err == nil {
+		t.Error("unknown command accepted")
+	}
+	out.Reset()
+	t.Setenv("TELEMETRYD_JWT_SECRET", secret32)
+	if err := run(context.Background(), []string{"jwt", "mint", "--tenant", "acme"}, &out, &errOut); err != nil {
+		t.Fatalf("jwt mint: %v", err)
+	}
+	if strings.Count(strings.TrimSpace(out.String()), ".") != 2 {
+		t.Errorf("jwt mint printed %q, want a compact JWT", out.String())
+	}
+	if err := run(context.Background(), []string{"jwt", "mint"}, &out, &errOut); err == nil {
+		t.Error("jwt mint without tenant accepted")
+	}
+}

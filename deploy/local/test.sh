@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real servers: a private ClickHouse (Debian's
+# clickhouse-server, installed if missing) on free ports with its own data directory,
+# stopped afterwards; NATS is embedded in the tests.
+#
+# Extra arguments go to `go test`, e.g. ./deploy/local/test.sh -run TestEndToEnd ./cmd/...
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+"$here/clickhouse.sh" install
+dir=$(mktemp -d "${TMPDIR:-/tmp}/telemetryd-test-clickhouse.XXXXXX")
+cleanup() { "$here/clickhouse.sh" stop "$dir"; rm -rf "$dir"; }
+trap cleanup EXIT
+tcp=$("$here/clickhouse.sh" free-port)
+http=$("$here/clickhouse.sh" free-port)
+"$here/clickhouse.sh" start "$dir" "$tcp" "$http"
+export TELEMETRYD_TEST_CLICKHOUSE="127.0.0.1:$tcp"
+
+if [ "$#" -eq 0 ]; then set -- ./...; fi
+# -race on every package: most of them start goroutines (watches, consumers, servers).
+go test -race -count=1 -timeout 15m "$@"

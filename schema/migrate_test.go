@@ -1,0 +1,95 @@
+package schema_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/telemetryd/telemetryd/internal/testenv"
+	"github.com/telemetryd/telemetryd/schema"
+)
+
+func TestMigrationsParse(t *testing.T) {
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) == 0 {
+		t.Fatal("no migrations embedded")
+	}
+	for i, m := range ms {
+		if m.Version != i+1 {
+			t.Errorf("migration %d has version %d: versions must be 1, 2, 3, ...", i, m.Version)
+		}
+		if len(m.Statements) == 0 {
+			t.Errorf("migration %s has no statements", m.Name)
+		}
+	}
+}
+
+func TestMigrateIsIdempotentOnRealClickHouse(t *testing.T) {
+	dsn := testenv.ClickHouseDSN(t)
+	// Drop the database testenv made, so Migrate must create it.
+	conn := testenv.ClickHouse(t, "clickhouse://"+testenv.ClickHouseAddr(t)+"/default")
+	opts, err := schema.Options(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := opts.Auth.Database
+	ctx := context.Background()
+	if err := conn.Exec(ctx, "DROP DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for run := 1; run <= 2; run++ {
+		if err := schema.Migrate(ctx, dsn, logger); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+	}
+	ms, _ := schema.Migrations()
+	var applied uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".schema_migrations").Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != uint64(len(ms)) {
+		t.Errorf("schema_migrations has %d rows after two runs, want %d (one per migration)", applied, len(ms))
+	}
+	var sortKey string
+	if err := conn.QueryRow(ctx, "SELECT sorting_key FROM system.tables WHERE database = ? AND name = 'spans'", db).Scan(&sortKey); err != nil {
+		t.Fatalf("spans table missing: %v", err)
+	}
+	if want := "tenant_id, timestamp, trace_id, span_id"; sortKey != want {
+		t.Errorf("spans sort key = %q, want %q (tenant first)", sortKey, want)
+	}
+	var partitionKey string
+	if err := conn.QueryRow(ctx, "SELECT partition_key FROM system.tables WHERE database = ? AND name = 'spans'", db).Scan(&partitionKey); err != nil {
+		t.Fatal(err)
+	}
+	if partitionKey != "toDate(timestamp)" {
+		t.Errorf("spans partition key = %q, want day partitions", partitionKey)
+	}
+}
+
+func TestOptionsRejectsBadDSN(t *testing.T) {
+	tests := []struct {
+		name, dsn string
+		wantErr   bool
+	}{
+		{"default", schema.DefaultDSN, false},
+		{"no database uses telemetry", "clickhouse://127.0.0.1:9000", false},
+		{"injection in database name", "clickhouse://127.0.0.1:9000/x;DROP", true},
+		{"not a dsn", "::::", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts, err := schema.Options(tt.dsn)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err == nil && opts.Auth.Database == "" {
+				t.Error("database is empty")
+			}
+		})
+	}
+}
