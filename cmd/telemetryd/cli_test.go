@@ -46,3 +46,21 @@ func TestTokensCLI(t *testing.T) {
 		t.Error("tokens create without --tenant accepted")
 	}
 }
+
+func TestMigrateCommand(t *testing.T) {
+	dsn := testenv.ClickHouseDSN(t)
+	var out, errOut bytes.Buffer
+	for i := 0; i < 2; i++ {
+		if err := run(context.Background(), []string{"migrate", "--clickhouse-dsn", dsn}, &out, &errOut); err != nil {
+			t.Fatalf("migrate #%d: %v (%s)", i+1, err, errOut.String())
+		}
+	}
+	var n uint64
+	conn := testenv.ClickHouse(t, dsn)
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM spans").Scan(&n); err != nil {
+		t.Fatalf("spans table after migrate: %v", err)
+	}
+	if err := run(context.Background(), []string{"migrate", "--clickhouse-dsn", "clickhouse://127.0.0.1:1/x"}, &out, &errOut); err == nil {
+		t.Error("migrate against a closed port succeeded")
+	}
+}

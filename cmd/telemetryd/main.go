@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/telemetryd/telemetryd/schema"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -104,7 +106,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 func runMigrate(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("telemetryd migrate", stderr)
-	dsn := fs.String("clickhouse-dsn", "clickhouse://127.0.0.1:9000/telemetry", "ClickHouse DSN")
+	dsn := fs.String("clickhouse-dsn", schema.DefaultDSN, "ClickHouse DSN (native protocol)")
 	if err := parseFlags(fs, args, osLookupEnv); err != nil {
 		return err
 	}

@@ -38,8 +38,12 @@ start_clickhouse() {
     "$here/clickhouse-config.xml.tmpl" >"$dir/config.xml"
   cp "$here/users.xml" "$dir/users.xml"
   echo "$tcp" >"$dir/tcp_port"
-  (cd "$dir" && nohup clickhouse-server --config-file="$dir/config.xml" \
-      >"$dir/log/stdout.log" 2>&1 & echo $! >"$dir/clickhouse.pid")
+  # The subshell only sets the working directory; $! is clickhouse-server itself.
+  (
+    cd "$dir"
+    nohup clickhouse-server --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
+    echo $! >"$dir/clickhouse.pid"
+  )
   local pid; pid=$(cat "$dir/clickhouse.pid")
   for _ in $(seq 1 120); do
     if clickhouse-client --host 127.0.0.1 --port "$tcp" --query "SELECT 1" >/dev/null 2>&1; then
