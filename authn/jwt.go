@@ -17,12 +17,6 @@ type JWTConfig struct {
 	Leeway      time.Duration // clock skew allowed for exp/nbf/iat
 }
 
-// Principal is an authenticated caller.
-type Principal struct {
-	Tenant  string
-	Subject string // the user (JWT "sub")
-}
-
 // JWTVerifier verifies HS256 JWTs with pinned algorithms.
 type JWTVerifier struct {
 	cfg    JWTConfig
@@ -70,7 +64,8 @@ func (v *JWTVerifier) Verify(token string) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: claim %q missing", ErrInvalidCredential, v.cfg.TenantClaim)
 	}
 	sub, _ := claims["sub"].(string)
-	return Principal{Tenant: tenant, Subject: sub}, nil
+	jti, _ := claims["jti"].(string)
+	return Principal{Kind: KindJWT, Tenant: tenant, Subject: sub, CredentialID: jwtUsageID(jti, sub)}, nil
 }
 
 // MintHS256 issues a JWT for tenant and subject, valid for ttl from now. It exists for
