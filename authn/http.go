@@ -33,47 +33,83 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
-// Guard authenticates dashboard and management routes.
+// Guard authenticates dashboard, automation and management routes: JWTs, and API keys
+// with the route's scope. It records every use and applies the rate limits.
 type Guard struct {
 	jwt    *JWTVerifier
-	tokens *Store
+	store  *Store
+	limits *Limits // nil: no rate limits
 }
 
-// NewGuard returns a guard that accepts JWTs verified by v; tokens is used to tell an
-// ingest token (403, write-only) from garbage (401).
-func NewGuard(v *JWTVerifier, tokens *Store) *Guard {
-	return &Guard{jwt: v, tokens: tokens}
+// NewGuard returns a guard that accepts JWTs verified by v and API keys from store.
+func NewGuard(v *JWTVerifier, store *Store, limits *Limits) *Guard {
+	return &Guard{jwt: v, store: store, limits: limits}
 }
 
-// RequireJWT lets a request through only with a valid JWT, and puts its principal in
-// the request context.
-func (g *Guard) RequireJWT(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cred := CredentialFromRequest(r)
-		if cred == "" {
-			WriteError(w, http.StatusUnauthorized, ErrMissingCredential)
-			return
-		}
-		p, err := g.jwt.Verify(cred)
-		if err != nil {
-			if g.tokens != nil && g.tokens.IsIngestToken(cred) {
-				WriteError(w, http.StatusForbidden, ErrIngestWriteOnly)
+// errNeedsJWT refuses an API key on a route for users only.
+var errNeedsJWT = errors.New("this route needs a user JWT; API keys cannot manage API keys")
+
+// Require lets a request through with a valid JWT, or an API key holding scope, and
+// puts its principal in the request context.
+func (g *Guard) Require(scope string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, status, err := g.authenticate(r, scope)
+			if err != nil {
+				WriteError(w, status, err)
 				return
 			}
-			WriteError(w, http.StatusUnauthorized, err)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
-	})
+			if g.limits != nil && !g.limits.Admit(w, p.CredentialID, p.rateLimit) {
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		})
+	}
 }
+
+// RequireJWT lets only JWTs through.
+func (g *Guard) RequireJWT(next http.Handler) http.Handler { return g.Require("")(next) }
+
+// authenticate resolves the request's credential; scope "" admits JWTs only.
+func (g *Guard) authenticate(r *http.Request, scope string) (Principal, int, error) {
+	secret := CredentialFromRequest(r)
+	if secret == "" {
+		return Principal{}, http.StatusUnauthorized, ErrMissingCredential
+	}
+	if looksLikeJWT(secret) {
+		p, err := g.jwt.Verify(secret)
+		if err != nil {
+			return Principal{}, http.StatusUnauthorized, err
+		}
+		g.store.RecordUse(p.CredentialID)
+		return p, 0, nil
+	}
+	c, err := g.store.Authenticate(secret)
+	if err != nil {
+		return Principal{}, http.StatusUnauthorized, err
+	}
+	switch {
+	case c.Kind == KindIngestToken:
+		return Principal{}, http.StatusForbidden, ErrIngestWriteOnly
+	case scope == "":
+		return Principal{}, http.StatusForbidden, errNeedsJWT
+	case !c.HasScope(scope):
+		return Principal{}, http.StatusForbidden, errors.New(ErrMissingScope.Error() + ": " + scope)
+	}
+	return Principal{Kind: KindAPIKey, Tenant: c.Tenant, Subject: c.Name, CredentialID: c.ID,
+		Scopes: c.Scopes, rateLimit: c.RateLimit}, 0, nil
+}
+
+// looksLikeJWT tells a compact JWT (three dot-separated parts) from the other
+// credentials, which contain no dots.
+func looksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 }
 
 // WriteError writes {"error": "..."} with status.
 func WriteError(w http.ResponseWriter, status int, err error) {
-	msg := err.Error()
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="telemetryd"`)
 	}
-	WriteJSON(w, status, map[string]string{"error": msg})
+	WriteJSON(w, status, map[string]string{"error": err.Error()})
 }
 
 // WriteJSON writes v as a JSON response.
@@ -84,12 +120,17 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// errorStatus maps a store or validation error to an HTTP status.
-func errorStatus(err error) int {
+// errorStatus maps a store error to an HTTP status and the message the client sees.
+func errorStatus(err error) (int, error) {
+	var ve *ValidationError
 	switch {
+	case errors.As(err, &ve):
+		return http.StatusBadRequest, err
 	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
+		return http.StatusNotFound, ErrNotFound
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict, err
 	default:
-		return http.StatusInternalServerError
+		return http.StatusInternalServerError, errors.New("credential store unavailable, try again")
 	}
 }

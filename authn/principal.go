@@ -21,6 +21,8 @@ type Principal struct {
 	CredentialID string
 	// Scopes of an API key; a JWT carries every dashboard right of its tenant.
 	Scopes []string
+
+	rateLimit RateLimit // the credential's own limit, if it has one
 }
 
 // jwtUsageID is the id a JWT's use is recorded under: its jti when present, else its

@@ -24,82 +24,158 @@ func NewRoutes(store *Store, guard *Guard, logger *slog.Logger) *Routes {
 
 // Register adds the routes to mux.
 func (rt *Routes) Register(mux *http.ServeMux) {
-	mux.Handle("POST /auth/generate_ingest_token", rt.guard.RequireJWT(http.HandlerFunc(rt.generateIngestToken)))
-	mux.Handle("GET /auth/fetch_ingest_tokens", rt.guard.RequireJWT(http.HandlerFunc(rt.fetchIngestTokens)))
+	tokens := rt.guard.Require(ScopeTokensWrite)
+	mux.Handle("POST /auth/generate_ingest_token", tokens(http.HandlerFunc(rt.generateIngestToken)))
+	mux.Handle("GET /auth/fetch_ingest_tokens", tokens(http.HandlerFunc(rt.fetchIngestTokens)))
+	mux.Handle("POST /auth/revoke_ingest_token/{uuid}", tokens(http.HandlerFunc(rt.revokeIngestToken)))
+	mux.Handle("POST /auth/rotate_ingest_token/{uuid}", tokens(http.HandlerFunc(rt.rotateIngestToken)))
+	// API keys are managed by users only: a key cannot mint or revoke keys.
+	mux.Handle("POST /auth/api_keys", rt.guard.RequireJWT(http.HandlerFunc(rt.createAPIKey)))
+	mux.Handle("GET /auth/api_keys", rt.guard.RequireJWT(http.HandlerFunc(rt.listAPIKeys)))
+	mux.Handle("POST /auth/api_keys/{id}/revoke", rt.guard.RequireJWT(http.HandlerFunc(rt.revokeAPIKey)))
 }
 
-// IngestTokenView is the public form of a token: never its secret or hash.
-type IngestTokenView struct {
-	UUID       string     `json:"uuid"`
-	Name       string     `json:"name"`
-	TenantID   string     `json:"tenant_id"`
-	Status     string     `json:"status"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-}
-
-// View returns the public form of t.
-func (t IngestToken) View() IngestTokenView {
-	return IngestTokenView{
-		UUID: t.ID, Name: t.Name, TenantID: t.Tenant, Status: t.Status, CreatedAt: t.CreatedAt,
-		ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, LastUsedAt: t.LastUsedAt,
-	}
-}
-
-type generateRequest struct {
-	Name      string `json:"name"`
-	ExpiresIn int64  `json:"expires_in"` // seconds; 0 = never
+// createRequest is the body of the create routes; every field is optional.
+type createRequest struct {
+	Name      string    `json:"name"`
+	ExpiresIn int64     `json:"expires_in"` // seconds; 0 = never
+	RateLimit RateLimit `json:"rate_limit"`
+	Scopes    []string  `json:"scopes"` // API keys
+	Env       string    `json:"env"`    // API keys
+	// GracePeriod is how long a rotated token's old secret keeps working, in seconds.
+	GracePeriod int64 `json:"grace_period"`
 }
 
 const maxManagementBody = 64 << 10
 
-func (rt *Routes) generateIngestToken(w http.ResponseWriter, r *http.Request) {
-	p, _ := PrincipalFrom(r.Context())
-	var req generateRequest
+// decodeBody reads an optional JSON body; it has answered the request when it fails.
+func decodeBody(w http.ResponseWriter, r *http.Request, v *createRequest) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxManagementBody))
 	if err != nil {
 		WriteError(w, http.StatusRequestEntityTooLarge, errors.New("request body too large"))
-		return
+		return false
 	}
 	if len(body) > 0 {
-		if err := json.Unmarshal(body, &req); err != nil {
+		if err := json.Unmarshal(body, v); err != nil {
 			WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err))
-			return
+			return false
 		}
 	}
-	if req.ExpiresIn < 0 {
-		WriteError(w, http.StatusBadRequest, errors.New("expires_in must be a positive number of seconds"))
-		return
+	if v.ExpiresIn < 0 || v.GracePeriod < 0 {
+		WriteError(w, http.StatusBadRequest, errors.New("expires_in and grace_period must be positive numbers of seconds"))
+		return false
 	}
-	if len(req.Name) > 200 {
-		WriteError(w, http.StatusBadRequest, errors.New("name must be at most 200 characters"))
-		return
-	}
-	var expiresAt *time.Time
+	return true
+}
+
+func (req createRequest) credential(tenant string) NewCredential {
+	n := NewCredential{Tenant: tenant, Name: req.Name, RateLimit: req.RateLimit, Scopes: req.Scopes, Env: req.Env}
 	if req.ExpiresIn > 0 {
 		t := time.Now().UTC().Add(time.Duration(req.ExpiresIn) * time.Second).Truncate(time.Millisecond)
-		expiresAt = &t
+		n.ExpiresAt = &t
 	}
-	tok, secret, err := rt.store.CreateIngestToken(r.Context(), p.Tenant, req.Name, expiresAt)
-	if err != nil {
-		rt.logger.Error("create ingest token", "tenant", p.Tenant, "err", err)
-		WriteError(w, errorStatus(err), errors.New("could not create the token"))
+	return n
+}
+
+func (rt *Routes) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	status, shown := errorStatus(err)
+	if status >= 500 {
+		rt.logger.Error(what, "path", r.URL.Path, "err", err)
+	}
+	WriteError(w, status, shown)
+}
+
+func (rt *Routes) generateIngestToken(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	var req createRequest
+	if !decodeBody(w, r, &req) {
 		return
 	}
-	rt.logger.Info("ingest token created", "tenant", p.Tenant, "token_id", tok.ID, "by", p.Subject)
+	c, secret, err := rt.store.CreateIngestToken(r.Context(), req.credential(p.Tenant))
+	if err != nil {
+		rt.fail(w, r, "create ingest token", err)
+		return
+	}
+	rt.logger.Info("ingest token created", "tenant", p.Tenant, "token_id", c.ID, "by", p.CredentialID)
 	WriteJSON(w, http.StatusOK, struct {
 		IngestTokenView
 		Token string `json:"token"`
-	}{tok.View(), secret})
+	}{rt.store.IngestTokenView(c), secret})
 }
 
 func (rt *Routes) fetchIngestTokens(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
 	views := []IngestTokenView{}
-	for _, t := range rt.store.ListIngestTokens(p.Tenant) {
-		views = append(views, t.View())
+	for _, c := range rt.store.ListIngestTokens(p.Tenant) {
+		views = append(views, rt.store.IngestTokenView(c))
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"tokens": views})
+}
+
+func (rt *Routes) revokeIngestToken(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	c, err := rt.store.Revoke(r.Context(), p.Tenant, KindIngestToken, r.PathValue("uuid"))
+	if err != nil {
+		rt.fail(w, r, "revoke ingest token", err)
+		return
+	}
+	rt.logger.Info("ingest token revoked", "tenant", p.Tenant, "token_id", c.ID, "by", p.CredentialID)
+	WriteJSON(w, http.StatusOK, map[string]any{"message": "ingest token revoked", "uuid": c.ID, "revoked_at": c.RevokedAt})
+}
+
+func (rt *Routes) rotateIngestToken(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	var req createRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	c, secret, err := rt.store.RotateIngestToken(r.Context(), p.Tenant, r.PathValue("uuid"), time.Duration(req.GracePeriod)*time.Second)
+	if err != nil {
+		rt.fail(w, r, "rotate ingest token", err)
+		return
+	}
+	rt.logger.Info("ingest token rotated", "tenant", p.Tenant, "token_id", c.ID, "by", p.CredentialID)
+	WriteJSON(w, http.StatusOK, struct {
+		IngestTokenView
+		Token              string     `json:"token"`
+		PreviousValidUntil *time.Time `json:"previous_valid_until"`
+	}{rt.store.IngestTokenView(c), secret, c.PreviousValidUntil})
+}
+
+func (rt *Routes) createAPIKey(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	var req createRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	c, secret, err := rt.store.CreateAPIKey(r.Context(), req.credential(p.Tenant))
+	if err != nil {
+		rt.fail(w, r, "create api key", err)
+		return
+	}
+	rt.logger.Info("api key created", "tenant", p.Tenant, "key_id", c.ID, "scopes", c.Scopes, "by", p.CredentialID)
+	WriteJSON(w, http.StatusOK, struct {
+		APIKeyView
+		Key string `json:"key"`
+	}{rt.store.APIKeyView(c), secret})
+}
+
+func (rt *Routes) listAPIKeys(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	views := []APIKeyView{}
+	for _, c := range rt.store.ListAPIKeys(p.Tenant) {
+		views = append(views, rt.store.APIKeyView(c))
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"api_keys": views})
+}
+
+func (rt *Routes) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	c, err := rt.store.Revoke(r.Context(), p.Tenant, KindAPIKey, r.PathValue("id"))
+	if err != nil {
+		rt.fail(w, r, "revoke api key", err)
+		return
+	}
+	rt.logger.Info("api key revoked", "tenant", p.Tenant, "key_id", c.ID, "by", p.CredentialID)
+	WriteJSON(w, http.StatusOK, map[string]any{"message": "api key revoked", "id": c.ID, "revoked_at": c.RevokedAt})
 }

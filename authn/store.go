@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -20,14 +18,22 @@ import (
 type StoreConfig struct {
 	Bucket   string // NATS KV bucket, e.g. "telemetry_credentials"
 	Replicas int    // 1 embedded, 3 in a cluster
+	// UsageFlushInterval bounds how often last_used_at is written per credential.
+	UsageFlushInterval time.Duration
 }
 
 // DefaultStoreConfig is the single-machine default.
 func DefaultStoreConfig() StoreConfig {
-	return StoreConfig{Bucket: "telemetry_credentials", Replicas: 1}
+	return StoreConfig{Bucket: "telemetry_credentials", Replicas: 1, UsageFlushInterval: 5 * time.Second}
 }
 
-const ingestKeyPrefix = "ingest."
+// KV key prefixes: credential records, and their last use.
+const (
+	credKeyPrefix  = "cred."
+	usageKeyPrefix = "used."
+)
+
+func credKey(id string) string { return credKeyPrefix + id }
 
 // Store keeps credentials in a replicated NATS KV bucket. Every process holds an
 // in-memory index fed by a KV watch, so authenticating a request is a map lookup and a
@@ -36,21 +42,37 @@ type Store struct {
 	kv     jetstream.KeyValue
 	logger *slog.Logger
 	now    func() time.Time
+	usage  *usageRecorder
 
-	mu     sync.RWMutex
-	byHash map[string]IngestToken // secret hash -> token
-	byID   map[string]indexed
+	mu       sync.RWMutex
+	byID     map[string]indexed
+	byHash   map[string]hashRef // secret hash (current or previous) -> credential
+	lastUsed map[string]time.Time
 
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
+// indexed is a credential in the index with the KV revision it came from.
+type indexed struct {
+	cred     Credential
+	revision uint64
+}
+
+type hashRef struct {
+	id       string
+	previous bool
+}
+
 // OpenStore creates the bucket if needed, loads every credential and keeps the index
 // current until Close.
 func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, logger *slog.Logger) (*Store, error) {
+	if cfg.UsageFlushInterval <= 0 {
+		cfg.UsageFlushInterval = DefaultStoreConfig().UsageFlushInterval
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
-		Description: "telemetryd credentials (hashed secrets only)",
+		Description: "telemetryd credentials (hashed secrets only) and their last use",
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
 		History:     1,
@@ -65,23 +87,34 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, log
 		return nil, fmt.Errorf("watch credential bucket %s: %w", cfg.Bucket, err)
 	}
 	s := &Store{
-		kv:     kv,
-		logger: logger,
-		now:    time.Now,
-		byHash: map[string]IngestToken{},
-		byID:   map[string]indexed{},
-		cancel: cancel,
-		done:   make(chan struct{}),
+		kv:       kv,
+		logger:   logger,
+		now:      time.Now,
+		byID:     map[string]indexed{},
+		byHash:   map[string]hashRef{},
+		lastUsed: map[string]time.Time{},
+		cancel:   cancel,
+		done:     make(chan struct{}),
 	}
+	s.usage = newUsageRecorder(s, cfg.UsageFlushInterval)
 	loaded := make(chan struct{})
 	go s.follow(w, loaded)
 	select {
 	case <-loaded:
-		return s, nil
 	case <-ctx.Done():
-		s.Close()
+		s.cancel()
+		<-s.done
 		return nil, fmt.Errorf("load credentials: %w", ctx.Err())
 	}
+	s.usage.start()
+	return s, nil
+}
+
+// Close writes the pending usage records and stops following the bucket.
+func (s *Store) Close() {
+	s.usage.stop()
+	s.cancel()
+	<-s.done
 }
 
 // follow applies every KV update to the index. A nil entry marks the end of the
@@ -104,129 +137,125 @@ func (s *Store) follow(w jetstream.KeyWatcher, loaded chan struct{}) {
 
 func (s *Store) apply(entry jetstream.KeyValueEntry) {
 	key := entry.Key()
-	if !strings.HasPrefix(key, ingestKeyPrefix) {
-		return
+	switch {
+	case strings.HasPrefix(key, credKeyPrefix):
+		id := strings.TrimPrefix(key, credKeyPrefix)
+		if entry.Operation() != jetstream.KeyValuePut {
+			s.index(id, nil, entry.Revision())
+			return
+		}
+		var c Credential
+		if err := json.Unmarshal(entry.Value(), &c); err != nil {
+			s.logger.Error("skipping unreadable credential record", "id", id, "err", err)
+			return
+		}
+		s.index(id, &c, entry.Revision())
+	case strings.HasPrefix(key, usageKeyPrefix) && entry.Operation() == jetstream.KeyValuePut:
+		var u usageRecord
+		if err := json.Unmarshal(entry.Value(), &u); err != nil {
+			return
+		}
+		s.mu.Lock()
+		if u.At.After(s.lastUsed[u.ID]) {
+			s.lastUsed[u.ID] = u.At
+		}
+		s.mu.Unlock()
 	}
-	id := strings.TrimPrefix(key, ingestKeyPrefix)
-	if entry.Operation() != jetstream.KeyValuePut {
-		s.index(id, nil, entry.Revision())
-		return
-	}
-	var tok IngestToken
-	if err := json.Unmarshal(entry.Value(), &tok); err != nil {
-		s.logger.Error("skipping unreadable ingest token record", "id", id, "err", err)
-		return
-	}
-	s.index(id, &tok, entry.Revision())
 }
 
-// indexed is a token in the index with the KV revision it came from.
-type indexed struct {
-	token    IngestToken
-	revision uint64
-}
-
-// index replaces the token id with tok (nil: removes it) unless the index already
+// index replaces credential id with c (nil: removes it) unless the index already
 // holds a newer revision: this process indexes its own writes before the watch
 // echoes them, and an older echo must not undo a newer write.
-func (s *Store) index(id string, tok *IngestToken, revision uint64) {
+func (s *Store) index(id string, c *Credential, revision uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.byID[id]; ok {
 		if old.revision > revision {
 			return
 		}
-		delete(s.byHash, old.token.SecretHash)
+		delete(s.byHash, old.cred.SecretHash)
+		if old.cred.PreviousSecretHash != "" {
+			delete(s.byHash, old.cred.PreviousSecretHash)
+		}
 		delete(s.byID, id)
 	}
-	if tok == nil {
+	if c == nil {
 		return
 	}
-	s.byID[id] = indexed{token: *tok, revision: revision}
-	s.byHash[tok.SecretHash] = *tok
+	s.byID[id] = indexed{cred: *c, revision: revision}
+	s.byHash[c.SecretHash] = hashRef{id: id}
+	if c.PreviousSecretHash != "" {
+		s.byHash[c.PreviousSecretHash] = hashRef{id: id, previous: true}
+	}
 }
 
-// Close stops following the bucket.
-func (s *Store) Close() {
-	s.cancel()
-	<-s.done
-}
-
-// CreateIngestToken stores a new active token for tenant and returns it with its
-// secret. The secret is shown only here: the store keeps its hash.
-func (s *Store) CreateIngestToken(ctx context.Context, tenant, name string, expiresAt *time.Time) (IngestToken, string, error) {
-	if tenant == "" {
-		return IngestToken{}, "", errors.New("tenant must not be empty")
-	}
-	secret := uuid.NewString()
-	tok := IngestToken{
-		ID:         uuid.NewString(),
-		Tenant:     tenant,
-		Name:       name,
-		SecretHash: hashSecret(secret),
-		Status:     StatusActive,
-		CreatedAt:  s.now().UTC().Truncate(time.Millisecond),
-		ExpiresAt:  expiresAt,
-	}
-	if err := s.putIngestToken(ctx, tok); err != nil {
-		return IngestToken{}, "", err
-	}
-	return tok, secret, nil
-}
-
-func (s *Store) putIngestToken(ctx context.Context, tok IngestToken) error {
-	data, err := json.Marshal(tok)
-	if err != nil {
-		return fmt.Errorf("encode ingest token %s: %w", tok.ID, err)
-	}
-	revision, err := s.kv.Put(ctx, ingestKeyPrefix+tok.ID, data)
-	if err != nil {
-		return fmt.Errorf("store ingest token %s: %w", tok.ID, err)
-	}
-	// Index it here at once so this process can use it before the watch echoes it.
-	s.index(tok.ID, &tok, revision)
-	return nil
-}
-
-// AuthenticateIngest returns the active token whose secret is presented.
-func (s *Store) AuthenticateIngest(secret string) (IngestToken, error) {
+// Authenticate returns the usable credential whose secret is presented, of any kind,
+// and records its use.
+func (s *Store) Authenticate(secret string) (Credential, error) {
 	if secret == "" {
-		return IngestToken{}, ErrMissingCredential
+		return Credential{}, ErrMissingCredential
 	}
 	hash := hashSecret(secret)
 	s.mu.RLock()
-	tok, ok := s.byHash[hash]
+	ref, ok := s.byHash[hash]
+	entry := s.byID[ref.id]
 	s.mu.RUnlock()
+	stored := entry.cred.SecretHash
+	if ref.previous {
+		stored = entry.cred.PreviousSecretHash
+	}
 	// The map is keyed by the hash, not the secret; the comparison below keeps the
 	// final check constant-time all the same.
-	if !ok || subtle.ConstantTimeCompare([]byte(tok.SecretHash), []byte(hash)) != 1 {
-		return IngestToken{}, ErrInvalidCredential
+	if !ok || subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1 {
+		return Credential{}, ErrInvalidCredential
 	}
-	switch {
-	case tok.Status == StatusRevoked:
-		return IngestToken{}, ErrRevokedCredential
-	case !tok.Usable(s.now()):
-		return IngestToken{}, ErrExpiredCredential
+	now := s.now()
+	if err := entry.cred.check(now, ref.previous); err != nil {
+		return Credential{}, err
 	}
-	return tok, nil
+	s.usage.record(entry.cred.ID, now)
+	return entry.cred, nil
 }
 
-// IsIngestToken reports whether secret belongs to any ingest token, so that a route
-// that does not take ingest tokens can say why it refuses one.
-func (s *Store) IsIngestToken(secret string) bool {
+// AuthenticateIngest returns the ingest token whose secret is presented.
+func (s *Store) AuthenticateIngest(secret string) (Credential, error) {
+	c, err := s.Authenticate(secret)
+	if err != nil {
+		return Credential{}, err
+	}
+	if c.Kind != KindIngestToken {
+		return Credential{}, ErrNotIngestToken
+	}
+	return c, nil
+}
+
+// RecordUse notes that a credential that is not in the store (a JWT) was used.
+func (s *Store) RecordUse(credentialID string) { s.usage.record(credentialID, s.now()) }
+
+// LastUsed returns when a credential was last used, as far as this process knows
+// (its own unflushed uses included).
+func (s *Store) LastUsed(credentialID string) *time.Time {
+	t := s.usage.pendingAt(credentialID)
 	s.mu.RLock()
-	_, ok := s.byHash[hashSecret(secret)]
+	stored := s.lastUsed[credentialID]
 	s.mu.RUnlock()
-	return ok
+	if stored.After(t) {
+		t = stored
+	}
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
-// ListIngestTokens returns the tenant's tokens, newest first.
-func (s *Store) ListIngestTokens(tenant string) []IngestToken {
+// list returns the tenant's credentials of kind, newest first.
+func (s *Store) list(tenant string, kind CredentialKind) []Credential {
 	s.mu.RLock()
-	var out []IngestToken
+	var out []Credential
 	for _, e := range s.byID {
-		if e.token.Tenant == tenant {
-			out = append(out, e.token)
+		if e.cred.Tenant == tenant && e.cred.Kind == kind {
+			out = append(out, e.cred)
 		}
 	}
 	s.mu.RUnlock()
@@ -237,4 +266,16 @@ func (s *Store) ListIngestTokens(tenant string) []IngestToken {
 		return out[i].ID < out[j].ID
 	})
 	return out
+}
+
+// lookup returns the tenant's credential of kind with id, as indexed.
+func (s *Store) lookup(tenant string, kind CredentialKind, id string) (Credential, error) {
+	s.mu.RLock()
+	e, ok := s.byID[id]
+	s.mu.RUnlock()
+	// Another tenant's credential is "not found": its existence is not disclosed.
+	if !ok || e.cred.Tenant != tenant || e.cred.Kind != kind {
+		return Credential{}, ErrNotFound
+	}
+	return e.cred, nil
 }

@@ -39,8 +39,9 @@ func NewAPI(cfg Config, ch driver.Conn, guard *authn.Guard, logger *slog.Logger)
 
 // Register adds the fetch routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.Handle("GET /telemetry/fetch_spans", a.guard.RequireJWT(a.handle(a.fetchSpans)))
-	mux.Handle("GET /telemetry/fetch_traces", a.guard.RequireJWT(a.handle(a.fetchTraces)))
+	read := a.guard.Require(authn.ScopeTelemetryRead)
+	mux.Handle("GET /telemetry/fetch_spans", read(a.handle(a.fetchSpans)))
+	mux.Handle("GET /telemetry/fetch_traces", read(a.handle(a.fetchTraces)))
 }
 
 // queryFunc answers one request for tenant.
@@ -75,7 +76,7 @@ func (a *API) handle(fn queryFunc) http.Handler {
 	})
 }
 
-// timeBounds are the WHERE terms and arguments every span query starts with: the
+// spanWhere returns the WHERE terms and arguments every span query starts with: the
 // tenant, then the partition/sort column, then the exact nanosecond window.
 func (q query) spanWhere(tenant string) (string, []any) {
 	where := "tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp <= toDateTime(?)" +

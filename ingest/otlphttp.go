@@ -22,7 +22,7 @@ import (
 
 // Authenticator resolves an ingest token secret.
 type Authenticator interface {
-	AuthenticateIngest(secret string) (authn.IngestToken, error)
+	AuthenticateIngest(secret string) (authn.Credential, error)
 }
 
 // Publisher stores an event durably; it returns after the stream acknowledged it.

@@ -30,14 +30,14 @@ const goodSecret = "5f1c1d0e-7a43-4d9e-9b0c-3a7b2f6e8d11"
 
 type fakeAuth struct{}
 
-func (fakeAuth) AuthenticateIngest(secret string) (authn.IngestToken, error) {
+func (fakeAuth) AuthenticateIngest(secret string) (authn.Credential, error) {
 	switch secret {
 	case "":
-		return authn.IngestToken{}, authn.ErrMissingCredential
+		return authn.Credential{}, authn.ErrMissingCredential
 	case goodSecret:
-		return authn.IngestToken{ID: "tok-1", Tenant: "acme", Status: authn.StatusActive}, nil
+		return authn.Credential{ID: "tok-1", Tenant: "acme", Status: authn.StatusActive}, nil
 	}
-	return authn.IngestToken{}, authn.ErrInvalidCredential
+	return authn.Credential{}, authn.ErrInvalidCredential
 }
 
 // sinkPublisher records events and fails on demand.

@@ -62,18 +62,18 @@ func runTokens(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			t := time.Now().UTC().Add(*expiresIn).Truncate(time.Millisecond)
 			expiresAt = &t
 		}
-		tok, secret, err := store.CreateIngestToken(ctx, *tenant, *name, expiresAt)
+		tok, secret, err := store.CreateIngestToken(ctx, authn.NewCredential{Tenant: *tenant, Name: *name, ExpiresAt: expiresAt})
 		if err != nil {
 			return err
 		}
 		return enc.Encode(struct {
 			authn.IngestTokenView
 			Token string `json:"token"`
-		}{tok.View(), secret})
+		}{store.IngestTokenView(tok), secret})
 	case "list":
 		views := []authn.IngestTokenView{}
 		for _, t := range store.ListIngestTokens(*tenant) {
-			views = append(views, t.View())
+			views = append(views, store.IngestTokenView(t))
 		}
 		return enc.Encode(map[string]any{"tokens": views})
 	}

@@ -96,7 +96,7 @@ func TestEndToEndTracesFromOTelExporter(t *testing.T) {
 	s := startTestServer(t)
 	base := "http://" + s.httpAddr.String()
 	ctx := context.Background()
-	_, ingestToken, err := s.store.CreateIngestToken(ctx, "acme", "e2e", nil)
+	_, ingestToken, err := s.store.CreateIngestToken(ctx, authn.NewCredential{Tenant: "acme", Name: "e2e"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 		if err != nil {
 			return nil, err
 		}
-		guard := authn.NewGuard(verifier, s.store)
+		guard := authn.NewGuard(verifier, s.store, nil)
 		authn.NewRoutes(s.store, guard, logger).Register(mux)
 		fetch.NewAPI(cfg.Fetch, s.ch, guard, logger).Register(mux)
 	}
