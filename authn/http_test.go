@@ -1,6 +1,7 @@
 package authn_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -255,5 +256,40 @@ func TestAPIKeyRoutesAndScopes(t *testing.T) {
 	}
 	if resp, _ := a.do("POST", "/auth/api_keys", acme, `{"scopes":["root"]}`); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("unknown scope: %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestGuardRateLimits(t *testing.T) {
+	a := newAuthServer(t, authn.NewLimits(authn.RateLimit{Rate: 0.001, Burst: 2}))
+	jwt := mint(t, "acme")
+	for i := 1; i <= 3; i++ {
+		resp, body := a.do("GET", "/probe", jwt, "")
+		want := http.StatusOK
+		if i == 3 {
+			want = http.StatusTooManyRequests
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("request %d: status %d, want %d (%v)", i, resp.StatusCode, want, body)
+		}
+		if resp.Header.Get("X-RateLimit-Limit") != "2" || resp.Header.Get("X-RateLimit-Reset") == "" {
+			t.Errorf("request %d lacks rate limit headers: %v", i, resp.Header)
+		}
+		if i == 3 && (resp.Header.Get("Retry-After") == "" || body["error"] == nil) {
+			t.Errorf("429 without Retry-After or error body: %v %v", resp.Header, body)
+		}
+	}
+	// A key with its own, larger limit gets it; the JWT's bucket is its own.
+	key, secret, err := a.store.CreateAPIKey(context.Background(), authn.NewCredential{Tenant: "acme", Env: "live",
+		Scopes: []string{authn.ScopeTelemetryRead}, RateLimit: authn.RateLimit{Rate: 0.001, Burst: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5; i++ {
+		if resp, _ := a.do("GET", "/probe", secret, ""); resp.StatusCode != http.StatusOK || resp.Header.Get("X-RateLimit-Limit") != "5" {
+			t.Fatalf("key %s request %d: status %d limit %q", key.ID, i, resp.StatusCode, resp.Header.Get("X-RateLimit-Limit"))
+		}
+	}
+	if resp, _ := a.do("GET", "/probe", secret, ""); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("sixth request with a burst of 5: status %d, want 429", resp.StatusCode)
 	}
 }

@@ -196,7 +196,7 @@ func TestAPIKeys(t *testing.T) {
 		t.Errorf("revoked key: %v", err)
 	}
 	bad := []authn.NewCredential{
-		{Tenant: "acme", Env: "live"},                               // no scopes
+		{Tenant: "acme", Env: "live"},                                // no scopes
 		{Tenant: "acme", Env: "live", Scopes: []string{"admin:all"}}, // unknown scope
 		{Tenant: "acme", Env: "Live!", Scopes: []string{authn.ScopeTelemetryRead}},
 		{Env: "live", Scopes: []string{authn.ScopeTelemetryRead}}, // no tenant

@@ -26,6 +26,8 @@ type requestError struct {
 
 func (e *requestError) Error() string { return e.msg }
 
+var errRateLimited = &requestError{http.StatusTooManyRequests, codes.ResourceExhausted, "rate limit of this ingest token exceeded, retry after the time in Retry-After"}
+
 func badRequest(msg string) error {
 	return &requestError{http.StatusBadRequest, codes.InvalidArgument, msg}
 }
@@ -43,6 +45,8 @@ func classify(err error) (int, codes.Code, string) {
 	switch {
 	case errors.As(err, &re):
 		return re.status, re.code, re.msg
+	case errors.Is(err, authn.ErrNotIngestToken):
+		return http.StatusForbidden, codes.PermissionDenied, err.Error()
 	case errors.Is(err, authn.ErrMissingCredential), errors.Is(err, authn.ErrInvalidCredential),
 		errors.Is(err, authn.ErrExpiredCredential), errors.Is(err, authn.ErrRevokedCredential):
 		return http.StatusUnauthorized, codes.Unauthenticated, err.Error()
@@ -63,7 +67,8 @@ func writeStatus(w http.ResponseWriter, enc encoding, err error) {
 	} else {
 		body, _ = proto.Marshal(st)
 	}
-	if httpStatus == http.StatusTooManyRequests || httpStatus == http.StatusServiceUnavailable {
+	retryable := httpStatus == http.StatusTooManyRequests || httpStatus == http.StatusServiceUnavailable
+	if retryable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
 	if httpStatus == http.StatusUnauthorized {

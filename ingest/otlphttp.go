@@ -17,12 +17,18 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/authn/ratelimit"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 // Authenticator resolves an ingest token secret.
 type Authenticator interface {
 	AuthenticateIngest(secret string) (authn.Credential, error)
+}
+
+// RateLimiter decides whether a credential may make one more request.
+type RateLimiter interface {
+	Decide(credentialID string, own authn.RateLimit) ratelimit.Decision
 }
 
 // Publisher stores an event durably; it returns after the stream acknowledged it.
@@ -47,14 +53,15 @@ func DefaultConfig() Config {
 type Receiver struct {
 	cfg    Config
 	auth   Authenticator
+	limits RateLimiter // nil: no rate limits
 	pub    Publisher
 	logger *slog.Logger
 	now    func() time.Time
 }
 
-// NewReceiver returns a receiver.
-func NewReceiver(cfg Config, auth Authenticator, pub Publisher, logger *slog.Logger) *Receiver {
-	return &Receiver{cfg: cfg, auth: auth, pub: pub, logger: logger, now: time.Now}
+// NewReceiver returns a receiver; limits may be nil.
+func NewReceiver(cfg Config, auth Authenticator, limits RateLimiter, pub Publisher, logger *slog.Logger) *Receiver {
+	return &Receiver{cfg: cfg, auth: auth, limits: limits, pub: pub, logger: logger, now: time.Now}
 }
 
 // Register adds the ingest routes to mux.
@@ -89,6 +96,13 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codec signalCo
 	tok, err := rc.auth.AuthenticateIngest(authn.CredentialFromRequest(r))
 	if err != nil {
 		return err
+	}
+	if rc.limits != nil {
+		d := rc.limits.Decide(tok.ID, tok.RateLimit)
+		ratelimit.WriteHeaders(w.Header(), d)
+		if !d.Allowed {
+			return errRateLimited
+		}
 	}
 	body, err := rc.readBody(w, r)
 	if err != nil {

@@ -36,6 +36,8 @@ func (fakeAuth) AuthenticateIngest(secret string) (authn.Credential, error) {
 		return authn.Credential{}, authn.ErrMissingCredential
 	case goodSecret:
 		return authn.Credential{ID: "tok-1", Tenant: "acme", Status: authn.StatusActive}, nil
+	case "sk_live_key":
+		return authn.Credential{}, authn.ErrNotIngestToken
 	}
 	return authn.Credential{}, authn.ErrInvalidCredential
 }
@@ -59,12 +61,17 @@ func (p *sinkPublisher) Publish(_ context.Context, ev stream.Event) (stream.Ack,
 
 func newTestServer(t *testing.T, pub *sinkPublisher, maxBody int64) *httptest.Server {
 	t.Helper()
+	return newLimitedServer(t, pub, maxBody, nil)
+}
+
+func newLimitedServer(t *testing.T, pub *sinkPublisher, maxBody int64, limits RateLimiter) *httptest.Server {
+	t.Helper()
 	cfg := DefaultConfig()
 	if maxBody > 0 {
 		cfg.MaxBodyBytes = maxBody
 	}
 	mux := http.NewServeMux()
-	NewReceiver(cfg, fakeAuth{}, pub, slog.New(slog.NewTextHandler(io.Discard, nil))).Register(mux)
+	NewReceiver(cfg, fakeAuth{}, limits, pub, slog.New(slog.NewTextHandler(io.Discard, nil))).Register(mux)
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	return ts
@@ -243,6 +250,7 @@ func TestReceiverRefuses(t *testing.T) {
 		{"unknown encoding", request{contentType: contentTypeProto, encoding: "br", auth: bearer, body: protoBody(t, 1)}, false, http.StatusUnsupportedMediaType, codes.InvalidArgument},
 		{"no token", request{contentType: contentTypeProto, body: protoBody(t, 1)}, false, http.StatusUnauthorized, codes.Unauthenticated},
 		{"bad token", request{contentType: contentTypeProto, auth: "Bearer nope", body: protoBody(t, 1)}, false, http.StatusUnauthorized, codes.Unauthenticated},
+		{"api key", request{contentType: contentTypeProto, auth: "Bearer sk_live_key", body: protoBody(t, 1)}, false, http.StatusForbidden, codes.PermissionDenied},
 		{"garbage protobuf", request{contentType: contentTypeProto, auth: bearer, body: []byte{0xff, 0xff, 0xff}}, false, http.StatusBadRequest, codes.InvalidArgument},
 		{"garbage json", request{contentType: contentTypeJSON, auth: bearer, body: []byte(`{"resourceSpans":`)}, false, http.StatusBadRequest, codes.InvalidArgument},
 		{"bad gzip", request{contentType: contentTypeProto, encoding: "gzip", auth: bearer, body: []byte("not gzip")}, false, http.StatusBadRequest, codes.InvalidArgument},
@@ -289,5 +297,35 @@ func TestClassifyUnknownErrorIsInternal(t *testing.T) {
 	status, code, msg := classify(errors.New("secret detail"))
 	if status != http.StatusInternalServerError || code != codes.Internal || strings.Contains(msg, "secret") {
 		t.Errorf("classify = %d %v %q", status, code, msg)
+	}
+}
+
+func TestReceiverRateLimits(t *testing.T) {
+	pub := &sinkPublisher{}
+	ts := newLimitedServer(t, pub, 0, authn.NewLimits(authn.RateLimit{Rate: 0.001, Burst: 2}))
+	req := request{contentType: contentTypeProto, auth: "Bearer " + goodSecret, body: protoBody(t, 1)}
+	for i, wantRemaining := range []string{"1", "0"} {
+		req.body = protoBody(t, i+1) // distinct bodies
+		resp, body := send(t, ts, req)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: status %d %s", i+1, resp.StatusCode, body)
+		}
+		if resp.Header.Get("X-RateLimit-Limit") != "2" || resp.Header.Get("X-RateLimit-Remaining") != wantRemaining || resp.Header.Get("X-RateLimit-Reset") == "" {
+			t.Errorf("request %d: rate limit headers %v", i+1, resp.Header)
+		}
+	}
+	resp, body := send(t, ts, req)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third request: status %d, want 429", resp.StatusCode)
+	}
+	st := &status.Status{}
+	if err := proto.Unmarshal(body, st); err != nil || codes.Code(st.Code) != codes.ResourceExhausted {
+		t.Errorf("429 body = %v %v, want ResourceExhausted", st, err)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After = %q", ra)
+	}
+	if len(pub.events) != 2 {
+		t.Errorf("published %d events, want 2 (the refused one must not be stored)", len(pub.events))
 	}
 }

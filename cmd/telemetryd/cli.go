@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,60 +26,116 @@ func migrateSchema(ctx context.Context, dsn string, logger *slog.Logger) error {
 }
 
 const tokensUsage = `Usage:
-  telemetryd tokens create --tenant T [--name N] [--expires-in 720h] [--nats-url URL]
-  telemetryd tokens list --tenant T [--nats-url URL]
+  telemetryd tokens create --tenant T [--name N] [--expires-in 720h]
+  telemetryd tokens list --tenant T
+  telemetryd tokens revoke --tenant T --id ID
+  telemetryd tokens rotate --tenant T --id ID [--grace 24h]
+  telemetryd apikeys create --tenant T --scopes telemetry:read[,tokens:write] [--name N] [--env live] [--expires-in D]
+  telemetryd apikeys list --tenant T
+  telemetryd apikeys revoke --tenant T --id ID
 
-The commands talk to the NATS server of a running telemetryd (default nats://127.0.0.1:4222).
+Every command takes --nats-url (default nats://127.0.0.1:4222, the embedded server of a
+running telemetryd). Secrets are printed once, at create and rotate.
 `
 
-func runTokens(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// runCredentials serves `telemetryd tokens ...` and `telemetryd apikeys ...`.
+func runCredentials(ctx context.Context, kind authn.CredentialKind, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, tokensUsage)
-		return errors.New("tokens: a subcommand is required")
+		return errors.New("a subcommand is required")
 	}
 	sub := args[0]
-	fs := newFlagSet("telemetryd tokens "+sub, stderr)
+	fs := newFlagSet(string(kind)+" "+sub, stderr)
 	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
-	tenant := fs.String("tenant", "", "tenant the token belongs to (required)")
-	name := fs.String("name", "", "a name for the token")
-	expiresIn := fs.Duration("expires-in", 0, "token lifetime (0: never expires)")
+	tenant := fs.String("tenant", "", "tenant the credential belongs to (required)")
+	id := fs.String("id", "", "credential id (revoke, rotate)")
+	name := fs.String("name", "", "a name for the credential")
+	expiresIn := fs.Duration("expires-in", 0, "lifetime (0: never expires)")
+	grace := fs.Duration("grace", 0, "rotate: how long the old secret keeps working")
+	scopes := fs.String("scopes", "", "api keys: comma-separated scopes")
+	env := fs.String("env", "live", "api keys: the <env> in sk_<env>_...")
 	if err := parseFlags(fs, args[1:], osLookupEnv); err != nil {
 		return err
 	}
 	if *tenant == "" {
-		return errors.New("tokens: --tenant is required")
+		return errors.New("--tenant is required")
+	}
+	if (sub == "revoke" || sub == "rotate") && *id == "" {
+		return errors.New("--id is required")
 	}
 	store, closeStore, err := openCLIStore(ctx, *natsURL)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	view := func(c authn.Credential) any {
+		if kind == authn.KindAPIKey {
+			return store.APIKeyView(c)
+		}
+		return store.IngestTokenView(c)
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	switch sub {
 	case "create":
-		var expiresAt *time.Time
+		n := authn.NewCredential{Tenant: *tenant, Name: *name, Env: *env}
+		if *scopes != "" {
+			n.Scopes = strings.Split(*scopes, ",")
+		}
 		if *expiresIn > 0 {
 			t := time.Now().UTC().Add(*expiresIn).Truncate(time.Millisecond)
-			expiresAt = &t
+			n.ExpiresAt = &t
 		}
-		tok, secret, err := store.CreateIngestToken(ctx, authn.NewCredential{Tenant: *tenant, Name: *name, ExpiresAt: expiresAt})
+		create, field := store.CreateIngestToken, "token"
+		if kind == authn.KindAPIKey {
+			create, field = store.CreateAPIKey, "key"
+		}
+		c, secret, err := create(ctx, n)
 		if err != nil {
 			return err
 		}
-		return enc.Encode(struct {
-			authn.IngestTokenView
-			Token string `json:"token"`
-		}{store.IngestTokenView(tok), secret})
+		return enc.Encode(withFields(view(c), map[string]any{field: secret}))
 	case "list":
-		views := []authn.IngestTokenView{}
-		for _, t := range store.ListIngestTokens(*tenant) {
-			views = append(views, store.IngestTokenView(t))
+		list := store.ListIngestTokens
+		if kind == authn.KindAPIKey {
+			list = store.ListAPIKeys
 		}
-		return enc.Encode(map[string]any{"tokens": views})
+		views := []any{}
+		for _, c := range list(*tenant) {
+			views = append(views, view(c))
+		}
+		return enc.Encode(views)
+	case "revoke":
+		c, err := store.Revoke(ctx, *tenant, kind, *id)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(view(c))
+	case "rotate":
+		if kind != authn.KindIngestToken {
+			break
+		}
+		c, secret, err := store.RotateIngestToken(ctx, *tenant, *id, *grace)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(withFields(view(c), map[string]any{"token": secret, "previous_valid_until": c.PreviousValidUntil}))
 	}
 	fmt.Fprint(stderr, tokensUsage)
-	return fmt.Errorf("tokens: unknown subcommand %q", sub)
+	return fmt.Errorf("unknown subcommand %q", sub)
+}
+
+// withFields returns the JSON object of v with extra fields added, so the CLI prints
+// the same flat objects as the HTTP API.
+func withFields(v any, extra map[string]any) map[string]any {
+	out := map[string]any{}
+	if b, err := json.Marshal(v); err == nil {
+		_ = json.Unmarshal(b, &out)
+	}
+	for k, x := range extra {
+		out[k] = x
+	}
+	return out
 }
 
 func openCLIStore(ctx context.Context, url string) (*authn.Store, func(), error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -44,6 +45,43 @@ func TestTokensCLI(t *testing.T) {
 	}
 	if err := run(ctx, []string{"tokens", "create", "--nats-url", srv.ClientURL()}, &out, &errOut); err == nil {
 		t.Error("tokens create without --tenant accepted")
+	}
+
+	// rotate, then revoke: the printed objects carry the new secret and revoked_at.
+	out.Reset()
+	if err := run(ctx, []string{"tokens", "rotate", "--tenant", "acme", "--id", created.UUID, "--grace", "1h", "--nats-url", srv.ClientURL()}, &out, &errOut); err != nil {
+		t.Fatalf("tokens rotate: %v", err)
+	}
+	var rotated map[string]any
+	if err := json.Unmarshal(out.Bytes(), &rotated); err != nil || rotated["token"] == created.Token || rotated["token"] == nil || rotated["previous_valid_until"] == nil {
+		t.Errorf("rotate printed %s (%v)", out.String(), err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"tokens", "revoke", "--tenant", "acme", "--id", created.UUID, "--nats-url", srv.ClientURL()}, &out, &errOut); err != nil {
+		t.Fatalf("tokens revoke: %v", err)
+	}
+	if !bytes.Contains(out.Bytes(), []byte(`"status": "revoked"`)) {
+		t.Errorf("revoke printed %s", out.String())
+	}
+	if err := run(ctx, []string{"tokens", "revoke", "--tenant", "other", "--id", created.UUID, "--nats-url", srv.ClientURL()}, &out, &errOut); err == nil {
+		t.Error("another tenant revoked the token")
+	}
+
+	// API keys.
+	out.Reset()
+	if err := run(ctx, []string{"apikeys", "create", "--tenant", "acme", "--scopes", "telemetry:read", "--env", "test", "--nats-url", srv.ClientURL()}, &out, &errOut); err != nil {
+		t.Fatalf("apikeys create: %v", err)
+	}
+	var key map[string]any
+	if err := json.Unmarshal(out.Bytes(), &key); err != nil || !strings.HasPrefix(key["key"].(string), "sk_test_") {
+		t.Fatalf("apikeys create printed %s", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"apikeys", "revoke", "--tenant", "acme", "--id", key["id"].(string), "--nats-url", srv.ClientURL()}, &out, &errOut); err != nil {
+		t.Fatalf("apikeys revoke: %v", err)
+	}
+	if err := run(ctx, []string{"apikeys", "create", "--tenant", "acme", "--scopes", "root", "--nats-url", srv.ClientURL()}, &out, &errOut); err == nil {
+		t.Error("an unknown scope was accepted")
 	}
 }
 

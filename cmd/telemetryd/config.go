@@ -37,6 +37,42 @@ func (c *natsConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server")
 }
 
+// jwtFlags configure JWT verification beyond the HS256 secret.
+type jwtFlags struct {
+	PublicKeys  string // comma-separated PEM files
+	JWKS        string // file or URL
+	Issuer      string
+	Audience    string
+	TenantClaim string
+	Leeway      time.Duration
+}
+
+func (j *jwtFlags) registerFlags(fs *flag.FlagSet) {
+	fs.StringVar(&j.PublicKeys, "jwt-public-keys", "", "comma-separated PEM files of RS256/ES256/EdDSA public keys (kid = file name without extension)")
+	fs.StringVar(&j.JWKS, "jwks-url", "", "JWK Set URL (https://...) or file; keys chosen by kid, refreshed on an unknown kid")
+	fs.StringVar(&j.Issuer, "jwt-issuer", "", "required iss claim (empty: not checked)")
+	fs.StringVar(&j.Audience, "jwt-audience", "", "required aud claim (empty: not checked)")
+	fs.StringVar(&j.TenantClaim, "tenant-claim", "tenant_id", "JWT claim that holds the tenant")
+	fs.DurationVar(&j.Leeway, "jwt-leeway", 30*time.Second, "clock skew allowed when checking exp, nbf and iat")
+}
+
+// verifierConfig is the authn configuration these flags describe.
+func (c *serveConfig) verifierConfig() authn.JWTConfig {
+	cfg := authn.JWTConfig{
+		JWKS: c.JWT.JWKS, Issuer: c.JWT.Issuer, Audience: c.JWT.Audience,
+		TenantClaim: c.JWT.TenantClaim, Leeway: c.JWT.Leeway,
+	}
+	if c.JWTSecret != "" {
+		cfg.Secret = []byte(c.JWTSecret)
+	}
+	for _, f := range strings.Split(c.JWT.PublicKeys, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			cfg.PublicKeyFiles = append(cfg.PublicKeyFiles, f)
+		}
+	}
+	return cfg
+}
+
 // serveConfig is the configuration of `telemetryd serve`.
 type serveConfig struct {
 	HTTPAddr      string
@@ -45,6 +81,7 @@ type serveConfig struct {
 	NATS          natsConfig
 	ClickHouseDSN string
 	JWTSecret     string
+	JWT           jwtFlags
 	Roles         string
 	LogLevel      string
 	Stream        stream.Config
@@ -52,6 +89,7 @@ type serveConfig struct {
 	Persist       persist.Config
 	Fetch         fetch.Config
 	Credentials   authn.StoreConfig
+	RateLimit     authn.RateLimit // default per-credential limit
 }
 
 func defaultServeConfig() serveConfig {
@@ -61,6 +99,7 @@ func defaultServeConfig() serveConfig {
 		Persist:     persist.DefaultConfig(),
 		Fetch:       fetch.DefaultConfig(),
 		Credentials: authn.DefaultStoreConfig(),
+		RateLimit:   authn.RateLimit{Rate: 200, Burst: 400},
 	}
 }
 
@@ -71,6 +110,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	c.NATS.registerFlags(fs)
 	fs.StringVar(&c.ClickHouseDSN, "clickhouse-dsn", schema.DefaultDSN, "ClickHouse DSN (native protocol)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes) that verifies dashboard JWTs; prefer the env var")
+	c.JWT.registerFlags(fs)
 	fs.StringVar(&c.Roles, "roles", strings.Join(allRoles, ","), "roles to run: any of ingest,persist,fetch")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.Int64Var(&c.Ingest.MaxBodyBytes, "max-body-bytes", c.Ingest.MaxBodyBytes, "largest accepted request body, before and after decompression")
@@ -79,6 +119,9 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Stream.Replicas, "stream-replicas", c.Stream.Replicas, "stream and credential bucket replicas (3 on a NATS cluster)")
 	fs.IntVar(&c.Persist.MaxBatchEvents, "batch-max-events", c.Persist.MaxBatchEvents, "events a persist worker pulls per batch")
 	fs.DurationVar(&c.Persist.MaxBatchWait, "batch-max-wait", c.Persist.MaxBatchWait, "how long a persist batch waits to fill")
+	fs.Float64Var(&c.RateLimit.Rate, "rate-limit", c.RateLimit.Rate, "default requests per second per credential (0: unlimited); a credential's own limit wins")
+	fs.IntVar(&c.RateLimit.Burst, "rate-limit-burst", c.RateLimit.Burst, "default burst per credential")
+	fs.DurationVar(&c.Credentials.UsageFlushInterval, "usage-flush-interval", c.Credentials.UsageFlushInterval, "how often a credential's last_used_at is written at most")
 	fs.DurationVar(&c.Fetch.QueryTimeout, "query-timeout", c.Fetch.QueryTimeout, "bound on one fetch query")
 }
 
@@ -123,8 +166,16 @@ func (c *serveConfig) validate() error {
 	if _, err := schema.Options(c.ClickHouseDSN); err != nil {
 		errs = append(errs, fmt.Errorf("--clickhouse-dsn: %w", err))
 	}
-	if slices.Contains(roles, roleFetch) && len(c.JWTSecret) < 32 {
-		errs = append(errs, fmt.Errorf("--jwt-secret (or %s) of at least 32 bytes is required by the fetch role", envName("jwt-secret")))
+	if slices.Contains(roles, roleFetch) {
+		if c.JWTSecret == "" && c.JWT.PublicKeys == "" && c.JWT.JWKS == "" {
+			errs = append(errs, fmt.Errorf("the fetch role needs a way to verify JWTs: --jwt-secret (or %s), --jwt-public-keys or --jwks-url", envName("jwt-secret")))
+		}
+		if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+			errs = append(errs, errors.New("--jwt-secret must be at least 32 bytes"))
+		}
+	}
+	if c.JWT.Leeway < 0 || c.JWT.Leeway > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("--jwt-leeway must be 0..5m, got %s", c.JWT.Leeway))
 	}
 	if _, err := parseLogLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
@@ -140,6 +191,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.Fetch.QueryTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("--query-timeout must be at least 1s, got %s", c.Fetch.QueryTimeout))
+	}
+	if c.RateLimit.Rate < 0 || c.RateLimit.Burst < 0 {
+		errs = append(errs, errors.New("--rate-limit and --rate-limit-burst must not be negative"))
+	}
+	if c.Credentials.UsageFlushInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--usage-flush-interval must be at least 100ms, got %s", c.Credentials.UsageFlushInterval))
 	}
 	c.Credentials.Replicas = c.Stream.Replicas
 	errs = append(errs, c.Stream.Validate())

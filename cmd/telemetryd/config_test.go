@@ -56,6 +56,14 @@ func TestServeConfig(t *testing.T) {
 		{name: "unknown flag", args: []string{"--no-such-flag"}, wantErr: "no-such-flag"},
 		{name: "unknown role", args: []string{"--roles=ingest,bogus"}, wantErr: `unknown role "bogus"`},
 		{name: "fetch without secret", args: []string{"--roles=fetch"}, wantErr: "--jwt-secret"},
+		{name: "fetch with public keys only", args: []string{"--roles=fetch", "--jwt-public-keys=a.pem,b.pem", "--jwt-issuer=https://idp"},
+			check: func(t *testing.T, c serveConfig) {
+				v := c.verifierConfig()
+				if len(v.PublicKeyFiles) != 2 || v.Secret != nil || v.Issuer != "https://idp" || v.TenantClaim != "tenant_id" {
+					t.Errorf("verifier config = %+v", v)
+				}
+			}},
+		{name: "bad leeway", args: []string{"--roles=ingest", "--jwt-leeway=1h"}, wantErr: "--jwt-leeway"},
 		{name: "short secret", args: []string{"--jwt-secret=short"}, wantErr: "at least 32 bytes"},
 		{name: "bad address", args: []string{"--roles=ingest", "--http-addr=4318"}, wantErr: "--http-addr"},
 		{name: "bad duration in env", args: []string{"--roles=ingest"}, env: map[string]string{"TELEMETRYD_BATCH_MAX_WAIT": "soon"}, wantErr: "TELEMETRYD_BATCH_MAX_WAIT"},

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/schema"
 )
 
@@ -26,8 +27,10 @@ const usage = `telemetryd: telemetry ingestion backend (OTLP -> NATS JetStream -
 Usage:
   telemetryd serve [flags]      run the service (all roles, or --roles)
   telemetryd migrate [flags]    apply the ClickHouse schema
-  telemetryd tokens create|list [flags]
+  telemetryd tokens create|list|revoke|rotate [flags]
                                 manage ingest tokens
+  telemetryd apikeys create|list|revoke [flags]
+                                manage platform API keys
   telemetryd jwt mint [flags]   issue a development JWT
   telemetryd version            print the version
 
@@ -59,7 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "migrate":
 		return runMigrate(ctx, rest, stderr)
 	case "tokens":
-		return runTokens(ctx, rest, stdout, stderr)
+		return runCredentials(ctx, authn.KindIngestToken, rest, stdout, stderr)
+	case "apikeys":
+		return runCredentials(ctx, authn.KindAPIKey, rest, stdout, stderr)
 	case "jwt":
 		return runJWT(rest, stdout, stderr)
 	case "version", "--version", "-version":

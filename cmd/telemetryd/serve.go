@@ -85,15 +85,18 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 		authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /ready", s.readyHandler)
+	limits := authn.NewLimits(cfg.RateLimit)
 	if slices.Contains(roles, roleIngest) {
-		ingest.NewReceiver(cfg.Ingest, s.store, stream.NewPublisher(js, cfg.Stream), logger).Register(mux)
+		ingest.NewReceiver(cfg.Ingest, s.store, limits, stream.NewPublisher(js, cfg.Stream), logger).Register(mux)
 	}
 	if slices.Contains(roles, roleFetch) {
-		verifier, err := authn.NewJWTVerifier(authn.JWTConfig{Secret: []byte(cfg.JWTSecret), Leeway: 30 * time.Second})
+		jcfg := cfg.verifierConfig()
+		jcfg.Logger = logger
+		verifier, err := authn.NewJWTVerifier(jcfg)
 		if err != nil {
 			return nil, err
 		}
-		guard := authn.NewGuard(verifier, s.store, nil)
+		guard := authn.NewGuard(verifier, s.store, limits)
 		authn.NewRoutes(s.store, guard, logger).Register(mux)
 		fetch.NewAPI(cfg.Fetch, s.ch, guard, logger).Register(mux)
 	}
