@@ -3,6 +3,7 @@ package authn_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/golang-jwt/jwt/v5"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -291,5 +292,24 @@ func TestGuardRateLimits(t *testing.T) {
 	}
 	if resp, _ := a.do("GET", "/probe", secret, ""); resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("sixth request with a burst of 5: status %d, want 429", resp.StatusCode)
+	}
+}
+
+func TestJWTUseIsRecorded(t *testing.T) {
+	a := newAuthServer(t, nil)
+	withJTI := sign(t, jwt.SigningMethodHS256, testSecret, with(validClaims(), "jti", "session-42"))
+	withoutJTI := sign(t, jwt.SigningMethodHS256, testSecret, with(validClaims(), "sub", "bob"))
+	for _, tok := range []string{withJTI, withoutJTI} {
+		if resp, _ := a.do("GET", "/probe", tok, ""); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	for _, id := range []string{"jti:session-42", "sub:bob"} {
+		if a.store.LastUsed(id) == nil {
+			t.Errorf("no last_used_at recorded for %s", id)
+		}
+	}
+	if a.store.LastUsed("sub:nobody") != nil {
+		t.Error("last_used_at for a credential never used")
 	}
 }

@@ -93,16 +93,10 @@ func (rc *Receiver) handler(codec signalCodec) http.Handler {
 // serve handles one authenticated export request and writes the success response;
 // it returns the error to answer with otherwise.
 func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codec signalCodec, enc encoding) error {
-	tok, err := rc.auth.AuthenticateIngest(authn.CredentialFromRequest(r))
+	tok, limit, err := rc.authorize(authn.CredentialFromRequest(r))
+	ratelimit.WriteHeaders(w.Header(), limit)
 	if err != nil {
 		return err
-	}
-	if rc.limits != nil {
-		d := rc.limits.Decide(tok.ID, tok.RateLimit)
-		ratelimit.WriteHeaders(w.Header(), d)
-		if !d.Allowed {
-			return errRateLimited
-		}
 	}
 	body, err := rc.readBody(w, r)
 	if err != nil {
@@ -113,17 +107,7 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codec signalCo
 		return err
 	}
 	if items > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), rc.cfg.PublishTimeout)
-		defer cancel()
-		_, err := rc.pub.Publish(ctx, stream.Event{
-			Tenant:      tok.Tenant,
-			TokenID:     tok.ID,
-			Signal:      codec.signal,
-			ReceivedAt:  rc.now(),
-			TraceParent: r.Header.Get("traceparent"),
-			Payload:     payload,
-		})
-		if err != nil {
+		if err := rc.store(r.Context(), tok, codec.signal, payload, r.Header.Get("traceparent")); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,45 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/authn/ratelimit"
+	"github.com/telemetryd/telemetryd/pipeline/stream"
+)
+
+// The steps every export request takes, whatever its transport (OTLP/HTTP or
+// OTLP/gRPC): authorize the credential, then store the normalised payload.
+
+// authorize authenticates an ingest token and takes one request from its rate limit.
+// The decision is returned even on refusal so the caller can report the limit.
+func (rc *Receiver) authorize(secret string) (authn.Credential, ratelimit.Decision, error) {
+	tok, err := rc.auth.AuthenticateIngest(secret)
+	if err != nil {
+		return authn.Credential{}, ratelimit.Decision{}, err
+	}
+	if rc.limits == nil {
+		return tok, ratelimit.Decision{Allowed: true}, nil
+	}
+	d := rc.limits.Decide(tok.ID, tok.RateLimit)
+	if !d.Allowed {
+		return authn.Credential{}, d, errRateLimited
+	}
+	return tok, d, nil
+}
+
+// store publishes payload (OTLP protobuf of signal) for tok and returns after the
+// stream acknowledged it.
+func (rc *Receiver) store(ctx context.Context, tok authn.Credential, signal stream.Signal, payload []byte, traceparent string) error {
+	ctx, cancel := context.WithTimeout(ctx, rc.cfg.PublishTimeout)
+	defer cancel()
+	_, err := rc.pub.Publish(ctx, stream.Event{
+		Tenant:      tok.Tenant,
+		TokenID:     tok.ID,
+		Signal:      signal,
+		ReceivedAt:  rc.now(),
+		TraceParent: traceparent,
+		Payload:     payload,
+	})
+	return err
+}
