@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"mime"
 
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/telemetryd/telemetryd/pipeline/stream"
@@ -54,34 +56,62 @@ type signalCodec struct {
 	response func(enc encoding) ([]byte, error)
 }
 
-var tracesCodec = signalCodec{
-	signal: stream.SignalTraces,
-	normalise: func(body []byte, enc encoding) ([]byte, int, error) {
-		req := ptraceotlp.NewExportRequest()
-		var err error
-		if enc == encodingJSON {
-			err = req.UnmarshalJSON(body)
-		} else {
-			err = req.UnmarshalProto(body)
-		}
-		if err != nil {
-			return nil, 0, badRequest("invalid OTLP traces payload: " + err.Error())
-		}
-		n := req.Traces().SpanCount()
-		if n == 0 {
-			return nil, 0, nil
-		}
-		payload, err := req.MarshalProto()
-		if err != nil {
-			return nil, 0, fmt.Errorf("encode traces as protobuf: %w", err)
-		}
-		return payload, n, nil
-	},
-	response: func(enc encoding) ([]byte, error) {
-		resp := ptraceotlp.NewExportResponse()
-		if enc == encodingJSON {
-			return resp.MarshalJSON()
-		}
-		return resp.MarshalProto()
-	},
+// exportRequest is what the pdata Export*ServiceRequest types have in common.
+type exportRequest interface {
+	UnmarshalProto([]byte) error
+	UnmarshalJSON([]byte) error
+	MarshalProto() ([]byte, error)
 }
+
+// exportResponse is what the pdata Export*ServiceResponse types have in common.
+type exportResponse interface {
+	MarshalProto() ([]byte, error)
+	MarshalJSON() ([]byte, error)
+}
+
+// newCodec builds the codec of one signal from its pdata request and response types.
+func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, newReq func() Req, count func(Req) int, newResp func() Resp) signalCodec {
+	return signalCodec{
+		signal: signal,
+		normalise: func(body []byte, enc encoding) ([]byte, int, error) {
+			req := newReq()
+			var err error
+			if enc == encodingJSON {
+				err = req.UnmarshalJSON(body)
+			} else {
+				err = req.UnmarshalProto(body)
+			}
+			if err != nil {
+				return nil, 0, badRequest(fmt.Sprintf("invalid OTLP %s payload: %v", signal, err))
+			}
+			n := count(req)
+			if n == 0 {
+				return nil, 0, nil
+			}
+			payload, err := req.MarshalProto()
+			if err != nil {
+				return nil, 0, fmt.Errorf("encode %s as protobuf: %w", signal, err)
+			}
+			return payload, n, nil
+		},
+		response: func(enc encoding) ([]byte, error) {
+			resp := newResp()
+			if enc == encodingJSON {
+				return resp.MarshalJSON()
+			}
+			return resp.MarshalProto()
+		},
+	}
+}
+
+var (
+	tracesCodec = newCodec(stream.SignalTraces, ptraceotlp.NewExportRequest,
+		func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() }, ptraceotlp.NewExportResponse)
+	metricsCodec = newCodec(stream.SignalMetrics, pmetricotlp.NewExportRequest,
+		func(r pmetricotlp.ExportRequest) int { return r.Metrics().DataPointCount() }, pmetricotlp.NewExportResponse)
+	logsCodec = newCodec(stream.SignalLogs, plogotlp.NewExportRequest,
+		func(r plogotlp.ExportRequest) int { return r.Logs().LogRecordCount() }, plogotlp.NewExportResponse)
+)
+
+// allCodecs serve the combined endpoint, which takes any mix of the three signals.
+var allCodecs = []signalCodec{tracesCodec, metricsCodec, logsCodec}

@@ -66,12 +66,21 @@ func NewReceiver(cfg Config, auth Authenticator, limits RateLimiter, pub Publish
 
 // Register adds the ingest routes to mux.
 func (rc *Receiver) Register(mux *http.ServeMux) {
-	traces := rc.handler(tracesCodec)
-	mux.Handle("/v1/traces", traces)
-	mux.Handle("/telemetry/ingest_http/traces", traces)
+	for _, codec := range allCodecs {
+		h := rc.handler(codec)
+		mux.Handle("/v1/"+string(codec.signal), h)
+		mux.Handle("/telemetry/ingest_http/"+string(codec.signal), h)
+	}
+	// Any mix of resourceSpans, resourceMetrics and resourceLogs in one JSON body.
+	mux.Handle("/telemetry/ingest_http", rc.handler(allCodecs...))
 }
 
-func (rc *Receiver) handler(codec signalCodec) http.Handler {
+// handler serves one signal, or with several codecs the combined JSON endpoint.
+func (rc *Receiver) handler(codecs ...signalCodec) http.Handler {
+	signal := codecs[0].signal
+	if len(codecs) > 1 {
+		signal = "any"
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -79,12 +88,15 @@ func (rc *Receiver) handler(codec signalCodec) http.Handler {
 			return
 		}
 		enc, err := parseContentType(r.Header.Get("Content-Type"))
+		if err == nil && len(codecs) > 1 && enc != encodingJSON {
+			err = unsupported("the combined endpoint takes OTLP JSON only; post protobuf to /v1/traces, /v1/metrics or /v1/logs")
+		}
 		if err != nil {
 			writeStatus(w, encodingJSON, err)
 			return
 		}
-		if err := rc.serve(w, r, codec, enc); err != nil {
-			rc.logRefusal(r, codec.signal, err)
+		if err := rc.serve(w, r, codecs, enc); err != nil {
+			rc.logRefusal(r, signal, err)
 			writeStatus(w, enc, err)
 		}
 	})
@@ -92,7 +104,7 @@ func (rc *Receiver) handler(codec signalCodec) http.Handler {
 
 // serve handles one authenticated export request and writes the success response;
 // it returns the error to answer with otherwise.
-func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codec signalCodec, enc encoding) error {
+func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codecs []signalCodec, enc encoding) error {
 	tok, limit, err := rc.authorize(authn.CredentialFromRequest(r))
 	ratelimit.WriteHeaders(w.Header(), limit)
 	if err != nil {
@@ -102,16 +114,22 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codec signalCo
 	if err != nil {
 		return err
 	}
-	payload, items, err := codec.normalise(body, enc)
-	if err != nil {
-		return err
-	}
-	if items > 0 {
-		if err := rc.store(r.Context(), tok, codec.signal, payload, r.Header.Get("traceparent")); err != nil {
+	// Decode every signal before storing any, so a bad body stores nothing.
+	payloads := make([][]byte, len(codecs))
+	for i, codec := range codecs {
+		if payloads[i], _, err = codec.normalise(body, enc); err != nil {
 			return err
 		}
 	}
-	resp, err := codec.response(enc)
+	for i, codec := range codecs {
+		if payloads[i] == nil {
+			continue
+		}
+		if err := rc.store(r.Context(), tok, codec.signal, payloads[i], r.Header.Get("traceparent")); err != nil {
+			return err
+		}
+	}
+	resp, err := codecs[0].response(enc)
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}

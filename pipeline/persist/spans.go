@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
-// spanColumns are the spans table's columns in the order spanRow.values returns them.
+// spanColumns are the spans table's columns in the order decodeSpans fills them.
 const spanColumns = "tenant_id, timestamp, start_time_unix_nano, end_time_unix_nano, duration_ns, " +
 	"trace_id, span_id, parent_span_id, trace_state, name, kind, status_code, status_message, " +
 	"service_name, attribute_keys, attribute_values, resource_attribute_keys, resource_attribute_values, " +
@@ -20,34 +20,6 @@ type eventMeta struct {
 	tenant  string
 	tokenID string
 	seq     uint64
-}
-
-// spanRow is one row of the spans table.
-type spanRow struct {
-	meta                 eventMeta
-	start, end           uint64
-	traceID, spanID      string
-	parentSpanID         string
-	traceState, name     string
-	kind, statusCode     string
-	statusMessage        string
-	serviceName          string
-	attrKeys, attrValues []string
-	resKeys, resValues   []string
-	scopeName, scopeVer  string
-}
-
-func (r *spanRow) values() []any {
-	duration := uint64(0)
-	if r.end > r.start {
-		duration = r.end - r.start
-	}
-	return []any{
-		r.meta.tenant, time.Unix(0, int64(r.start)).UTC(), r.start, r.end, duration,
-		r.traceID, r.spanID, r.parentSpanID, r.traceState, r.name, r.kind, r.statusCode, r.statusMessage,
-		r.serviceName, r.attrKeys, r.attrValues, r.resKeys, r.resValues,
-		r.scopeName, r.scopeVer, r.meta.tokenID, r.meta.seq,
-	}
 }
 
 var spanKinds = map[ptrace.SpanKind]string{
@@ -65,49 +37,55 @@ var statusCodes = map[ptrace.StatusCode]string{
 	ptrace.StatusCodeError: "error",
 }
 
-// decodeSpans turns an OTLP traces payload into rows.
-func decodeSpans(payload []byte, meta eventMeta) ([]spanRow, error) {
+// decodeSpans turns an OTLP traces payload into rows of the spans table.
+func decodeSpans(payload []byte, meta eventMeta) ([][]any, error) {
 	req := ptraceotlp.NewExportRequest()
 	if err := req.UnmarshalProto(payload); err != nil {
 		return nil, err
 	}
 	traces := req.Traces()
-	rows := make([]spanRow, 0, traces.SpanCount())
+	rows := make([][]any, 0, traces.SpanCount())
 	for _, rs := range traces.ResourceSpans().All() {
-		resKeys, resValues := attributes(rs.Resource().Attributes())
-		service := ""
-		if v, ok := rs.Resource().Attributes().Get("service.name"); ok {
-			service = v.AsString()
-		}
+		res := newResourceInfo(rs.Resource())
 		for _, ss := range rs.ScopeSpans().All() {
 			scope := ss.Scope()
 			for _, span := range ss.Spans().All() {
+				start, end := uint64(span.StartTimestamp()), uint64(span.EndTimestamp())
+				duration := uint64(0)
+				if end > start {
+					duration = end - start
+				}
 				keys, values := attributes(span.Attributes())
-				rows = append(rows, spanRow{
-					meta:          meta,
-					start:         uint64(span.StartTimestamp()),
-					end:           uint64(span.EndTimestamp()),
-					traceID:       hexID(span.TraceID()),
-					spanID:        hexID(span.SpanID()),
-					parentSpanID:  hexID(span.ParentSpanID()),
-					traceState:    span.TraceState().AsRaw(),
-					name:          span.Name(),
-					kind:          enumName(spanKinds, span.Kind(), "unspecified"),
-					statusCode:    enumName(statusCodes, span.Status().Code(), "unset"),
-					statusMessage: span.Status().Message(),
-					serviceName:   service,
-					attrKeys:      keys,
-					attrValues:    values,
-					resKeys:       resKeys,
-					resValues:     resValues,
-					scopeName:     scope.Name(),
-					scopeVer:      scope.Version(),
+				rows = append(rows, []any{
+					meta.tenant, nanosTime(start), start, end, duration,
+					hexID(span.TraceID()), hexID(span.SpanID()), hexID(span.ParentSpanID()), span.TraceState().AsRaw(),
+					span.Name(), enumName(spanKinds, span.Kind(), "unspecified"),
+					enumName(statusCodes, span.Status().Code(), "unset"), span.Status().Message(),
+					res.service, keys, values, res.keys, res.values, scope.Name(), scope.Version(), meta.tokenID, meta.seq,
 				})
 			}
 		}
 	}
 	return rows, nil
 }
+
+// resourceInfo is a resource as every row of it stores it.
+type resourceInfo struct {
+	service      string
+	keys, values []string
+}
+
+func newResourceInfo(r pcommon.Resource) resourceInfo {
+	keys, values := attributes(r.Attributes())
+	service := ""
+	if v, ok := r.Attributes().Get("service.name"); ok {
+		service = v.AsString()
+	}
+	return resourceInfo{service: service, keys: keys, values: values}
+}
+
+// nanosTime is the DateTime (seconds) column of a unix-nanosecond timestamp.
+func nanosTime(ns uint64) time.Time { return time.Unix(0, int64(ns)).UTC() }
 
 func enumName[K comparable](names map[K]string, k K, fallback string) string {
 	if n, ok := names[k]; ok {
@@ -117,8 +95,9 @@ func enumName[K comparable](names map[K]string, k K, fallback string) string {
 }
 
 // hexID renders a trace or span id; the all-zero (empty) id renders as "".
-func hexID[ID interface{ IsEmpty() bool }](id ID) string {
-	if id.IsEmpty() {
+func hexID[ID pcommon.TraceID | pcommon.SpanID](id ID) string {
+	var zero ID
+	if id == zero {
 		return ""
 	}
 	switch v := any(id).(type) {

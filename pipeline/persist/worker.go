@@ -108,12 +108,25 @@ func (w *Worker) fetch() ([]jetstream.Msg, error) {
 	return msgs, nil
 }
 
-// persist writes the batch's rows with one INSERT and acknowledges its events.
+// table is where one signal's rows go.
+type table struct {
+	name    string
+	columns string
+	decode  func(payload []byte, meta eventMeta) ([][]any, error)
+}
+
+var tables = map[stream.Signal]table{
+	stream.SignalTraces:  {"spans", spanColumns, decodeSpans},
+	stream.SignalLogs:    {"logs", logColumns, decodeLogs},
+	stream.SignalMetrics: {"metric_points", metricColumns, decodeMetrics},
+}
+
+// persist writes the batch's rows with one INSERT per table and acknowledges its events.
 func (w *Worker) persist(ctx context.Context, msgs []jetstream.Msg) error {
-	var rows []spanRow
+	rows := map[string][][]any{}
 	var good []jetstream.Msg
 	for _, m := range msgs {
-		r, err := rowsOf(m)
+		t, r, err := rowsOf(m)
 		if err != nil {
 			// A payload that cannot be decoded now never will be: drop it from the
 			// retry loop so it does not block the ones behind it.
@@ -121,11 +134,14 @@ func (w *Worker) persist(ctx context.Context, msgs []jetstream.Msg) error {
 			_ = m.Term()
 			continue
 		}
-		rows = append(rows, r...)
+		rows[t.name] = append(rows[t.name], r...)
 		good = append(good, m)
 	}
-	if len(rows) > 0 {
-		if err := w.insertSpans(ctx, rows); err != nil {
+	for _, t := range tables {
+		if len(rows[t.name]) == 0 {
+			continue
+		}
+		if err := w.insert(ctx, t, rows[t.name]); err != nil {
 			return err
 		}
 	}
@@ -139,10 +155,10 @@ func (w *Worker) persist(ctx context.Context, msgs []jetstream.Msg) error {
 	return nil
 }
 
-func rowsOf(m jetstream.Msg) ([]spanRow, error) {
+func rowsOf(m jetstream.Msg) (table, [][]any, error) {
 	md, err := m.Metadata()
 	if err != nil {
-		return nil, fmt.Errorf("event metadata: %w", err)
+		return table{}, nil, fmt.Errorf("event metadata: %w", err)
 	}
 	meta := eventMeta{
 		tenant:  m.Headers().Get(stream.HeaderTenant),
@@ -150,29 +166,30 @@ func rowsOf(m jetstream.Msg) ([]spanRow, error) {
 		seq:     md.Sequence.Stream,
 	}
 	if meta.tenant == "" {
-		return nil, errors.New("event has no tenant header")
+		return table{}, nil, errors.New("event has no tenant header")
 	}
-	switch signal := stream.Signal(m.Headers().Get(stream.HeaderSignal)); signal {
-	case stream.SignalTraces:
-		return decodeSpans(m.Data(), meta)
-	default:
-		return nil, fmt.Errorf("unsupported signal %q", signal)
+	signal := stream.Signal(m.Headers().Get(stream.HeaderSignal))
+	t, ok := tables[signal]
+	if !ok {
+		return table{}, nil, fmt.Errorf("unsupported signal %q", signal)
 	}
+	rows, err := t.decode(m.Data(), meta)
+	return t, rows, err
 }
 
-func (w *Worker) insertSpans(ctx context.Context, rows []spanRow) error {
-	batch, err := w.ch.PrepareBatch(ctx, "INSERT INTO spans ("+spanColumns+")")
+func (w *Worker) insert(ctx context.Context, t table, rows [][]any) error {
+	batch, err := w.ch.PrepareBatch(ctx, "INSERT INTO "+t.name+" ("+t.columns+")")
 	if err != nil {
-		return fmt.Errorf("prepare spans insert: %w", err)
+		return fmt.Errorf("prepare %s insert: %w", t.name, err)
 	}
 	defer batch.Close()
-	for i := range rows {
-		if err := batch.Append(rows[i].values()...); err != nil {
-			return fmt.Errorf("append span row: %w", err)
+	for _, r := range rows {
+		if err := batch.Append(r...); err != nil {
+			return fmt.Errorf("append %s row: %w", t.name, err)
 		}
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d spans: %w", len(rows), err)
+		return fmt.Errorf("insert %d rows into %s: %w", len(rows), t.name, err)
 	}
 	return nil
 }

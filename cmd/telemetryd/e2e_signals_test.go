@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	otellog "go.opentelemetry.io/otel/log"
+	"go.opentelemetry.io/otel/metric"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+
+	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/internal/testenv"
+)
+
+// countRows polls ClickHouse until query returns want, failing after a deadline.
+func waitForRows(t *testing.T, s *server, what, query string, want uint64, args ...any) {
+	t.Helper()
+	var n uint64
+	testenv.Eventually(t, 20*time.Second, what, func() bool {
+		if err := s.ch.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		return n == want
+	})
+}
+
+func TestEndToEndMetricsAndLogsFromOTelExporters(t *testing.T) {
+	s := startTestServer(t)
+	ctx := context.Background()
+	_, token, err := s.store.CreateIngestToken(ctx, authn.NewCredential{Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := resource.NewSchemaless(semconv.ServiceName("weather-mcp"))
+	headers := map[string]string{"Authorization": "Bearer " + token}
+
+	mexp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpoint(s.httpAddr.String()), otlpmetrichttp.WithInsecure(),
+		otlpmetrichttp.WithCompression(otlpmetrichttp.GzipCompression), otlpmetrichttp.WithHeaders(headers),
+		otlpmetrichttp.WithRetry(otlpmetrichttp.RetryConfig{Enabled: false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res),
+		sdkmetric.WithReader(sdkmetric.NewPeriodicReader(mexp, sdkmetric.WithInterval(time.Hour))))
+	meter := mp.Meter("mcp")
+	calls, _ := meter.Int64Counter("mcp.tool.calls")
+	latency, _ := meter.Float64Histogram("mcp.tool.duration", metric.WithUnit("ms"))
+	calls.Add(ctx, 3, metric.WithAttributes(attribute.String("mcp.tool.name", "get_weather")))
+	latency.Record(ctx, 40, metric.WithAttributes(attribute.String("mcp.tool.name", "get_weather")))
+	latency.Record(ctx, 60, metric.WithAttributes(attribute.String("mcp.tool.name", "get_weather")))
+	// Shutdown exports once (a ForceFlush before it would export the cumulative
+	// points a second time, with a new timestamp).
+	if err := mp.Shutdown(ctx); err != nil {
+		t.Fatalf("export metrics: %v", err)
+	}
+
+	lexp, err := otlploghttp.New(ctx, otlploghttp.WithEndpoint(s.httpAddr.String()), otlploghttp.WithInsecure(),
+		otlploghttp.WithCompression(otlploghttp.GzipCompression), otlploghttp.WithHeaders(headers),
+		otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(sdklog.NewSimpleProcessor(lexp)))
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetSeverity(otellog.SeverityError)
+	rec.SetSeverityText("ERROR")
+	rec.SetBody(attribute.StringValue("upstream weather API failed"))
+	rec.AddAttributes(attribute.String("mcp.tool.name", "get_weather"))
+	lp.Logger("mcp").Emit(ctx, rec)
+	if err := lp.ForceFlush(ctx); err != nil {
+		t.Fatalf("export logs: %v", err)
+	}
+	if err := lp.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	waitForRows(t, s, "the counter point", "SELECT count() FROM metric_points WHERE tenant_id = 'acme' AND metric_name = 'mcp.tool.calls' AND metric_type = 'sum' AND value = 3 AND service_name = 'weather-mcp' AND has(attribute_values, 'get_weather')", 1)
+	waitForRows(t, s, "the histogram point", "SELECT count() FROM metric_points WHERE metric_name = 'mcp.tool.duration' AND metric_type = 'histogram' AND count = 2 AND value = 100 AND metric_unit = 'ms'", 1)
+	waitForRows(t, s, "the log record", "SELECT count() FROM logs WHERE tenant_id = 'acme' AND severity_number = 17 AND severity_text = 'ERROR' AND body = 'upstream weather API failed' AND service_name = 'weather-mcp' AND has(attribute_keys, 'mcp.tool.name')", 1)
+}
+
+func TestCombinedEndpointTakesEverySignal(t *testing.T) {
+	s := startTestServer(t)
+	_, token, err := s.store.CreateIngestToken(context.Background(), authn.NewCredential{Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	body := `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"combo"}}]},"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"s","startTimeUnixNano":"` +
+		itoa(now) + `","endTimeUnixNano":"` + itoa(now+1000) + `"}]}]}],` +
+		`"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"combo"}}]},"scopeLogs":[{"logRecords":[{"timeUnixNano":"` + itoa(now) + `","severityNumber":9,"body":{"stringValue":"hi"}}]}]}],` +
+		`"resourceMetrics":[{"resource":{},"scopeMetrics":[{"metrics":[{"name":"g","gauge":{"dataPoints":[{"timeUnixNano":"` + itoa(now) + `","asDouble":1.5}]}}]}]}],` +
+		`"somethingElse":true}`
+	for _, tt := range []struct {
+		contentType string
+		want        int
+	}{{"application/x-protobuf", http.StatusUnsupportedMediaType}, {"application/json", http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.httpAddr.String()+"/telemetry/ingest_http", strings.NewReader(body))
+		req.Header.Set("Content-Type", tt.contentType)
+		req.Header.Set("X-API-Key", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Fatalf("%s: status %d, want %d", tt.contentType, resp.StatusCode, tt.want)
+		}
+	}
+	waitForRows(t, s, "the span", "SELECT count() FROM spans WHERE service_name = 'combo'", 1)
+	waitForRows(t, s, "the log", "SELECT count() FROM logs WHERE service_name = 'combo' AND body = 'hi'", 1)
+	waitForRows(t, s, "the gauge", "SELECT count() FROM metric_points WHERE metric_name = 'g' AND value = 1.5", 1)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,39 @@
+package persist
+
+import (
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+)
+
+// logColumns are the logs table's columns in the order decodeLogs fills them.
+const logColumns = "tenant_id, timestamp, time_unix_nano, observed_time_unix_nano, severity_number, " +
+	"severity_text, body, trace_id, span_id, flags, service_name, attribute_keys, attribute_values, " +
+	"resource_attribute_keys, resource_attribute_values, scope_name, scope_version, token_id, stream_seq"
+
+// decodeLogs turns an OTLP logs payload into rows of the logs table.
+func decodeLogs(payload []byte, meta eventMeta) ([][]any, error) {
+	req := plogotlp.NewExportRequest()
+	if err := req.UnmarshalProto(payload); err != nil {
+		return nil, err
+	}
+	logs := req.Logs()
+	rows := make([][]any, 0, logs.LogRecordCount())
+	for _, rl := range logs.ResourceLogs().All() {
+		res := newResourceInfo(rl.Resource())
+		for _, sl := range rl.ScopeLogs().All() {
+			scope := sl.Scope()
+			for _, lr := range sl.LogRecords().All() {
+				ts := uint64(lr.Timestamp())
+				if ts == 0 { // OTLP allows an unknown event time; the observed time stands in
+					ts = uint64(lr.ObservedTimestamp())
+				}
+				keys, values := attributes(lr.Attributes())
+				rows = append(rows, []any{
+					meta.tenant, nanosTime(ts), ts, uint64(lr.ObservedTimestamp()), uint8(lr.SeverityNumber()),
+					lr.SeverityText(), lr.Body().AsString(), hexID(lr.TraceID()), hexID(lr.SpanID()), uint32(lr.Flags()),
+					res.service, keys, values, res.keys, res.values, scope.Name(), scope.Version(), meta.tokenID, meta.seq,
+				})
+			}
+		}
+	}
+	return rows, nil
+}
