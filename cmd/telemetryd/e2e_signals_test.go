@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +22,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 
 	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/fetch"
 	"github.com/telemetryd/telemetryd/internal/testenv"
 )
 
@@ -124,3 +128,54 @@ func TestCombinedEndpointTakesEverySignal(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestOTLPJSONFromTheJSExporter posts a body recorded from the OpenTelemetry JS
+// serializer (testdata/record-otel-js.js) exactly as the JS OTLP/HTTP exporter sends it.
+func TestOTLPJSONFromTheJSExporter(t *testing.T) {
+	s := startTestServer(t)
+	_, token, err := s.store.CreateIngestToken(context.Background(), authn.NewCredential{Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile("testdata/otel-js-traces.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.httpAddr.String()+"/v1/traces", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), answer)
+	}
+	// The recording's spans start at 2025-11-23T10:00:00Z.
+	url := "http://" + s.httpAddr.String() + "/telemetry/fetch_spans?start_time=2025-11-23T09:00:00Z&end_time=2025-11-23T11:00:00Z"
+	var page fetch.SpansPage
+	testenv.Eventually(t, 20*time.Second, "the JS spans", func() bool {
+		return getJSON(t, url, mintJWT(t, "acme"), &page) == http.StatusOK && page.TotalCount == 2
+	})
+	byName := map[string]fetch.Span{}
+	for _, sp := range page.Spans {
+		byName[sp.Name] = sp
+	}
+	root, child := byName["tools/call get_weather"], byName["http GET api.weather"]
+	if root.Kind != "server" || child.Kind != "client" || child.StatusCode != "error" || child.StatusMessage != "upstream 502" {
+		t.Errorf("kinds/status: root %+v child %+v", root, child)
+	}
+	if child.ParentSpanID != root.SpanID || child.TraceID != root.TraceID || len(root.TraceID) != 32 {
+		t.Errorf("ids: root %s/%s child %s/%s parent %s", root.TraceID, root.SpanID, child.TraceID, child.SpanID, child.ParentSpanID)
+	}
+	for k, want := range map[string]string{"mcp.tool.name": "get_weather", "mcp.request.id": "7", "cached": "false", "latency.ratio": "0.5"} {
+		if got := root.Attributes[k]; got != want {
+			t.Errorf("attribute %s = %q, want %q", k, got, want)
+		}
+	}
+	if root.ServiceName != "weather-mcp-js" || root.ResourceAttributes["mcp.session.id"] != "sess-1" || root.DurationMs != 300 {
+		t.Errorf("root = %+v", root)
+	}
+}
