@@ -1,0 +1,117 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrBacklogFull refuses new events while the events not yet persisted fill most of
+// the stream: the stream discards its oldest events when it is full (DiscardOld), so
+// admitting more could push out an event no persist worker has stored yet.
+var ErrBacklogFull = fmt.Errorf("%w: the backlog of events not yet persisted nears the stream's limits", ErrUnavailable)
+
+// BacklogConfig configures the backlog guard.
+type BacklogConfig struct {
+	Durable   string        // the persist workers' durable consumer
+	Threshold float64       // refuse above this fraction of MaxBytes / MaxAge, e.g. 0.9
+	Interval  time.Duration // how often the stream and consumer state are read
+}
+
+// Backlog tracks how much of the stream is not yet persisted and admits new events
+// only while that stays under the threshold. Ingest asks it on every request; the
+// answer is a cached atomic, refreshed every Interval.
+type Backlog struct {
+	js     jetstream.JetStream
+	stream Config
+	cfg    BacklogConfig
+	logger *slog.Logger
+
+	full  atomic.Bool
+	usage atomic.Uint64 // per-mille of the limit the backlog uses, for metrics and tests
+}
+
+// NewBacklog returns a guard; call Run to keep it current.
+func NewBacklog(js jetstream.JetStream, streamCfg Config, cfg BacklogConfig, logger *slog.Logger) *Backlog {
+	return &Backlog{js: js, stream: streamCfg, cfg: cfg, logger: logger}
+}
+
+// Admit returns ErrBacklogFull while the backlog is over the threshold.
+func (b *Backlog) Admit() error {
+	if b.full.Load() {
+		return ErrBacklogFull
+	}
+	return nil
+}
+
+// Usage is the fraction of the stream's limit the backlog used at the last check.
+func (b *Backlog) Usage() float64 { return float64(b.usage.Load()) / 1000 }
+
+// Run refreshes the state every Interval until ctx is done.
+func (b *Backlog) Run(ctx context.Context) {
+	t := time.NewTicker(b.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := b.Refresh(ctx); err != nil && ctx.Err() == nil {
+			b.logger.Warn("read stream backlog", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Refresh reads the stream and consumer state once.
+func (b *Backlog) Refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := b.js.Stream(ctx, b.stream.Name)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", b.stream.Name, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s info: %w", b.stream.Name, err)
+	}
+	st := info.State
+	// Everything up to the consumer's ack floor is persisted (or dead-lettered). With
+	// no consumer yet, nothing is.
+	persistedUpTo := st.FirstSeq - 1
+	if st.FirstSeq == 0 {
+		persistedUpTo = 0
+	}
+	cons, err := s.Consumer(ctx, b.cfg.Durable)
+	switch {
+	case err == nil:
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("consumer %s info: %w", b.cfg.Durable, err)
+		}
+		persistedUpTo = max(persistedUpTo, ci.AckFloor.Stream)
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return fmt.Errorf("consumer %s: %w", b.cfg.Durable, err)
+	}
+	var fraction float64
+	if st.Msgs > 0 && st.LastSeq > persistedUpTo {
+		pending := float64(st.LastSeq - persistedUpTo)
+		backlogBytes := float64(st.Bytes) * min(1, pending/float64(st.Msgs))
+		fraction = backlogBytes / float64(info.Config.MaxBytes)
+		// The oldest event not yet persisted must not age out either.
+		if first, err := s.GetMsg(ctx, persistedUpTo+1); err == nil && info.Config.MaxAge > 0 {
+			fraction = max(fraction, float64(time.Since(first.Time))/float64(info.Config.MaxAge))
+		}
+	}
+	b.usage.Store(uint64(fraction * 1000))
+	full := fraction >= b.cfg.Threshold
+	if was := b.full.Swap(full); was != full {
+		b.logger.Warn("stream backlog admission changed", "refusing", full, "usage", fraction)
+	}
+	return nil
+}
