@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
 	"mime"
 
@@ -49,11 +50,20 @@ func parseContentType(header string) (encoding, error) {
 // signalCodec decodes one signal's export requests and encodes its responses.
 type signalCodec struct {
 	signal stream.Signal
-	// normalise decodes a request body and returns it as OTLP protobuf, with the
-	// number of items (spans, points, records) it holds.
-	normalise func(body []byte, enc encoding) (payload []byte, items int, err error)
-	// response encodes an empty (fully successful) export response.
-	response func(enc encoding) ([]byte, error)
+	// decode parses a request body, drops the items that cannot be stored and cuts
+	// the rest into OTLP protobuf parts of at most maxPart bytes.
+	decode func(body []byte, enc encoding, maxPart int) (decoded, error)
+	// response encodes the export response, with a partial success when items were
+	// rejected.
+	response func(enc encoding, rejected int, reason string) ([]byte, error)
+}
+
+// decoded is an export request ready to be stored.
+type decoded struct {
+	parts    [][]byte // protobuf payloads, in order; none when nothing is to be stored
+	items    int      // spans, data points or log records kept
+	rejected int      // items dropped as invalid
+	reason   string   // why they were dropped
 }
 
 // exportRequest is what the pdata Export*ServiceRequest types have in common.
@@ -69,12 +79,22 @@ type exportResponse interface {
 	MarshalJSON() ([]byte, error)
 }
 
-// newCodec builds the codec of one signal from its pdata request and response types.
-func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, newReq func() Req, count func(Req) int, newResp func() Resp) signalCodec {
+// signalTypes are the pdata functions one signal's codec is built from.
+type signalTypes[Req exportRequest, Resp exportResponse] struct {
+	newReq func() Req
+	count  func(Req) int
+	// sanitize removes the items that cannot be stored and says how many and why.
+	sanitize func(Req) (int, string)
+	split    func(Req, int) ([][]byte, error)
+	respond  func(rejected int64, reason string) Resp
+}
+
+// newCodec builds the codec of one signal from its pdata types.
+func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, t signalTypes[Req, Resp]) signalCodec {
 	return signalCodec{
 		signal: signal,
-		normalise: func(body []byte, enc encoding) ([]byte, int, error) {
-			req := newReq()
+		decode: func(body []byte, enc encoding, maxPart int) (decoded, error) {
+			req := t.newReq()
 			var err error
 			if enc == encodingJSON {
 				err = req.UnmarshalJSON(body)
@@ -82,20 +102,23 @@ func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, newR
 				err = req.UnmarshalProto(body)
 			}
 			if err != nil {
-				return nil, 0, badRequest(fmt.Sprintf("invalid OTLP %s payload: %v", signal, err))
+				return decoded{}, badRequest(fmt.Sprintf("invalid OTLP %s payload: %v", signal, err))
 			}
-			n := count(req)
-			if n == 0 {
-				return nil, 0, nil
+			var d decoded
+			d.rejected, d.reason = t.sanitize(req)
+			if d.items = t.count(req); d.items == 0 {
+				return d, nil
 			}
-			payload, err := req.MarshalProto()
-			if err != nil {
-				return nil, 0, fmt.Errorf("encode %s as protobuf: %w", signal, err)
+			if d.parts, err = t.split(req, maxPart); err != nil {
+				if errors.Is(err, errWholeTooLarge) {
+					return decoded{}, tooLarge(fmt.Sprintf("a single %s item exceeds the largest message the stream takes (%d bytes)", signal, maxPart))
+				}
+				return decoded{}, fmt.Errorf("encode %s as protobuf: %w", signal, err)
 			}
-			return payload, n, nil
+			return d, nil
 		},
-		response: func(enc encoding) ([]byte, error) {
-			resp := newResp()
+		response: func(enc encoding, rejected int, reason string) ([]byte, error) {
+			resp := t.respond(int64(rejected), reason)
 			if enc == encodingJSON {
 				return resp.MarshalJSON()
 			}
@@ -105,13 +128,64 @@ func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, newR
 }
 
 var (
-	tracesCodec = newCodec(stream.SignalTraces, ptraceotlp.NewExportRequest,
-		func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() }, ptraceotlp.NewExportResponse)
-	metricsCodec = newCodec(stream.SignalMetrics, pmetricotlp.NewExportRequest,
-		func(r pmetricotlp.ExportRequest) int { return r.Metrics().DataPointCount() }, pmetricotlp.NewExportResponse)
-	logsCodec = newCodec(stream.SignalLogs, plogotlp.NewExportRequest,
-		func(r plogotlp.ExportRequest) int { return r.Logs().LogRecordCount() }, plogotlp.NewExportResponse)
+	tracesCodec = newCodec(stream.SignalTraces, signalTypes[ptraceotlp.ExportRequest, ptraceotlp.ExportResponse]{
+		newReq:   ptraceotlp.NewExportRequest,
+		count:    func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() },
+		sanitize: func(r ptraceotlp.ExportRequest) (int, string) { return dropSpansWithoutIDs(r.Traces()) },
+		split:    marshalWhole[ptraceotlp.ExportRequest],
+		respond: func(n int64, reason string) ptraceotlp.ExportResponse {
+			resp := ptraceotlp.NewExportResponse()
+			if n > 0 {
+				resp.PartialSuccess().SetRejectedSpans(n)
+				resp.PartialSuccess().SetErrorMessage(reason)
+			}
+			return resp
+		},
+	})
+	metricsCodec = newCodec(stream.SignalMetrics, signalTypes[pmetricotlp.ExportRequest, pmetricotlp.ExportResponse]{
+		newReq:   pmetricotlp.NewExportRequest,
+		count:    func(r pmetricotlp.ExportRequest) int { return r.Metrics().DataPointCount() },
+		sanitize: func(r pmetricotlp.ExportRequest) (int, string) { return dropUnnamedMetrics(r.Metrics()) },
+		split:    marshalWhole[pmetricotlp.ExportRequest],
+		respond: func(n int64, reason string) pmetricotlp.ExportResponse {
+			resp := pmetricotlp.NewExportResponse()
+			if n > 0 {
+				resp.PartialSuccess().SetRejectedDataPoints(n)
+				resp.PartialSuccess().SetErrorMessage(reason)
+			}
+			return resp
+		},
+	})
+	logsCodec = newCodec(stream.SignalLogs, signalTypes[plogotlp.ExportRequest, plogotlp.ExportResponse]{
+		newReq:   plogotlp.NewExportRequest,
+		count:    func(r plogotlp.ExportRequest) int { return r.Logs().LogRecordCount() },
+		sanitize: func(plogotlp.ExportRequest) (int, string) { return 0, "" }, // every field of a log record is optional
+		split:    marshalWhole[plogotlp.ExportRequest],
+		respond: func(n int64, reason string) plogotlp.ExportResponse {
+			resp := plogotlp.NewExportResponse()
+			if n > 0 {
+				resp.PartialSuccess().SetRejectedLogRecords(n)
+				resp.PartialSuccess().SetErrorMessage(reason)
+			}
+			return resp
+		},
+	})
 )
 
 // allCodecs serve the combined endpoint, which takes any mix of the three signals.
 var allCodecs = []signalCodec{tracesCodec, metricsCodec, logsCodec}
+
+// errWholeTooLarge: the request does not fit one message.
+var errWholeTooLarge = errors.New("request exceeds the largest message")
+
+// marshalWhole encodes the request as one part, refusing it when it is over maxPart.
+func marshalWhole[Req exportRequest](req Req, maxPart int) ([][]byte, error) {
+	b, err := req.MarshalProto()
+	if err != nil {
+		return nil, err
+	}
+	if maxPart > 0 && len(b) > maxPart {
+		return nil, errWholeTooLarge
+	}
+	return [][]byte{b}, nil
+}

@@ -42,11 +42,14 @@ type Config struct {
 	MaxBodyBytes int64
 	// PublishTimeout bounds the wait for the stream's acknowledgement.
 	PublishTimeout time.Duration
+	// MaxEventBytes is the largest event payload the stream takes; larger requests
+	// are cut into several events at resource, scope and item boundaries.
+	MaxEventBytes int
 }
 
 // DefaultConfig is the default receiver configuration.
 func DefaultConfig() Config {
-	return Config{MaxBodyBytes: 16 << 20, PublishTimeout: 10 * time.Second}
+	return Config{MaxBodyBytes: 16 << 20, PublishTimeout: 10 * time.Second, MaxEventBytes: 1<<20 - 16<<10}
 }
 
 // Receiver serves the OTLP/HTTP ingest endpoints.
@@ -115,21 +118,23 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codecs []signa
 		return err
 	}
 	// Decode every signal before storing any, so a bad body stores nothing.
-	payloads := make([][]byte, len(codecs))
+	all := make([]decoded, len(codecs))
 	for i, codec := range codecs {
-		if payloads[i], _, err = codec.normalise(body, enc); err != nil {
+		if all[i], err = codec.decode(body, enc, rc.cfg.MaxEventBytes); err != nil {
 			return err
 		}
 	}
+	rejected, reason := 0, ""
 	for i, codec := range codecs {
-		if payloads[i] == nil {
-			continue
+		for _, part := range all[i].parts {
+			if err := rc.store(r.Context(), tok, codec.signal, part, r.Header.Get("traceparent")); err != nil {
+				return err
+			}
 		}
-		if err := rc.store(r.Context(), tok, codec.signal, payloads[i], r.Header.Get("traceparent")); err != nil {
-			return err
-		}
+		rejected += all[i].rejected
+		reason += all[i].reason
 	}
-	resp, err := codecs[0].response(enc)
+	resp, err := codecs[0].response(enc, rejected, reason)
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}

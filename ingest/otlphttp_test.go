@@ -329,3 +329,30 @@ func TestReceiverRateLimits(t *testing.T) {
 		t.Errorf("published %d events, want 2 (the refused one must not be stored)", len(pub.events))
 	}
 }
+
+func TestReceiverPartialSuccess(t *testing.T) {
+	td := sampleTraces(3)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	spans.At(1).SetTraceID([16]byte{}) // no trace id: cannot be stored
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &sinkPublisher{}
+	ts := newTestServer(t, pub, 0)
+	resp, answer := send(t, ts, request{contentType: contentTypeJSON, auth: "Bearer " + goodSecret, body: body})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, answer)
+	}
+	er := ptraceotlp.NewExportResponse()
+	if err := er.UnmarshalJSON(answer); err != nil {
+		t.Fatal(err)
+	}
+	if er.PartialSuccess().RejectedSpans() != 1 || er.PartialSuccess().ErrorMessage() == "" {
+		t.Errorf("partial success = %d %q, want 1 rejected span with a message", er.PartialSuccess().RejectedSpans(), er.PartialSuccess().ErrorMessage())
+	}
+	stored := ptraceotlp.NewExportRequest()
+	if len(pub.events) != 1 || stored.UnmarshalProto(pub.events[0].Payload) != nil || stored.Traces().SpanCount() != 2 {
+		t.Fatalf("stored %d events, want one with the 2 valid spans", len(pub.events))
+	}
+}

@@ -85,6 +85,8 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 		authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /ready", s.readyHandler)
+	// An event must fit the server's max payload, with room for its headers.
+	cfg.Ingest.MaxEventBytes = int(s.nc.MaxPayload()) - 16<<10
 	limits := authn.NewLimits(cfg.RateLimit)
 	if slices.Contains(roles, roleIngest) {
 		ingest.NewReceiver(cfg.Ingest, s.store, limits, stream.NewPublisher(js, cfg.Stream), logger).Register(mux)
