@@ -18,12 +18,17 @@ func (rc *Receiver) authorize(secret string) (authn.Credential, ratelimit.Decisi
 	if err != nil {
 		return authn.Credential{}, ratelimit.Decision{}, err
 	}
-	if rc.limits == nil {
-		return tok, ratelimit.Decision{Allowed: true}, nil
+	d := ratelimit.Decision{Allowed: true}
+	if rc.limits != nil {
+		if d = rc.limits.Decide(tok.ID, tok.RateLimit); !d.Allowed {
+			return authn.Credential{}, d, errRateLimited
+		}
 	}
-	d := rc.limits.Decide(tok.ID, tok.RateLimit)
-	if !d.Allowed {
-		return authn.Credential{}, d, errRateLimited
+	// Refuse before the body is read when the stream cannot take more.
+	if rc.admission != nil {
+		if err := rc.admission.Admit(); err != nil {
+			return authn.Credential{}, d, err
+		}
 	}
 	return tok, d, nil
 }

@@ -28,6 +28,8 @@ func (e *requestError) Error() string { return e.msg }
 
 var errRateLimited = &requestError{http.StatusTooManyRequests, codes.ResourceExhausted, "rate limit of this ingest token exceeded, retry after the time in Retry-After"}
 
+var errOverloaded = &requestError{http.StatusServiceUnavailable, codes.Unavailable, "too many requests in flight, retry later"}
+
 func badRequest(msg string) error {
 	return &requestError{http.StatusBadRequest, codes.InvalidArgument, msg}
 }
@@ -50,6 +52,8 @@ func classify(err error) (int, codes.Code, string) {
 	case errors.Is(err, authn.ErrMissingCredential), errors.Is(err, authn.ErrInvalidCredential),
 		errors.Is(err, authn.ErrExpiredCredential), errors.Is(err, authn.ErrRevokedCredential):
 		return http.StatusUnauthorized, codes.Unauthenticated, err.Error()
+	case errors.Is(err, stream.ErrBacklogFull):
+		return http.StatusServiceUnavailable, codes.Unavailable, "the event stream is full of events not yet persisted, retry later"
 	case errors.Is(err, stream.ErrUnavailable):
 		return http.StatusServiceUnavailable, codes.Unavailable, "event stream unavailable, retry later"
 	default:

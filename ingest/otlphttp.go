@@ -45,27 +45,64 @@ type Config struct {
 	// MaxEventBytes is the largest event payload the stream takes; larger requests
 	// are cut into several events at resource, scope and item boundaries.
 	MaxEventBytes int
+	// MaxInFlight bounds the requests served at once (and so the memory they hold:
+	// about MaxInFlight × MaxBodyBytes × 3); past it requests get 503.
+	MaxInFlight int
 }
 
 // DefaultConfig is the default receiver configuration.
 func DefaultConfig() Config {
-	return Config{MaxBodyBytes: 16 << 20, PublishTimeout: 10 * time.Second, MaxEventBytes: 1<<20 - 16<<10}
+	return Config{MaxBodyBytes: 16 << 20, PublishTimeout: 10 * time.Second, MaxEventBytes: 1<<20 - 16<<10, MaxInFlight: 32}
 }
 
-// Receiver serves the OTLP/HTTP ingest endpoints.
-type Receiver struct {
-	cfg    Config
-	auth   Authenticator
-	limits RateLimiter // nil: no rate limits
-	pub    Publisher
-	logger *slog.Logger
-	now    func() time.Time
+// Admission says whether the stream can take more events now.
+type Admission interface {
+	Admit() error
 }
+
+// Receiver serves the OTLP ingest endpoints.
+type Receiver struct {
+	cfg       Config
+	auth      Authenticator
+	limits    RateLimiter // nil: no rate limits
+	pub       Publisher
+	admission Admission // nil: always admit
+	logger    *slog.Logger
+	now       func() time.Time
+	inFlight  chan struct{} // one slot per request being served
+}
+
+// Option configures a Receiver.
+type Option func(*Receiver)
+
+// WithAdmission makes the receiver refuse requests (503) while a says so.
+func WithAdmission(a Admission) Option { return func(rc *Receiver) { rc.admission = a } }
 
 // NewReceiver returns a receiver; limits may be nil.
-func NewReceiver(cfg Config, auth Authenticator, limits RateLimiter, pub Publisher, logger *slog.Logger) *Receiver {
-	return &Receiver{cfg: cfg, auth: auth, limits: limits, pub: pub, logger: logger, now: time.Now}
+func NewReceiver(cfg Config, auth Authenticator, limits RateLimiter, pub Publisher, logger *slog.Logger, opts ...Option) *Receiver {
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultConfig().MaxInFlight
+	}
+	rc := &Receiver{cfg: cfg, auth: auth, limits: limits, pub: pub, logger: logger, now: time.Now,
+		inFlight: make(chan struct{}, cfg.MaxInFlight)}
+	for _, o := range opts {
+		o(rc)
+	}
+	return rc
 }
+
+// acquire takes a slot for one request; false when every slot is taken, so the
+// receiver refuses (503) instead of queueing without bound.
+func (rc *Receiver) acquire() bool {
+	select {
+	case rc.inFlight <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (rc *Receiver) release() { <-rc.inFlight }
 
 // Register adds the ingest routes to mux.
 func (rc *Receiver) Register(mux *http.ServeMux) {
@@ -98,6 +135,12 @@ func (rc *Receiver) handler(codecs ...signalCodec) http.Handler {
 			writeStatus(w, encodingJSON, err)
 			return
 		}
+		if !rc.acquire() {
+			rc.logRefusal(r, signal, errOverloaded)
+			writeStatus(w, enc, errOverloaded)
+			return
+		}
+		defer rc.release()
 		if err := rc.serve(w, r, codecs, enc); err != nil {
 			rc.logRefusal(r, signal, err)
 			writeStatus(w, enc, err)

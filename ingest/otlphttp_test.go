@@ -356,3 +356,76 @@ func TestReceiverPartialSuccess(t *testing.T) {
 		t.Fatalf("stored %d events, want one with the 2 valid spans", len(pub.events))
 	}
 }
+
+type admissionFunc func() error
+
+func (f admissionFunc) Admit() error { return f() }
+
+// blockingPublisher holds every publish until release is closed.
+type blockingPublisher struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (p *blockingPublisher) Publish(ctx context.Context, _ stream.Event) (stream.Ack, error) {
+	p.entered <- struct{}{}
+	select {
+	case <-p.release:
+		return stream.Ack{Sequence: 1}, nil
+	case <-ctx.Done():
+		return stream.Ack{}, ctx.Err()
+	}
+}
+
+func TestReceiverOverload(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	req := request{contentType: contentTypeProto, auth: "Bearer " + goodSecret, body: protoBody(t, 1)}
+
+	t.Run("backlog full", func(t *testing.T) {
+		pub := &sinkPublisher{}
+		mux := http.NewServeMux()
+		NewReceiver(DefaultConfig(), fakeAuth{}, nil, pub, logger,
+			WithAdmission(admissionFunc(func() error { return stream.ErrBacklogFull }))).Register(mux)
+		ts := httptest.NewServer(mux)
+		t.Cleanup(ts.Close)
+		resp, body := send(t, ts, req)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("status %d Retry-After %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+		if len(pub.events) != 0 {
+			t.Error("a refused request was published")
+		}
+	})
+
+	t.Run("too many in flight", func(t *testing.T) {
+		pub := &blockingPublisher{entered: make(chan struct{}, 1), release: make(chan struct{})}
+		cfg := DefaultConfig()
+		cfg.MaxInFlight = 1
+		mux := http.NewServeMux()
+		NewReceiver(cfg, fakeAuth{}, nil, pub, logger).Register(mux)
+		ts := httptest.NewServer(mux)
+		t.Cleanup(ts.Close)
+		first := make(chan int, 1)
+		go func() {
+			r, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/traces", bytes.NewReader(req.body))
+			r.Header.Set("Content-Type", contentTypeProto)
+			r.Header.Set("Authorization", req.auth)
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				first <- 0
+				return
+			}
+			resp.Body.Close()
+			first <- resp.StatusCode
+		}()
+		<-pub.entered // the first request holds the only slot
+		resp, _ := send(t, ts, req)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("second request: status %d, want 503 with Retry-After", resp.StatusCode)
+		}
+		close(pub.release)
+		if code := <-first; code != http.StatusOK {
+			t.Errorf("first request: status %d, want 200", code)
+		}
+	})
+}

@@ -90,6 +90,9 @@ type serveConfig struct {
 	Fetch         fetch.Config
 	Credentials   authn.StoreConfig
 	RateLimit     authn.RateLimit // default per-credential limit
+	// BacklogThreshold is the share of the stream's limits that events not yet
+	// persisted may fill before ingest answers 503.
+	BacklogThreshold float64
 }
 
 func defaultServeConfig() serveConfig {
@@ -100,6 +103,8 @@ func defaultServeConfig() serveConfig {
 		Fetch:       fetch.DefaultConfig(),
 		Credentials: authn.DefaultStoreConfig(),
 		RateLimit:   authn.RateLimit{Rate: 200, Burst: 400},
+
+		BacklogThreshold: 0.9,
 	}
 }
 
@@ -116,6 +121,8 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.Ingest.MaxBodyBytes, "max-body-bytes", c.Ingest.MaxBodyBytes, "largest accepted request body, before and after decompression")
 	fs.DurationVar(&c.Stream.MaxAge, "stream-max-age", c.Stream.MaxAge, "how long the stream keeps events for replay")
 	fs.Int64Var(&c.Stream.MaxBytes, "stream-max-bytes", c.Stream.MaxBytes, "upper bound of the stream's storage")
+	fs.Float64Var(&c.BacklogThreshold, "backlog-threshold", c.BacklogThreshold, "share of the stream's max bytes/age that un-persisted events may fill before ingest answers 503")
+	fs.IntVar(&c.Ingest.MaxInFlight, "max-inflight", c.Ingest.MaxInFlight, "ingest requests served at once; more get 503")
 	fs.IntVar(&c.Stream.Replicas, "stream-replicas", c.Stream.Replicas, "stream and credential bucket replicas (3 on a NATS cluster)")
 	fs.IntVar(&c.Persist.MaxBatchEvents, "batch-max-events", c.Persist.MaxBatchEvents, "events a persist worker pulls per batch")
 	fs.DurationVar(&c.Persist.MaxBatchWait, "batch-max-wait", c.Persist.MaxBatchWait, "how long a persist batch waits to fill")
@@ -182,6 +189,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.Ingest.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("--max-body-bytes must be at least 1024, got %d", c.Ingest.MaxBodyBytes))
+	}
+	if c.BacklogThreshold <= 0 || c.BacklogThreshold > 0.99 {
+		errs = append(errs, fmt.Errorf("--backlog-threshold must be in (0, 0.99], got %v", c.BacklogThreshold))
+	}
+	if c.Ingest.MaxInFlight < 1 || c.Ingest.MaxInFlight > 10000 {
+		errs = append(errs, fmt.Errorf("--max-inflight must be 1..10000, got %d", c.Ingest.MaxInFlight))
 	}
 	if c.Persist.MaxBatchEvents < 1 || c.Persist.MaxBatchEvents > 10000 {
 		errs = append(errs, fmt.Errorf("--batch-max-events must be 1..10000, got %d", c.Persist.MaxBatchEvents))

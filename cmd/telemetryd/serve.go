@@ -88,8 +88,18 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	// An event must fit the server's max payload, with room for its headers.
 	cfg.Ingest.MaxEventBytes = int(s.nc.MaxPayload()) - 16<<10
 	limits := authn.NewLimits(cfg.RateLimit)
+	workCtx, cancel := context.WithCancel(context.Background())
+	s.cancelWork = cancel
 	if slices.Contains(roles, roleIngest) {
-		ingest.NewReceiver(cfg.Ingest, s.store, limits, stream.NewPublisher(js, cfg.Stream), logger).Register(mux)
+		backlog := stream.NewBacklog(js, cfg.Stream, stream.BacklogConfig{
+			Durable: cfg.Persist.Durable, Threshold: cfg.BacklogThreshold, Interval: time.Second,
+		}, logger)
+		if err := backlog.Refresh(ctx); err != nil {
+			return nil, err
+		}
+		s.goWork(func() { backlog.Run(workCtx) })
+		ingest.NewReceiver(cfg.Ingest, s.store, limits, stream.NewPublisher(js, cfg.Stream), logger,
+			ingest.WithAdmission(backlog)).Register(mux)
 	}
 	if slices.Contains(roles, roleFetch) {
 		jcfg := cfg.verifierConfig()
@@ -103,18 +113,12 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 		fetch.NewAPI(cfg.Fetch, s.ch, guard, logger).Register(mux)
 	}
 
-	workCtx, cancel := context.WithCancel(context.Background())
-	s.cancelWork = cancel
 	if slices.Contains(roles, rolePersist) {
 		w, err := persist.NewWorker(ctx, js, cfg.Stream, s.ch, cfg.Persist, logger)
 		if err != nil {
 			return nil, err
 		}
-		s.work.Add(1)
-		go func() {
-			defer s.work.Done()
-			_ = w.Run(workCtx)
-		}()
+		s.goWork(func() { _ = w.Run(workCtx) })
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -135,6 +139,15 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	s.ready.Store(true)
 	logger.Info("telemetryd serving", "http", s.httpAddr.String(), "roles", roles, "nats", s.nc.ConnectedUrlRedacted())
 	return s, nil
+}
+
+// goWork runs fn until stop cancels the work context and waits for it.
+func (s *server) goWork(fn func()) {
+	s.work.Add(1)
+	go func() {
+		defer s.work.Done()
+		fn()
+	}()
 }
 
 func (s *server) connectNATS() error {
