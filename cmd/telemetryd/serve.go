@@ -98,8 +98,9 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 			return nil, err
 		}
 		s.goWork(func() { backlog.Run(workCtx) })
-		ingest.NewReceiver(cfg.Ingest, s.store, limits, stream.NewPublisher(js, cfg.Stream), logger,
-			ingest.WithAdmission(backlog)).Register(mux)
+		pub := stream.NewPublisher(js, cfg.Stream)
+		pub.ReportTo(backlog)
+		ingest.NewReceiver(cfg.Ingest, s.store, limits, pub, logger, ingest.WithAdmission(backlog)).Register(mux)
 	}
 	if slices.Contains(roles, roleFetch) {
 		jcfg := cfg.verifierConfig()

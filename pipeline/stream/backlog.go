@@ -32,9 +32,16 @@ type Backlog struct {
 	cfg    BacklogConfig
 	logger *slog.Logger
 
-	full  atomic.Bool
-	usage atomic.Uint64 // per-mille of the limit the backlog uses, for metrics and tests
+	full     atomic.Bool
+	usage    atomic.Uint64 // per-mille of the limit the backlog used at the last refresh
+	maxBytes atomic.Int64  // the stream's MaxBytes as last read
+	// added counts the bytes this process published since the last refresh, so that
+	// a burst between two refreshes cannot overshoot the threshold.
+	added atomic.Int64
 }
+
+// Published notes n bytes stored in the stream by this process.
+func (b *Backlog) Published(n int) { b.added.Add(int64(n)) }
 
 // NewBacklog returns a guard; call Run to keep it current.
 func NewBacklog(js jetstream.JetStream, streamCfg Config, cfg BacklogConfig, logger *slog.Logger) *Backlog {
@@ -45,6 +52,12 @@ func NewBacklog(js jetstream.JetStream, streamCfg Config, cfg BacklogConfig, log
 func (b *Backlog) Admit() error {
 	if b.full.Load() {
 		return ErrBacklogFull
+	}
+	if max := b.maxBytes.Load(); max > 0 {
+		since := float64(b.added.Load()) / float64(max)
+		if float64(b.usage.Load())/1000+since >= b.cfg.Threshold {
+			return ErrBacklogFull
+		}
 	}
 	return nil
 }
@@ -72,6 +85,8 @@ func (b *Backlog) Run(ctx context.Context) {
 func (b *Backlog) Refresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	// What is published from here on is not in the state read below.
+	base := b.added.Load()
 	s, err := b.js.Stream(ctx, b.stream.Name)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", b.stream.Name, err)
@@ -109,6 +124,8 @@ func (b *Backlog) Refresh(ctx context.Context) error {
 		}
 	}
 	b.usage.Store(uint64(fraction * 1000))
+	b.maxBytes.Store(info.Config.MaxBytes)
+	b.added.Add(-base)
 	full := fraction >= b.cfg.Threshold
 	if was := b.full.Swap(full); was != full {
 		b.logger.Warn("stream backlog admission changed", "refusing", full, "usage", fraction)

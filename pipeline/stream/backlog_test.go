@@ -26,13 +26,15 @@ func TestBacklogRefusesBeforeUnpersistedEventsCouldBeDiscarded(t *testing.T) {
 	b := stream.NewBacklog(js, cfg, stream.BacklogConfig{Durable: "persist", Threshold: 0.5, Interval: time.Second},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	pub := stream.NewPublisher(js, cfg)
+	pub.ReportTo(b)
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
 	payload := make([]byte, 8<<10)
 	published := 0
-	// Publish while admitted; no consumer exists, so nothing is persisted.
+	// Publish while admitted, with no refresh in between: the guard counts what was
+	// published since. No consumer exists, so nothing is persisted.
 	for i := 0; ; i++ {
-		if err := b.Refresh(ctx); err != nil {
-			t.Fatal(err)
-		}
 		if err := b.Admit(); err != nil {
 			if !errors.Is(err, stream.ErrUnavailable) {
 				t.Fatalf("Admit() = %v, want an unavailable error", err)
@@ -47,6 +49,15 @@ func TestBacklogRefusesBeforeUnpersistedEventsCouldBeDiscarded(t *testing.T) {
 			t.Fatal(err)
 		}
 		published++
+	}
+	if published < 10 || published > 20 {
+		t.Errorf("admitted %d events of 8 KiB below half of 256 KiB, want about 16", published)
+	}
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Admit(); err == nil {
+		t.Errorf("admitting again after a refresh, with the backlog at %.2f", b.Usage())
 	}
 	s, _ := js.Stream(ctx, cfg.Name)
 	info, _ := s.Info(ctx)

@@ -34,9 +34,13 @@ var ErrUnavailable = errors.New("event stream unavailable")
 
 // Publisher publishes events and waits for JetStream's acknowledgement.
 type Publisher struct {
-	js  jetstream.JetStream
-	cfg Config
+	js      jetstream.JetStream
+	cfg     Config
+	backlog *Backlog // told about every stored event, if set
 }
+
+// ReportTo makes the publisher tell b about every event it stores.
+func (p *Publisher) ReportTo(b *Backlog) { p.backlog = b }
 
 // NewPublisher returns a publisher for the stream described by cfg.
 func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
@@ -64,6 +68,9 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
 		jetstream.WithExpectStream(p.cfg.Name))
 	if err != nil {
 		return Ack{}, fmt.Errorf("%w: publish %s event: %w", ErrUnavailable, ev.Signal, err)
+	}
+	if p.backlog != nil && !ack.Duplicate {
+		p.backlog.Published(len(ev.Payload))
 	}
 	return Ack{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }
