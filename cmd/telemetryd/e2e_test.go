@@ -35,6 +35,12 @@ const testJWTSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
 // startTestServer runs every role on free ports against the test ClickHouse.
 func startTestServer(t *testing.T) *server {
 	t.Helper()
+	return startTestServerWith(t, nil)
+}
+
+// startTestServerWith is startTestServer with the configuration changed by edit.
+func startTestServerWith(t *testing.T, edit func(*serveConfig)) *server {
+	t.Helper()
 	cfg := defaultServeConfig()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.GRPCAddr = "127.0.0.1:0"
@@ -45,6 +51,9 @@ func startTestServer(t *testing.T) *server {
 	cfg.Roles = "ingest,persist,fetch"
 	cfg.LogLevel = "info"
 	cfg.Persist.MaxBatchWait = 100 * time.Millisecond
+	if edit != nil {
+		edit(&cfg)
+	}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
