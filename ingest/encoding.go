@@ -110,7 +110,7 @@ func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, t si
 				return d, nil
 			}
 			if d.parts, err = t.split(req, maxPart); err != nil {
-				if errors.Is(err, errWholeTooLarge) {
+				if errors.Is(err, errItemTooLarge) {
 					return decoded{}, tooLarge(fmt.Sprintf("a single %s item exceeds the largest message the stream takes (%d bytes)", signal, maxPart))
 				}
 				return decoded{}, fmt.Errorf("encode %s as protobuf: %w", signal, err)
@@ -132,7 +132,7 @@ var (
 		newReq:   ptraceotlp.NewExportRequest,
 		count:    func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() },
 		sanitize: func(r ptraceotlp.ExportRequest) (int, string) { return dropSpansWithoutIDs(r.Traces()) },
-		split:    marshalWhole[ptraceotlp.ExportRequest],
+		split:    splitTraces,
 		respond: func(n int64, reason string) ptraceotlp.ExportResponse {
 			resp := ptraceotlp.NewExportResponse()
 			if n > 0 {
@@ -146,7 +146,7 @@ var (
 		newReq:   pmetricotlp.NewExportRequest,
 		count:    func(r pmetricotlp.ExportRequest) int { return r.Metrics().DataPointCount() },
 		sanitize: func(r pmetricotlp.ExportRequest) (int, string) { return dropUnnamedMetrics(r.Metrics()) },
-		split:    marshalWhole[pmetricotlp.ExportRequest],
+		split:    splitMetrics,
 		respond: func(n int64, reason string) pmetricotlp.ExportResponse {
 			resp := pmetricotlp.NewExportResponse()
 			if n > 0 {
@@ -160,7 +160,7 @@ var (
 		newReq:   plogotlp.NewExportRequest,
 		count:    func(r plogotlp.ExportRequest) int { return r.Logs().LogRecordCount() },
 		sanitize: func(plogotlp.ExportRequest) (int, string) { return 0, "" }, // every field of a log record is optional
-		split:    marshalWhole[plogotlp.ExportRequest],
+		split:    splitLogs,
 		respond: func(n int64, reason string) plogotlp.ExportResponse {
 			resp := plogotlp.NewExportResponse()
 			if n > 0 {
@@ -175,17 +175,5 @@ var (
 // allCodecs serve the combined endpoint, which takes any mix of the three signals.
 var allCodecs = []signalCodec{tracesCodec, metricsCodec, logsCodec}
 
-// errWholeTooLarge: the request does not fit one message.
-var errWholeTooLarge = errors.New("request exceeds the largest message")
-
-// marshalWhole encodes the request as one part, refusing it when it is over maxPart.
-func marshalWhole[Req exportRequest](req Req, maxPart int) ([][]byte, error) {
-	b, err := req.MarshalProto()
-	if err != nil {
-		return nil, err
-	}
-	if maxPart > 0 && len(b) > maxPart {
-		return nil, errWholeTooLarge
-	}
-	return [][]byte{b}, nil
-}
+// errWholeTooLarge is the name the gRPC receiver uses for errItemTooLarge.
+var errWholeTooLarge = errItemTooLarge

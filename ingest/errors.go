@@ -47,6 +47,8 @@ func classify(err error) (int, codes.Code, string) {
 	switch {
 	case errors.As(err, &re):
 		return re.status, re.code, re.msg
+	case errors.Is(err, errBadIdempotencyKey):
+		return http.StatusBadRequest, codes.InvalidArgument, err.Error()
 	case errors.Is(err, authn.ErrNotIngestToken):
 		return http.StatusForbidden, codes.PermissionDenied, err.Error()
 	case errors.Is(err, authn.ErrMissingCredential), errors.Is(err, authn.ErrInvalidCredential),

@@ -67,6 +67,8 @@ type Receiver struct {
 	limits    RateLimiter // nil: no rate limits
 	pub       Publisher
 	admission Admission // nil: always admit
+	// idempotency remembers answers by Idempotency-Key; nil: the header is ignored.
+	idempotency *IdempotencyStore
 	logger    *slog.Logger
 	now       func() time.Time
 	inFlight  chan struct{} // one slot per request being served
@@ -77,6 +79,9 @@ type Option func(*Receiver)
 
 // WithAdmission makes the receiver refuse requests (503) while a says so.
 func WithAdmission(a Admission) Option { return func(rc *Receiver) { rc.admission = a } }
+
+// WithIdempotency makes a repeated Idempotency-Key get the first answer.
+func WithIdempotency(s *IdempotencyStore) Option { return func(rc *Receiver) { rc.idempotency = s } }
 
 // NewReceiver returns a receiver; limits may be nil.
 func NewReceiver(cfg Config, auth Authenticator, limits RateLimiter, pub Publisher, logger *slog.Logger, opts ...Option) *Receiver {
@@ -148,30 +153,66 @@ func (rc *Receiver) handler(codecs ...signalCodec) http.Handler {
 	})
 }
 
-// serve handles one authenticated export request and writes the success response;
-// it returns the error to answer with otherwise.
+// serve handles one export request and writes the success response; it returns the
+// error to answer with otherwise.
 func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codecs []signalCodec, enc encoding) error {
 	tok, limit, err := rc.authorize(authn.CredentialFromRequest(r))
 	ratelimit.WriteHeaders(w.Header(), limit)
 	if err != nil {
 		return err
 	}
-	body, err := rc.readBody(w, r)
+	key := r.Header.Get("Idempotency-Key")
+	if key != "" && rc.idempotency != nil {
+		// A repeated key gets the first answer, and stores nothing again.
+		prev, found, err := rc.idempotency.Get(r.Context(), tok.Tenant, key)
+		if err != nil {
+			return err
+		}
+		if found {
+			w.Header().Set("Content-Type", prev.ContentType)
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.WriteHeader(prev.Status)
+			_, _ = w.Write(prev.Body)
+			return nil
+		}
+	}
+	resp, err := rc.export(w, r, tok, codecs, enc)
 	if err != nil {
 		return err
+	}
+	if key != "" && rc.idempotency != nil {
+		stored := StoredResponse{Status: http.StatusOK, ContentType: enc.contentType(), Body: resp}
+		if err := rc.idempotency.Put(r.Context(), tok.Tenant, key, stored); err != nil {
+			// The data is stored; a retry with this key would be deduplicated by the
+			// stream's content-hash message ids within its duplicate window.
+			rc.logger.Warn("remember idempotency key", "tenant", tok.Tenant, "err", err)
+		}
+	}
+	w.Header().Set("Content-Type", enc.contentType())
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp)
+	return nil
+}
+
+// export reads, decodes and stores the request's payload and returns the encoded
+// export response.
+func (rc *Receiver) export(w http.ResponseWriter, r *http.Request, tok authn.Credential, codecs []signalCodec, enc encoding) ([]byte, error) {
+	body, err := rc.readBody(w, r)
+	if err != nil {
+		return nil, err
 	}
 	// Decode every signal before storing any, so a bad body stores nothing.
 	all := make([]decoded, len(codecs))
 	for i, codec := range codecs {
 		if all[i], err = codec.decode(body, enc, rc.cfg.MaxEventBytes); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	rejected, reason := 0, ""
 	for i, codec := range codecs {
 		for _, part := range all[i].parts {
 			if err := rc.store(r.Context(), tok, codec.signal, part, r.Header.Get("traceparent")); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		rejected += all[i].rejected
@@ -179,12 +220,9 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codecs []signa
 	}
 	resp, err := codecs[0].response(enc, rejected, reason)
 	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
+		return nil, fmt.Errorf("encode response: %w", err)
 	}
-	w.Header().Set("Content-Type", enc.contentType())
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(resp)
-	return nil
+	return resp, nil
 }
 
 // readBody reads the request body, decompressing it, within MaxBodyBytes both before

@@ -90,6 +90,7 @@ type serveConfig struct {
 	Fetch         fetch.Config
 	Credentials   authn.StoreConfig
 	RateLimit     authn.RateLimit // default per-credential limit
+	CORSOrigins   string          // comma-separated allowed origins, "*" for any
 	// BacklogThreshold is the share of the stream's limits that events not yet
 	// persisted may fill before ingest answers 503.
 	BacklogThreshold float64
@@ -121,6 +122,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.Ingest.MaxBodyBytes, "max-body-bytes", c.Ingest.MaxBodyBytes, "largest accepted request body, before and after decompression")
 	fs.DurationVar(&c.Stream.MaxAge, "stream-max-age", c.Stream.MaxAge, "how long the stream keeps events for replay")
 	fs.Int64Var(&c.Stream.MaxBytes, "stream-max-bytes", c.Stream.MaxBytes, "upper bound of the stream's storage")
+	fs.StringVar(&c.CORSOrigins, "cors-allowed-origins", "", `origins browsers may call from, comma-separated ("*" for any; empty: no CORS)`)
 	fs.Float64Var(&c.BacklogThreshold, "backlog-threshold", c.BacklogThreshold, "share of the stream's max bytes/age that un-persisted events may fill before ingest answers 503")
 	fs.IntVar(&c.Ingest.MaxInFlight, "max-inflight", c.Ingest.MaxInFlight, "ingest requests served at once; more get 503")
 	fs.IntVar(&c.Stream.Replicas, "stream-replicas", c.Stream.Replicas, "stream and credential bucket replicas (3 on a NATS cluster)")
@@ -130,6 +132,17 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RateLimit.Burst, "rate-limit-burst", c.RateLimit.Burst, "default burst per credential")
 	fs.DurationVar(&c.Credentials.UsageFlushInterval, "usage-flush-interval", c.Credentials.UsageFlushInterval, "how often a credential's last_used_at is written at most")
 	fs.DurationVar(&c.Fetch.QueryTimeout, "query-timeout", c.Fetch.QueryTimeout, "bound on one fetch query")
+}
+
+// corsOrigins is the list of allowed CORS origins.
+func (c *serveConfig) corsOrigins() []string {
+	var out []string
+	for _, o := range strings.Split(c.CORSOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // roles returns the validated role set.

@@ -100,7 +100,12 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 		s.goWork(func() { backlog.Run(workCtx) })
 		pub := stream.NewPublisher(js, cfg.Stream)
 		pub.ReportTo(backlog)
-		ingest.NewReceiver(cfg.Ingest, s.store, limits, pub, logger, ingest.WithAdmission(backlog)).Register(mux)
+		idem, err := ingest.OpenIdempotencyStore(ctx, js, "telemetry_idempotency", cfg.Stream.Replicas, ingest.DefaultIdempotencyTTL)
+		if err != nil {
+			return nil, err
+		}
+		ingest.NewReceiver(cfg.Ingest, s.store, limits, pub, logger,
+			ingest.WithAdmission(backlog), ingest.WithIdempotency(idem)).Register(mux)
 	}
 	if slices.Contains(roles, roleFetch) {
 		jcfg := cfg.verifierConfig()
@@ -128,7 +133,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	}
 	s.httpAddr = ln.Addr()
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           ingest.CORS(cfg.corsOrigins(), mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,
