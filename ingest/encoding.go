@@ -174,6 +174,3 @@ var (
 
 // allCodecs serve the combined endpoint, which takes any mix of the three signals.
 var allCodecs = []signalCodec{tracesCodec, metricsCodec, logsCodec}
-
-// errWholeTooLarge is the name the gRPC receiver uses for errItemTooLarge.
-var errWholeTooLarge = errItemTooLarge

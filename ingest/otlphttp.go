@@ -69,9 +69,9 @@ type Receiver struct {
 	admission Admission // nil: always admit
 	// idempotency remembers answers by Idempotency-Key; nil: the header is ignored.
 	idempotency *IdempotencyStore
-	logger    *slog.Logger
-	now       func() time.Time
-	inFlight  chan struct{} // one slot per request being served
+	logger      *slog.Logger
+	now         func() time.Time
+	inFlight    chan struct{} // one slot per request being served
 }
 
 // Option configures a Receiver.

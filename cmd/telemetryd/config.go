@@ -111,7 +111,7 @@ func defaultServeConfig() serveConfig {
 
 func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":4318", "HTTP address: OTLP/HTTP ingest, fetch, auth, /health, /ready")
-	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":4317", "OTLP/gRPC address (reserved; gRPC ingest is not served yet)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":4317", "OTLP/gRPC address (ingest role)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded NATS server's storage")
 	c.NATS.registerFlags(fs)
 	fs.StringVar(&c.ClickHouseDSN, "clickhouse-dsn", schema.DefaultDSN, "ClickHouse DSN (native protocol)")

@@ -16,6 +16,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
 
 	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/fetch"
@@ -37,6 +38,8 @@ type server struct {
 	store    *authn.Store
 	http     *http.Server
 	httpAddr net.Addr
+	grpc     *grpc.Server // nil without the ingest role
+	grpcAddr net.Addr
 	ready    atomic.Bool
 
 	cancelWork context.CancelFunc
@@ -104,8 +107,12 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 		if err != nil {
 			return nil, err
 		}
-		ingest.NewReceiver(cfg.Ingest, s.store, limits, pub, logger,
-			ingest.WithAdmission(backlog), ingest.WithIdempotency(idem)).Register(mux)
+		rc := ingest.NewReceiver(cfg.Ingest, s.store, limits, pub, logger,
+			ingest.WithAdmission(backlog), ingest.WithIdempotency(idem))
+		rc.Register(mux)
+		if err := s.serveGRPC(rc); err != nil {
+			return nil, err
+		}
 	}
 	if slices.Contains(roles, roleFetch) {
 		jcfg := cfg.verifierConfig()
@@ -143,8 +150,24 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	}
 	go func() { s.httpDone <- s.http.Serve(ln) }()
 	s.ready.Store(true)
-	logger.Info("telemetryd serving", "http", s.httpAddr.String(), "roles", roles, "nats", s.nc.ConnectedUrlRedacted())
+	logger.Info("telemetryd serving", "http", s.httpAddr.String(), "grpc", addrString(s.grpcAddr), "roles", roles, "nats", s.nc.ConnectedUrlRedacted())
 	return s, nil
+}
+
+// serveGRPC serves OTLP/gRPC on the gRPC address.
+func (s *server) serveGRPC(rc *ingest.Receiver) error {
+	ln, err := net.Listen("tcp", s.cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.GRPCAddr, err)
+	}
+	s.grpcAddr = ln.Addr()
+	s.grpc = rc.GRPCServer()
+	go func() {
+		if err := s.grpc.Serve(ln); err != nil {
+			s.logger.Error("grpc server", "err", err)
+		}
+	}()
+	return nil
 }
 
 // goWork runs fn until stop cancels the work context and waits for it.
@@ -226,6 +249,16 @@ func (s *server) stop(ctx context.Context) {
 			s.logger.Warn("http server", "err", err)
 		}
 	}
+	if s.grpc != nil {
+		// GracefulStop waits for in-flight exports; the context bounds that wait.
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.grpc.Stop()
+		}
+	}
 	if s.cancelWork != nil {
 		s.cancelWork()
 		s.work.Wait()
@@ -246,4 +279,11 @@ func (s *server) stop(ctx context.Context) {
 	if s.nats != nil {
 		s.nats.Shutdown()
 	}
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }

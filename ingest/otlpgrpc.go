@@ -1,0 +1,201 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters compress with gzip by default
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/telemetryd/telemetryd/authn/ratelimit"
+	"github.com/telemetryd/telemetryd/pipeline/stream"
+)
+
+// OTLP/gRPC: the same contract as OTLP/HTTP (authorize, sanitize, split, store, answer
+// after the stream's ack) with the token in metadata and errors as gRPC statuses.
+
+// GRPCServer returns a gRPC server serving the OTLP trace, metrics and logs services.
+// Received messages are bounded by MaxBodyBytes; grpc-go applies the bound after
+// decompression, so a gzip bomb is refused before it is inflated in full.
+// opts are applied after the defaults and may override them (e.g. TLS credentials).
+func (rc *Receiver) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	all := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(int(rc.cfg.MaxBodyBytes))}, opts...)
+	s := grpc.NewServer(all...)
+	rc.RegisterGRPC(s)
+	return s
+}
+
+// RegisterGRPC adds the OTLP services to s, for callers that build the server themselves.
+func (rc *Receiver) RegisterGRPC(s *grpc.Server) {
+	ptraceotlp.RegisterGRPCServer(s, &tracesService{rc: rc})
+	pmetricotlp.RegisterGRPCServer(s, &metricsService{rc: rc})
+	plogotlp.RegisterGRPCServer(s, &logsService{rc: rc})
+}
+
+type tracesService struct {
+	ptraceotlp.UnimplementedGRPCServer
+	rc *Receiver
+}
+
+func (s *tracesService) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	resp := ptraceotlp.NewExportResponse()
+	d, err := s.rc.exportGRPC(ctx, stream.SignalTraces, func(maxPart int) (decoded, error) {
+		td := req.Traces()
+		rejected, reason := dropSpansWithoutIDs(td)
+		return prepare(rejected, reason, td.SpanCount(), func() ([][]byte, error) { return splitTraces(req, maxPart) })
+	})
+	if err == nil && d.rejected > 0 {
+		resp.PartialSuccess().SetRejectedSpans(int64(d.rejected))
+		resp.PartialSuccess().SetErrorMessage(d.reason)
+	}
+	return resp, err
+}
+
+type metricsService struct {
+	pmetricotlp.UnimplementedGRPCServer
+	rc *Receiver
+}
+
+func (s *metricsService) Export(ctx context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
+	resp := pmetricotlp.NewExportResponse()
+	d, err := s.rc.exportGRPC(ctx, stream.SignalMetrics, func(maxPart int) (decoded, error) {
+		md := req.Metrics()
+		rejected, reason := dropUnnamedMetrics(md)
+		return prepare(rejected, reason, md.DataPointCount(), func() ([][]byte, error) { return splitMetrics(req, maxPart) })
+	})
+	if err == nil && d.rejected > 0 {
+		resp.PartialSuccess().SetRejectedDataPoints(int64(d.rejected))
+		resp.PartialSuccess().SetErrorMessage(d.reason)
+	}
+	return resp, err
+}
+
+type logsService struct {
+	plogotlp.UnimplementedGRPCServer
+	rc *Receiver
+}
+
+func (s *logsService) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+	resp := plogotlp.NewExportResponse()
+	// Every field of a log record is optional, so nothing is rejected.
+	_, err := s.rc.exportGRPC(ctx, stream.SignalLogs, func(maxPart int) (decoded, error) {
+		return prepare(0, "", req.Logs().LogRecordCount(), func() ([][]byte, error) { return splitLogs(req, maxPart) })
+	})
+	return resp, err
+}
+
+// prepare cuts a sanitized request into stream payloads; an empty request has none.
+func prepare(rejected int, reason string, items int, split func() ([][]byte, error)) (decoded, error) {
+	d := decoded{items: items, rejected: rejected, reason: reason}
+	if items == 0 {
+		return d, nil
+	}
+	var err error
+	if d.parts, err = split(); err != nil {
+		if errors.Is(err, errItemTooLarge) {
+			return decoded{}, tooLarge("a single item exceeds the largest message the stream takes")
+		}
+		return decoded{}, fmt.Errorf("encode as protobuf: %w", err)
+	}
+	return d, nil
+}
+
+// exportGRPC runs one export: authorize the token from the metadata, report the rate
+// limit, prepare the payloads and store each of them. It returns a gRPC status error.
+func (rc *Receiver) exportGRPC(ctx context.Context, signal stream.Signal, prep func(maxPart int) (decoded, error)) (decoded, error) {
+	// The same in-flight bound as OTLP/HTTP: the two transports share one memory budget.
+	if !rc.acquire() {
+		return decoded{}, rc.refuseGRPC(ctx, signal, errOverloaded, ratelimit.Decision{})
+	}
+	defer rc.release()
+	md, _ := metadata.FromIncomingContext(ctx)
+	tok, limit, err := rc.authorize(credentialFromMetadata(md))
+	setRateLimitHeader(ctx, limit)
+	if err != nil {
+		return decoded{}, rc.refuseGRPC(ctx, signal, err, limit)
+	}
+	d, err := prep(rc.cfg.MaxEventBytes)
+	if err != nil {
+		return decoded{}, rc.refuseGRPC(ctx, signal, err, limit)
+	}
+	traceparent := firstValue(md, "traceparent")
+	for _, part := range d.parts {
+		if err := rc.store(ctx, tok, signal, part, traceparent); err != nil {
+			return decoded{}, rc.refuseGRPC(ctx, signal, err, limit)
+		}
+	}
+	return d, nil
+}
+
+// credentialFromMetadata is authn.CredentialFromRequest for gRPC metadata, whose keys
+// grpc-go has already lower-cased: "authorization: Bearer <t>", "authorization: <t>"
+// or "x-api-key: <t>".
+func credentialFromMetadata(md metadata.MD) string {
+	if h := strings.TrimSpace(firstValue(md, "authorization")); h != "" {
+		if scheme, rest, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(rest)
+		}
+		return h
+	}
+	return strings.TrimSpace(firstValue(md, "x-api-key"))
+}
+
+func firstValue(md metadata.MD, key string) string {
+	if v := md.Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// setRateLimitHeader reports the limit as response header metadata. It reuses the
+// HTTP header writer so both transports report identical values; grpc-go sends the
+// header with the status even when the call fails.
+func setRateLimitHeader(ctx context.Context, d ratelimit.Decision) {
+	h := http.Header{}
+	ratelimit.WriteHeaders(h, d)
+	if len(h) == 0 {
+		return
+	}
+	md := metadata.MD{}
+	for k, v := range h {
+		md[strings.ToLower(k)] = v
+	}
+	_ = grpc.SetHeader(ctx, md) // fails only outside a unary handler
+}
+
+// refuseGRPC logs a refusal and turns it into a gRPC status via classify, the one
+// error mapping. Retryable codes carry RetryInfo: OTLP exporters retry
+// ResourceExhausted only when it is present, and honour its delay.
+func (rc *Receiver) refuseGRPC(ctx context.Context, signal stream.Signal, err error, limit ratelimit.Decision) error {
+	_, code, msg := classify(err)
+	level := slog.LevelInfo
+	if code == codes.Internal || code == codes.Unavailable {
+		level = slog.LevelWarn
+	}
+	rc.logger.Log(ctx, level, "ingest request refused", "transport", "grpc", "signal", signal, "code", code.String(), "reason", msg, "cause", err)
+	st := status.New(code, msg)
+	if code != codes.ResourceExhausted && code != codes.Unavailable {
+		return st.Err()
+	}
+	delay := retryAfterSeconds * time.Second
+	if code == codes.ResourceExhausted && limit.RetryAfter > 0 {
+		delay = limit.RetryAfter
+	}
+	if withInfo, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)}); derr == nil {
+		st = withInfo
+	}
+	return st.Err()
+}
