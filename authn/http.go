@@ -11,13 +11,19 @@ import (
 // CredentialFromRequest returns the credential a request presents, from
 // "Authorization: Bearer <c>", "Authorization: <c>" or "X-API-Key: <c>".
 func CredentialFromRequest(r *http.Request) string {
-	if h := strings.TrimSpace(r.Header.Get("Authorization")); h != "" {
+	return ParseCredential(r.Header.Get("Authorization"), r.Header.Get("X-API-Key"))
+}
+
+// ParseCredential picks the credential from an Authorization value ("Bearer <c>" or
+// "<c>") or, without one, from an X-API-Key value. OTLP/gRPC metadata uses it too.
+func ParseCredential(authorization, apiKey string) string {
+	if h := strings.TrimSpace(authorization); h != "" {
 		if scheme, rest, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(rest)
 		}
 		return h
 	}
-	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+	return strings.TrimSpace(apiKey)
 }
 
 type principalKey struct{}

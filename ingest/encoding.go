@@ -89,7 +89,25 @@ type signalTypes[Req exportRequest, Resp exportResponse] struct {
 	respond  func(rejected int64, reason string) Resp
 }
 
-// newCodec builds the codec of one signal from its pdata types.
+// prepare sanitizes a decoded request and cuts what is left into parts of at most
+// maxPart bytes. OTLP/HTTP calls it after decoding the body, OTLP/gRPC directly.
+func (t signalTypes[Req, Resp]) prepare(req Req, maxPart int) (decoded, error) {
+	var d decoded
+	d.rejected, d.reason = t.sanitize(req)
+	if d.items = t.count(req); d.items == 0 {
+		return d, nil
+	}
+	var err error
+	if d.parts, err = t.split(req, maxPart); err != nil {
+		if errors.Is(err, errItemTooLarge) {
+			return decoded{}, tooLarge(fmt.Sprintf("a single item exceeds the largest message the stream takes (%d bytes)", maxPart))
+		}
+		return decoded{}, fmt.Errorf("encode as protobuf: %w", err)
+	}
+	return d, nil
+}
+
+// newCodec builds the OTLP/HTTP codec of one signal from its pdata types.
 func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, t signalTypes[Req, Resp]) signalCodec {
 	return signalCodec{
 		signal: signal,
@@ -104,18 +122,7 @@ func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, t si
 			if err != nil {
 				return decoded{}, badRequest(fmt.Sprintf("invalid OTLP %s payload: %v", signal, err))
 			}
-			var d decoded
-			d.rejected, d.reason = t.sanitize(req)
-			if d.items = t.count(req); d.items == 0 {
-				return d, nil
-			}
-			if d.parts, err = t.split(req, maxPart); err != nil {
-				if errors.Is(err, errItemTooLarge) {
-					return decoded{}, tooLarge(fmt.Sprintf("a single %s item exceeds the largest message the stream takes (%d bytes)", signal, maxPart))
-				}
-				return decoded{}, fmt.Errorf("encode %s as protobuf: %w", signal, err)
-			}
-			return d, nil
+			return t.prepare(req, maxPart)
 		},
 		response: func(enc encoding, rejected int, reason string) ([]byte, error) {
 			resp := t.respond(int64(rejected), reason)
@@ -128,7 +135,7 @@ func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, t si
 }
 
 var (
-	tracesCodec = newCodec(stream.SignalTraces, signalTypes[ptraceotlp.ExportRequest, ptraceotlp.ExportResponse]{
+	tracesTypes = signalTypes[ptraceotlp.ExportRequest, ptraceotlp.ExportResponse]{
 		newReq:   ptraceotlp.NewExportRequest,
 		count:    func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() },
 		sanitize: func(r ptraceotlp.ExportRequest) (int, string) { return dropSpansWithoutIDs(r.Traces()) },
@@ -141,8 +148,8 @@ var (
 			}
 			return resp
 		},
-	})
-	metricsCodec = newCodec(stream.SignalMetrics, signalTypes[pmetricotlp.ExportRequest, pmetricotlp.ExportResponse]{
+	}
+	metricsTypes = signalTypes[pmetricotlp.ExportRequest, pmetricotlp.ExportResponse]{
 		newReq:   pmetricotlp.NewExportRequest,
 		count:    func(r pmetricotlp.ExportRequest) int { return r.Metrics().DataPointCount() },
 		sanitize: func(r pmetricotlp.ExportRequest) (int, string) { return dropUnnamedMetrics(r.Metrics()) },
@@ -155,8 +162,8 @@ var (
 			}
 			return resp
 		},
-	})
-	logsCodec = newCodec(stream.SignalLogs, signalTypes[plogotlp.ExportRequest, plogotlp.ExportResponse]{
+	}
+	logsTypes = signalTypes[plogotlp.ExportRequest, plogotlp.ExportResponse]{
 		newReq:   plogotlp.NewExportRequest,
 		count:    func(r plogotlp.ExportRequest) int { return r.Logs().LogRecordCount() },
 		sanitize: func(plogotlp.ExportRequest) (int, string) { return 0, "" }, // every field of a log record is optional
@@ -169,7 +176,11 @@ var (
 			}
 			return resp
 		},
-	})
+	}
+
+	tracesCodec  = newCodec(stream.SignalTraces, tracesTypes)
+	metricsCodec = newCodec(stream.SignalMetrics, metricsTypes)
+	logsCodec    = newCodec(stream.SignalLogs, logsTypes)
 )
 
 // allCodecs serve the combined endpoint, which takes any mix of the three signals.

@@ -2,8 +2,6 @@ package ingest
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/authn/ratelimit"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
@@ -51,17 +50,7 @@ type tracesService struct {
 }
 
 func (s *tracesService) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	resp := ptraceotlp.NewExportResponse()
-	d, err := s.rc.exportGRPC(ctx, stream.SignalTraces, func(maxPart int) (decoded, error) {
-		td := req.Traces()
-		rejected, reason := dropSpansWithoutIDs(td)
-		return prepare(rejected, reason, td.SpanCount(), func() ([][]byte, error) { return splitTraces(req, maxPart) })
-	})
-	if err == nil && d.rejected > 0 {
-		resp.PartialSuccess().SetRejectedSpans(int64(d.rejected))
-		resp.PartialSuccess().SetErrorMessage(d.reason)
-	}
-	return resp, err
+	return exportWith(ctx, s.rc, stream.SignalTraces, tracesTypes, req)
 }
 
 type metricsService struct {
@@ -70,17 +59,7 @@ type metricsService struct {
 }
 
 func (s *metricsService) Export(ctx context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	resp := pmetricotlp.NewExportResponse()
-	d, err := s.rc.exportGRPC(ctx, stream.SignalMetrics, func(maxPart int) (decoded, error) {
-		md := req.Metrics()
-		rejected, reason := dropUnnamedMetrics(md)
-		return prepare(rejected, reason, md.DataPointCount(), func() ([][]byte, error) { return splitMetrics(req, maxPart) })
-	})
-	if err == nil && d.rejected > 0 {
-		resp.PartialSuccess().SetRejectedDataPoints(int64(d.rejected))
-		resp.PartialSuccess().SetErrorMessage(d.reason)
-	}
-	return resp, err
+	return exportWith(ctx, s.rc, stream.SignalMetrics, metricsTypes, req)
 }
 
 type logsService struct {
@@ -89,28 +68,16 @@ type logsService struct {
 }
 
 func (s *logsService) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	resp := plogotlp.NewExportResponse()
-	// Every field of a log record is optional, so nothing is rejected.
-	_, err := s.rc.exportGRPC(ctx, stream.SignalLogs, func(maxPart int) (decoded, error) {
-		return prepare(0, "", req.Logs().LogRecordCount(), func() ([][]byte, error) { return splitLogs(req, maxPart) })
-	})
-	return resp, err
+	return exportWith(ctx, s.rc, stream.SignalLogs, logsTypes, req)
 }
 
-// prepare cuts a sanitized request into stream payloads; an empty request has none.
-func prepare(rejected int, reason string, items int, split func() ([][]byte, error)) (decoded, error) {
-	d := decoded{items: items, rejected: rejected, reason: reason}
-	if items == 0 {
-		return d, nil
+// exportWith serves one signal's Export with the same sanitize/split as OTLP/HTTP.
+func exportWith[Req exportRequest, Resp exportResponse](ctx context.Context, rc *Receiver, signal stream.Signal, t signalTypes[Req, Resp], req Req) (Resp, error) {
+	d, err := rc.exportGRPC(ctx, signal, func(maxPart int) (decoded, error) { return t.prepare(req, maxPart) })
+	if err != nil {
+		return t.respond(0, ""), err
 	}
-	var err error
-	if d.parts, err = split(); err != nil {
-		if errors.Is(err, errItemTooLarge) {
-			return decoded{}, tooLarge("a single item exceeds the largest message the stream takes")
-		}
-		return decoded{}, fmt.Errorf("encode as protobuf: %w", err)
-	}
-	return d, nil
+	return t.respond(int64(d.rejected), d.reason), nil
 }
 
 // exportGRPC runs one export: authorize the token from the metadata, report the rate
@@ -140,17 +107,10 @@ func (rc *Receiver) exportGRPC(ctx context.Context, signal stream.Signal, prep f
 	return d, nil
 }
 
-// credentialFromMetadata is authn.CredentialFromRequest for gRPC metadata, whose keys
-// grpc-go has already lower-cased: "authorization: Bearer <t>", "authorization: <t>"
-// or "x-api-key: <t>".
+// credentialFromMetadata reads the credential from gRPC metadata (keys lower-cased by
+// grpc-go) the way authn reads HTTP headers.
 func credentialFromMetadata(md metadata.MD) string {
-	if h := strings.TrimSpace(firstValue(md, "authorization")); h != "" {
-		if scheme, rest, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(rest)
-		}
-		return h
-	}
-	return strings.TrimSpace(firstValue(md, "x-api-key"))
+	return authn.ParseCredential(firstValue(md, "authorization"), firstValue(md, "x-api-key"))
 }
 
 func firstValue(md metadata.MD, key string) string {
