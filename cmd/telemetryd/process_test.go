@@ -73,25 +73,31 @@ func startProcess(t *testing.T, httpAddr string, logs *syncBuffer, args ...strin
 	if err != nil {
 		t.Fatalf("build telemetryd: %v", err)
 	}
-	cmd := exec.Command(bin, append([]string{"serve", "--http-addr", httpAddr}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--http-addr", httpAddr, "--grpc-addr", freeAddr(t)}, args...)...)
 	cmd.Env = append(os.Environ(), "TELEMETRYD_JWT_SECRET="+testJWTSecret, "TELEMETRYD_LOG_LEVEL=debug")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// One goroutine waits for the process; everything else watches exited.
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			<-exited
 			t.Errorf("telemetryd %s did not stop on SIGTERM", httpAddr)
 		}
 	})
 	testenv.Eventually(t, 60*time.Second, "telemetryd on "+httpAddr+" to be ready", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("telemetryd on %s exited; its output:\n%s", httpAddr, logs.String())
+		default:
+		}
 		resp, err := http.Get("http://" + httpAddr + "/ready")
 		if err != nil {
 			return false
