@@ -30,13 +30,16 @@ func splitTraces(req ptraceotlp.ExportRequest, maxBytes int) ([][]byte, error) {
 	return split(newTracesTree(td.ResourceSpans()), maxBytes)
 }
 
-// splitMetrics is splitTraces for metrics; the smallest unit is one metric with all its
-// data points.
+// splitMetrics is splitTraces for metrics; a metric too large for a message is first cut
+// into several with runs of its data points (cutLargeMetrics), so the smallest unit is
+// one data point.
 func splitMetrics(req pmetricotlp.ExportRequest, maxBytes int) ([][]byte, error) {
 	md := req.Metrics()
 	if maxBytes <= 0 || (&pmetric.ProtoMarshaler{}).MetricsSize(md) <= maxBytes {
 		return marshalOne(req.MarshalProto())
 	}
+	// Half a message leaves room for the resource and scope each piece repeats.
+	cutLargeMetrics(md, maxBytes/2)
 	return split(newMetricsTree(md.ResourceMetrics()), maxBytes)
 }
 

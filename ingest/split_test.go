@@ -344,3 +344,67 @@ func BenchmarkSplitTraces(b *testing.B) {
 		}
 	}
 }
+
+// TestSplitMetricWithManyPoints: one histogram whose data points alone exceed a
+// message is cut between data points, keeping its name, type and temporality.
+func TestSplitMetricWithManyPoints(t *testing.T) {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "api")
+	h := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	h.SetName("http.server.duration")
+	h.SetUnit("ms")
+	hist := h.SetEmptyHistogram()
+	hist.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	const points = 4000
+	for i := range points {
+		dp := hist.DataPoints().AppendEmpty()
+		dp.SetCount(uint64(i))
+		dp.Attributes().PutStr("route", fmt.Sprintf("/route/%04d/%s", i, strings.Repeat("r", 100)))
+		dp.ExplicitBounds().FromRaw([]float64{1, 5, 10, 50, 100})
+		dp.BucketCounts().FromRaw([]uint64{1, 2, 3, 4, 5, 6})
+	}
+	const limit = 64 << 10
+	if (&pmetric.ProtoMarshaler{}).MetricSize(h) <= limit {
+		t.Fatal("the metric must be larger than a message for this test")
+	}
+	parts, err := splitMetrics(pmetricotlp.NewExportRequestFromMetrics(md), limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) < 2 {
+		t.Fatalf("%d parts, want several", len(parts))
+	}
+	next := 0
+	for i, b := range parts {
+		if len(b) > limit {
+			t.Fatalf("part %d: %d bytes > %d", i, len(b), limit)
+		}
+		r := pmetricotlp.NewExportRequest()
+		if err := r.UnmarshalProto(b); err != nil {
+			t.Fatal(err)
+		}
+		for _, rm := range r.Metrics().ResourceMetrics().All() {
+			if v, _ := rm.Resource().Attributes().Get("service.name"); v.Str() != "api" {
+				t.Fatalf("part %d lost its resource", i)
+			}
+			for _, sm := range rm.ScopeMetrics().All() {
+				for _, m := range sm.Metrics().All() {
+					if m.Name() != "http.server.duration" || m.Unit() != "ms" || m.Type() != pmetric.MetricTypeHistogram ||
+						m.Histogram().AggregationTemporality() != pmetric.AggregationTemporalityDelta {
+						t.Fatalf("part %d: piece %q %v lost the metric's identity", i, m.Name(), m.Type())
+					}
+					for _, dp := range m.Histogram().DataPoints().All() {
+						if dp.Count() != uint64(next) {
+							t.Fatalf("part %d: point with count %d, want %d (order)", i, dp.Count(), next)
+						}
+						next++
+					}
+				}
+			}
+		}
+	}
+	if next != points {
+		t.Fatalf("%d points after the split, want %d", next, points)
+	}
+}
