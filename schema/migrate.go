@@ -3,14 +3,17 @@ package schema
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -130,7 +133,8 @@ func Migrate(ctx context.Context, dsn string, logger *slog.Logger) error {
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db)); err != nil {
+			err := conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db))
+			if err != nil && !columnAlreadyAdded(stmt, err) {
 				return fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
 			}
 		}
@@ -157,4 +161,17 @@ func recordMigration(ctx context.Context, conn driver.Conn, db string, m Migrati
 		return fmt.Errorf("record migration %s: %w", m.Name, err)
 	}
 	return nil
+}
+
+// codeIllegalColumn is ClickHouse's error for adding a column that exists.
+const codeIllegalColumn = 44
+
+var addColumn = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s+\S+[^,]*$`)
+
+// columnAlreadyAdded reports whether stmt adds one column that is already there: a
+// migration that stopped after such an ALTER can run again (ClickHouse 18.16 has no
+// ADD COLUMN IF NOT EXISTS).
+func columnAlreadyAdded(stmt string, err error) bool {
+	var ex *clickhouse.Exception
+	return addColumn.MatchString(stmt) && errors.As(err, &ex) && ex.Code == codeIllegalColumn
 }

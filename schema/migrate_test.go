@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/telemetryd/telemetryd/internal/testenv"
 	"github.com/telemetryd/telemetryd/schema"
@@ -91,5 +92,29 @@ func TestOptionsRejectsBadDSN(t *testing.T) {
 				t.Error("database is empty")
 			}
 		})
+	}
+}
+
+// TestMigrationRerunsAfterAddColumn: a migration interrupted after one of its ALTER
+// TABLE ... ADD COLUMN statements runs again to completion.
+func TestMigrationRerunsAfterAddColumn(t *testing.T) {
+	dsn := testenv.ClickHouseDSN(t)
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := schema.Migrate(ctx, dsn, logger); err != nil {
+		t.Fatal(err)
+	}
+	conn := testenv.ClickHouse(t, dsn)
+	// Forget that migration 3 ran, as if it had stopped before being recorded.
+	if err := conn.Exec(ctx, "ALTER TABLE schema_migrations DELETE WHERE version = 3"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the mutation", func() bool {
+		var n uint64
+		_ = conn.QueryRow(ctx, "SELECT count() FROM schema_migrations WHERE version = 3").Scan(&n)
+		return n == 0
+	})
+	if err := schema.Migrate(ctx, dsn, logger); err != nil {
+		t.Fatalf("re-running a migration whose columns exist: %v", err)
 	}
 }

@@ -7,7 +7,7 @@ import (
 // logColumns are the logs table's columns in the order decodeLogs fills them.
 const logColumns = "tenant_id, timestamp, time_unix_nano, observed_time_unix_nano, severity_number, " +
 	"severity_text, body, trace_id, span_id, flags, service_name, attribute_keys, attribute_values, " +
-	"resource_attribute_keys, resource_attribute_values, scope_name, scope_version, token_id, stream_seq"
+	"resource_attribute_keys, resource_attribute_values, scope_name, scope_version, token_id, stream_seq, stream_partition"
 
 // decodeLogs turns an OTLP logs payload into rows of the logs table.
 func decodeLogs(payload []byte, meta eventMeta) ([][]any, error) {
@@ -30,7 +30,7 @@ func decodeLogs(payload []byte, meta eventMeta) ([][]any, error) {
 				rows = append(rows, []any{
 					meta.tenant, nanosTime(ts), ts, uint64(lr.ObservedTimestamp()), uint8(lr.SeverityNumber()),
 					lr.SeverityText(), lr.Body().AsString(), hexID(lr.TraceID()), hexID(lr.SpanID()), uint32(lr.Flags()),
-					res.service, keys, values, res.keys, res.values, scope.Name(), scope.Version(), meta.tokenID, meta.seq,
+					res.service, keys, values, res.keys, res.values, scope.Name(), scope.Version(), meta.tokenID, meta.seq, meta.partition,
 				})
 			}
 		}

@@ -10,7 +10,7 @@ import (
 const metricColumns = "tenant_id, timestamp, time_unix_nano, start_time_unix_nano, metric_name, " +
 	"metric_description, metric_unit, metric_type, value, count, service_name, attribute_keys, " +
 	"attribute_values, resource_attribute_keys, resource_attribute_values, scope_name, scope_version, " +
-	"token_id, stream_seq"
+	"token_id, stream_seq, stream_partition"
 
 var metricTypes = map[pmetric.MetricType]string{
 	pmetric.MetricTypeEmpty:                "empty",
@@ -83,7 +83,7 @@ func decodeMetrics(payload []byte, meta eventMeta) ([][]any, error) {
 					rows = append(rows, []any{
 						meta.tenant, nanosTime(uint64(p.time)), uint64(p.time), uint64(p.start), m.Name(),
 						m.Description(), m.Unit(), typ, p.value, p.count, res.service, keys, values,
-						res.keys, res.values, scope.Name(), scope.Version(), meta.tokenID, meta.seq,
+						res.keys, res.values, scope.Name(), scope.Version(), meta.tokenID, meta.seq, meta.partition,
 					})
 				}
 			}

@@ -13,13 +13,14 @@ import (
 const spanColumns = "tenant_id, timestamp, start_time_unix_nano, end_time_unix_nano, duration_ns, " +
 	"trace_id, span_id, parent_span_id, trace_state, name, kind, status_code, status_message, " +
 	"service_name, attribute_keys, attribute_values, resource_attribute_keys, resource_attribute_values, " +
-	"scope_name, scope_version, token_id, stream_seq"
+	"scope_name, scope_version, token_id, stream_seq, stream_partition"
 
 // eventMeta is what the stream tells about an event besides its payload.
 type eventMeta struct {
-	tenant  string
-	tokenID string
-	seq     uint64
+	tenant    string
+	tokenID   string
+	seq       uint64 // the event's stream sequence
+	partition uint16 // the stream partition (subject) it was published to
 }
 
 var spanKinds = map[ptrace.SpanKind]string{
@@ -61,7 +62,7 @@ func decodeSpans(payload []byte, meta eventMeta) ([][]any, error) {
 					hexID(span.TraceID()), hexID(span.SpanID()), hexID(span.ParentSpanID()), span.TraceState().AsRaw(),
 					span.Name(), enumName(spanKinds, span.Kind(), "unspecified"),
 					enumName(statusCodes, span.Status().Code(), "unset"), span.Status().Message(),
-					res.service, keys, values, res.keys, res.values, scope.Name(), scope.Version(), meta.tokenID, meta.seq,
+					res.service, keys, values, res.keys, res.values, scope.Name(), scope.Version(), meta.tokenID, meta.seq, meta.partition,
 				})
 			}
 		}
