@@ -91,6 +91,7 @@ type serveConfig struct {
 	Credentials   authn.StoreConfig
 	RateLimit     authn.RateLimit // default per-credential limit
 	CORSOrigins   string          // comma-separated allowed origins, "*" for any
+	RetentionDays int             // drop ClickHouse day partitions older than this; 0 keeps all
 	// BacklogThreshold is the share of the stream's limits that events not yet
 	// persisted may fill before ingest answers 503.
 	BacklogThreshold float64
@@ -126,6 +127,11 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.BacklogThreshold, "backlog-threshold", c.BacklogThreshold, "share of the stream's max bytes/age that un-persisted events may fill before ingest answers 503")
 	fs.IntVar(&c.Ingest.MaxInFlight, "max-inflight", c.Ingest.MaxInFlight, "ingest requests served at once; more get 503")
 	fs.IntVar(&c.Stream.Replicas, "stream-replicas", c.Stream.Replicas, "stream and credential bucket replicas (3 on a NATS cluster)")
+	fs.IntVar(&c.RetentionDays, "retention-days", 30, "drop ClickHouse day partitions older than this many days (0: keep everything)")
+	fs.IntVar(&c.Stream.Partitions, "partitions", c.Stream.Partitions, "stream partitions; each is persisted by one worker at a time (keep it stable for a stream)")
+	fs.IntVar(&c.Persist.MaxBatchRows, "batch-max-rows", c.Persist.MaxBatchRows, "rows per INSERT")
+	fs.IntVar(&c.Persist.MaxBatchBytes, "batch-max-bytes", c.Persist.MaxBatchBytes, "bytes of events a persist worker pulls per batch")
+	fs.IntVar(&c.Persist.MaxDeliver, "max-deliver", c.Persist.MaxDeliver, "attempts before an event ClickHouse keeps rejecting goes to the dead-letter stream")
 	fs.IntVar(&c.Persist.MaxBatchEvents, "batch-max-events", c.Persist.MaxBatchEvents, "events a persist worker pulls per batch")
 	fs.DurationVar(&c.Persist.MaxBatchWait, "batch-max-wait", c.Persist.MaxBatchWait, "how long a persist batch waits to fill")
 	fs.Float64Var(&c.RateLimit.Rate, "rate-limit", c.RateLimit.Rate, "default requests per second per credential (0: unlimited); a credential's own limit wins")
@@ -211,6 +217,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.Persist.MaxBatchEvents < 1 || c.Persist.MaxBatchEvents > 10000 {
 		errs = append(errs, fmt.Errorf("--batch-max-events must be 1..10000, got %d", c.Persist.MaxBatchEvents))
+	}
+	if c.RetentionDays < 0 {
+		errs = append(errs, fmt.Errorf("--retention-days must not be negative, got %d", c.RetentionDays))
+	}
+	if c.Persist.MaxBatchRows < 1 || c.Persist.MaxBatchBytes < 1<<20 || c.Persist.MaxDeliver < 1 {
+		errs = append(errs, errors.New("--batch-max-rows and --max-deliver must be positive, --batch-max-bytes at least 1 MiB"))
 	}
 	if c.Persist.MaxBatchWait < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--batch-max-wait must be at least 10ms, got %s", c.Persist.MaxBatchWait))

@@ -132,6 +132,11 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 			return nil, err
 		}
 		s.goWork(func() { _ = w.Run(workCtx) })
+		if cfg.RetentionDays > 0 {
+			opts, _ := schema.Options(cfg.ClickHouseDSN)
+			r := persist.NewRetention(s.ch, opts.Auth.Database, cfg.RetentionDays, logger)
+			s.goWork(func() { r.Run(workCtx, time.Hour) })
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -7,7 +7,9 @@ import (
 // logColumns are the logs table's columns in the order decodeLogs fills them.
 const logColumns = "tenant_id, timestamp, time_unix_nano, observed_time_unix_nano, severity_number, " +
 	"severity_text, body, trace_id, span_id, flags, service_name, attribute_keys, attribute_values, " +
-	"resource_attribute_keys, resource_attribute_values, scope_name, scope_version, token_id, stream_seq, stream_partition"
+	"resource_attribute_keys, resource_attribute_values, scope_name, scope_version, " +
+	"event_name, dropped_attributes_count, scope_attribute_keys, scope_attribute_values, resource_schema_url, scope_schema_url, " +
+	"token_id, stream_seq, stream_partition"
 
 // decodeLogs turns an OTLP logs payload into rows of the logs table.
 func decodeLogs(payload []byte, meta eventMeta) ([][]any, error) {
@@ -18,9 +20,9 @@ func decodeLogs(payload []byte, meta eventMeta) ([][]any, error) {
 	logs := req.Logs()
 	rows := make([][]any, 0, logs.LogRecordCount())
 	for _, rl := range logs.ResourceLogs().All() {
-		res := newResourceInfo(rl.Resource())
+		res := newResourceInfo(rl.Resource(), rl.SchemaUrl())
 		for _, sl := range rl.ScopeLogs().All() {
-			scope := sl.Scope()
+			scope := newScopeInfo(sl.Scope(), sl.SchemaUrl())
 			for _, lr := range sl.LogRecords().All() {
 				ts := uint64(lr.Timestamp())
 				if ts == 0 { // OTLP allows an unknown event time; the observed time stands in
@@ -30,7 +32,9 @@ func decodeLogs(payload []byte, meta eventMeta) ([][]any, error) {
 				rows = append(rows, []any{
 					meta.tenant, nanosTime(ts), ts, uint64(lr.ObservedTimestamp()), uint8(lr.SeverityNumber()),
 					lr.SeverityText(), lr.Body().AsString(), hexID(lr.TraceID()), hexID(lr.SpanID()), uint32(lr.Flags()),
-					res.service, keys, values, res.keys, res.values, scope.Name(), scope.Version(), meta.tokenID, meta.seq, meta.partition,
+					res.service, keys, values, res.keys, res.values, scope.name, scope.version,
+					lr.EventName(), lr.DroppedAttributesCount(), scope.keys, scope.values, res.schemaURL, scope.schemaURL,
+					meta.tokenID, meta.seq, meta.partition,
 				})
 			}
 		}

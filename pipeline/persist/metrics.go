@@ -10,6 +10,11 @@ import (
 const metricColumns = "tenant_id, timestamp, time_unix_nano, start_time_unix_nano, metric_name, " +
 	"metric_description, metric_unit, metric_type, value, count, service_name, attribute_keys, " +
 	"attribute_values, resource_attribute_keys, resource_attribute_values, scope_name, scope_version, " +
+	"flags, int_value, value_is_int, aggregation_temporality, is_monotonic, has_sum, min, max, " +
+	"bucket_counts, explicit_bounds, scale, zero_count, zero_threshold, positive_offset, positive_bucket_counts, " +
+	"negative_offset, negative_bucket_counts, quantiles, quantile_values, " +
+	"exemplar_times, exemplar_values, exemplar_trace_ids, exemplar_span_ids, exemplar_attribute_keys, exemplar_attribute_values, " +
+	"scope_attribute_keys, scope_attribute_values, resource_schema_url, scope_schema_url, " +
 	"token_id, stream_seq, stream_partition"
 
 var metricTypes = map[pmetric.MetricType]string{
@@ -21,19 +26,80 @@ var metricTypes = map[pmetric.MetricType]string{
 	pmetric.MetricTypeSummary:              "summary",
 }
 
-// point is what every data point type has in common, for one row.
+// point is one data point of any type, flattened to the columns of its row; the
+// fields a type lacks keep their zero value (nil min/max store NULL).
 type point struct {
 	attrs       pcommon.Map
 	start, time pcommon.Timestamp
-	value       float64
+	flags       uint32
+	value       float64 // a number's value, or a histogram's / summary's sum
+	intValue    int64
+	isInt       bool
 	count       uint64
+	temporality uint8 // OTLP AggregationTemporality: 0 unspecified, 1 delta, 2 cumulative
+	monotonic   bool
+	hasSum      bool
+	min, max    *float64
+
+	bucketCounts   []uint64
+	explicitBounds []float64
+
+	scale                     int32
+	zeroCount                 uint64
+	zeroThreshold             float64
+	positiveOffset            int32
+	positiveCounts            []uint64
+	negativeOffset            int32
+	negativeCounts            []uint64
+	quantiles, quantileValues []float64
+	exemplars                 exemplars
 }
 
-func numberValue(dp pmetric.NumberDataPoint) float64 {
-	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
-		return float64(dp.IntValue())
+// exemplars are a point's exemplars as the parallel arrays of its row.
+type exemplars struct {
+	times             []uint64
+	values            []float64
+	traceIDs, spanIDs []string
+	keys, attrValues  [][]string
+}
+
+func newExemplars(es pmetric.ExemplarSlice) exemplars {
+	n := es.Len()
+	out := exemplars{make([]uint64, 0, n), make([]float64, 0, n), make([]string, 0, n), make([]string, 0, n),
+		make([][]string, 0, n), make([][]string, 0, n)}
+	for _, e := range es.All() {
+		v := e.DoubleValue()
+		if e.ValueType() == pmetric.ExemplarValueTypeInt {
+			v = float64(e.IntValue())
+		}
+		keys, values := attributes(e.FilteredAttributes())
+		out.times = append(out.times, uint64(e.Timestamp()))
+		out.values = append(out.values, v)
+		out.traceIDs = append(out.traceIDs, hexID(e.TraceID()))
+		out.spanIDs = append(out.spanIDs, hexID(e.SpanID()))
+		out.keys = append(out.keys, keys)
+		out.attrValues = append(out.attrValues, values)
 	}
-	return dp.DoubleValue()
+	return out
+}
+
+func numberPoint(dp pmetric.NumberDataPoint) point {
+	p := point{attrs: dp.Attributes(), start: dp.StartTimestamp(), time: dp.Timestamp(), flags: uint32(dp.Flags()),
+		count: 1, exemplars: newExemplars(dp.Exemplars())}
+	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		p.intValue, p.value, p.isInt = dp.IntValue(), float64(dp.IntValue()), true
+	} else {
+		p.value = dp.DoubleValue()
+	}
+	return p
+}
+
+// optional is a pointer to v when the point has it, else nil (NULL in the row).
+func optional(has bool, v float64) *float64 {
+	if !has {
+		return nil
+	}
+	return &v
 }
 
 // points flattens a metric's data points, whatever its type.
@@ -42,26 +108,56 @@ func points(m pmetric.Metric) []point {
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		for _, dp := range m.Gauge().DataPoints().All() {
-			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), numberValue(dp), 1})
+			out = append(out, numberPoint(dp))
 		}
 	case pmetric.MetricTypeSum:
-		for _, dp := range m.Sum().DataPoints().All() {
-			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), numberValue(dp), 1})
+		sum := m.Sum()
+		for _, dp := range sum.DataPoints().All() {
+			p := numberPoint(dp)
+			p.temporality, p.monotonic = uint8(sum.AggregationTemporality()), sum.IsMonotonic()
+			out = append(out, p)
 		}
 	case pmetric.MetricTypeHistogram:
-		for _, dp := range m.Histogram().DataPoints().All() {
-			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Sum(), dp.Count()})
+		h := m.Histogram()
+		for _, dp := range h.DataPoints().All() {
+			out = append(out, point{attrs: dp.Attributes(), start: dp.StartTimestamp(), time: dp.Timestamp(),
+				flags: uint32(dp.Flags()), value: dp.Sum(), count: dp.Count(), temporality: uint8(h.AggregationTemporality()),
+				hasSum: dp.HasSum(), min: optional(dp.HasMin(), dp.Min()), max: optional(dp.HasMax(), dp.Max()),
+				bucketCounts: dp.BucketCounts().AsRaw(), explicitBounds: dp.ExplicitBounds().AsRaw(),
+				exemplars: newExemplars(dp.Exemplars())})
 		}
 	case pmetric.MetricTypeExponentialHistogram:
-		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
-			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Sum(), dp.Count()})
+		h := m.ExponentialHistogram()
+		for _, dp := range h.DataPoints().All() {
+			out = append(out, point{attrs: dp.Attributes(), start: dp.StartTimestamp(), time: dp.Timestamp(),
+				flags: uint32(dp.Flags()), value: dp.Sum(), count: dp.Count(), temporality: uint8(h.AggregationTemporality()),
+				hasSum: dp.HasSum(), min: optional(dp.HasMin(), dp.Min()), max: optional(dp.HasMax(), dp.Max()),
+				scale: dp.Scale(), zeroCount: dp.ZeroCount(), zeroThreshold: dp.ZeroThreshold(),
+				positiveOffset: dp.Positive().Offset(), positiveCounts: dp.Positive().BucketCounts().AsRaw(),
+				negativeOffset: dp.Negative().Offset(), negativeCounts: dp.Negative().BucketCounts().AsRaw(),
+				exemplars: newExemplars(dp.Exemplars())})
 		}
 	case pmetric.MetricTypeSummary:
 		for _, dp := range m.Summary().DataPoints().All() {
-			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Sum(), dp.Count()})
+			qv := dp.QuantileValues()
+			p := point{attrs: dp.Attributes(), start: dp.StartTimestamp(), time: dp.Timestamp(), flags: uint32(dp.Flags()),
+				value: dp.Sum(), count: dp.Count(), hasSum: true,
+				quantiles: make([]float64, 0, qv.Len()), quantileValues: make([]float64, 0, qv.Len())}
+			for _, q := range qv.All() {
+				p.quantiles = append(p.quantiles, q.Quantile())
+				p.quantileValues = append(p.quantileValues, q.Value())
+			}
+			out = append(out, p)
 		}
 	}
 	return out
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // decodeMetrics turns an OTLP metrics payload into rows of the metric_points table.
@@ -73,17 +169,25 @@ func decodeMetrics(payload []byte, meta eventMeta) ([][]any, error) {
 	md := req.Metrics()
 	rows := make([][]any, 0, md.DataPointCount())
 	for _, rm := range md.ResourceMetrics().All() {
-		res := newResourceInfo(rm.Resource())
+		res := newResourceInfo(rm.Resource(), rm.SchemaUrl())
 		for _, sm := range rm.ScopeMetrics().All() {
-			scope := sm.Scope()
+			scope := newScopeInfo(sm.Scope(), sm.SchemaUrl())
 			for _, m := range sm.Metrics().All() {
 				typ := enumName(metricTypes, m.Type(), "empty")
 				for _, p := range points(m) {
 					keys, values := attributes(p.attrs)
+					ex := p.exemplars
 					rows = append(rows, []any{
 						meta.tenant, nanosTime(uint64(p.time)), uint64(p.time), uint64(p.start), m.Name(),
 						m.Description(), m.Unit(), typ, p.value, p.count, res.service, keys, values,
-						res.keys, res.values, scope.Name(), scope.Version(), meta.tokenID, meta.seq, meta.partition,
+						res.keys, res.values, scope.name, scope.version,
+						p.flags, p.intValue, boolByte(p.isInt), p.temporality, boolByte(p.monotonic), boolByte(p.hasSum), p.min, p.max,
+						p.bucketCounts, p.explicitBounds, p.scale, p.zeroCount, p.zeroThreshold,
+						p.positiveOffset, p.positiveCounts, p.negativeOffset, p.negativeCounts,
+						p.quantiles, p.quantileValues,
+						ex.times, ex.values, ex.traceIDs, ex.spanIDs, ex.keys, ex.attrValues,
+						scope.keys, scope.values, res.schemaURL, scope.schemaURL,
+						meta.tokenID, meta.seq, meta.partition,
 					})
 				}
 			}

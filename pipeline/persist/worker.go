@@ -1,6 +1,10 @@
-// Package persist projects events from the stream into ClickHouse: persist workers pull
-// events in batches, write one INSERT per table per batch and acknowledge the events
-// only after the INSERT succeeded.
+// Package persist projects events from the stream into ClickHouse. The stream is split
+// into partitions; each has a durable consumer with a pinned-client priority group, so
+// one process at a time persists it, and live processes share the partitions by
+// rendezvous hashing. A worker pulls a batch, writes one INSERT per table and
+// acknowledges the events only after the INSERTs succeeded. An event delivered more
+// than once is checked against ClickHouse first, so it never yields a second copy of
+// its rows (effectively once).
 package persist
 
 import (
@@ -8,21 +12,29 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
-// Config bounds the worker's batches.
+// Config bounds the worker's batches and retries.
 type Config struct {
-	Durable        string        // durable consumer name
+	Durable        string        // prefix of the per-partition durable consumers
 	MaxBatchEvents int           // events pulled per batch
+	MaxBatchBytes  int           // bytes pulled per batch
+	MaxBatchRows   int           // rows per INSERT; a larger batch is written in several
 	MaxBatchWait   time.Duration // how long a batch waits to fill
 	AckWait        time.Duration // redelivery after this long without an ack
 	InsertTimeout  time.Duration // bound on one INSERT
+	MaxDeliver     int           // attempts before an event ClickHouse rejects is dead-lettered
+	TakeoverAfter  time.Duration // a silent worker's partitions move after about this long
+	DeadLetter     string        // subject (and stream name) of dead letters
 }
 
 // DefaultConfig is the default worker configuration.
@@ -30,71 +42,145 @@ func DefaultConfig() Config {
 	return Config{
 		Durable:        "persist",
 		MaxBatchEvents: 1000,
+		MaxBatchBytes:  32 << 20,
+		MaxBatchRows:   100_000,
 		MaxBatchWait:   time.Second,
 		AckWait:        time.Minute,
 		InsertTimeout:  30 * time.Second,
+		MaxDeliver:     5,
+		TakeoverAfter:  5 * time.Second,
+		DeadLetter:     "telemetry_dead_letter",
 	}
 }
 
-// Worker is one persist worker.
+// priorityGroup is the pinned-client group every partition consumer has.
+const priorityGroup = "persist"
+
+// Worker persists the partitions this process owns.
 type Worker struct {
-	cfg    Config
-	cons   jetstream.Consumer
-	ch     driver.Conn
-	logger *slog.Logger
+	cfg     Config
+	stream  stream.Config
+	js      jetstream.JetStream
+	ch      driver.Conn
+	logger  *slog.Logger
+	members *members
+	cons    []jetstream.Consumer
+
+	deadLettered atomic.Uint64
+	persisted    atomic.Uint64
 }
 
-// NewWorker creates (or updates) the durable consumer and returns a worker on it.
+// NewWorker creates (or updates) the partitions' consumers and the dead-letter stream.
 func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Config, ch driver.Conn, cfg Config, logger *slog.Logger) (*Worker, error) {
-	cons, err := js.CreateOrUpdateConsumer(ctx, streamCfg.Name, jetstream.ConsumerConfig{
-		Durable:       cfg.Durable,
-		Description:   "telemetryd persist workers: project events into ClickHouse",
-		FilterSubject: streamCfg.AllSubjects(),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		MaxAckPending: cfg.MaxBatchEvents * 4,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create persist consumer %s: %w", cfg.Durable, err)
+	w := &Worker{cfg: cfg, stream: streamCfg, js: js, ch: ch, logger: logger}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        cfg.DeadLetter,
+		Description: "telemetryd events persist workers could not store, with the reason in a header",
+		Subjects:    []string{cfg.DeadLetter + ".>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    streamCfg.Replicas,
+		MaxAge:      streamCfg.MaxAge,
+	}); err != nil {
+		return nil, fmt.Errorf("create dead-letter stream: %w", err)
 	}
-	return &Worker{cfg: cfg, cons: cons, ch: ch, logger: logger}, nil
+	for k := 0; k < streamCfg.Partitions; k++ {
+		c, err := js.CreateOrUpdateConsumer(ctx, streamCfg.Name, jetstream.ConsumerConfig{
+			Durable:        stream.ConsumerName(cfg.Durable, k),
+			Description:    fmt.Sprintf("telemetryd persist workers, partition %d", k),
+			FilterSubject:  streamCfg.PartitionFilter(k),
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        cfg.AckWait,
+			DeliverPolicy:  jetstream.DeliverAllPolicy,
+			MaxAckPending:  cfg.MaxBatchEvents * 2,
+			PriorityPolicy: jetstream.PriorityPolicyPinned,
+			PriorityGroups: []string{priorityGroup},
+			PinnedTTL:      cfg.TakeoverAfter,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("create persist consumer for partition %d: %w", k, err)
+		}
+		w.cons = append(w.cons, c)
+	}
+	heartbeat := max(cfg.TakeoverAfter/3, 100*time.Millisecond)
+	m, err := openMembers(ctx, js, "telemetry_persist_members", streamCfg.Replicas, uuid.NewString(), heartbeat, logger)
+	if err != nil {
+		return nil, fmt.Errorf("join persist workers: %w", err)
+	}
+	w.members = m
+	return w, nil
 }
 
-// Run persists batches until ctx is cancelled. A batch in flight when ctx is cancelled
-// is finished (inserted and acknowledged) before Run returns.
+// DeadLettered is the number of events this worker sent to the dead-letter subject.
+func (w *Worker) DeadLettered() uint64 { return w.deadLettered.Load() }
+
+// Persisted is the number of events this worker stored.
+func (w *Worker) Persisted() uint64 { return w.persisted.Load() }
+
+// Run persists until ctx is cancelled. A batch in flight then is finished when its
+// INSERTs succeed in time, or abandoned unacknowledged (to be redelivered and checked).
 func (w *Worker) Run(ctx context.Context) error {
-	backoff := newBackoff(100*time.Millisecond, 10*time.Second)
-	for ctx.Err() == nil {
-		msgs, err := w.fetch()
-		if err != nil {
-			w.logger.Warn("fetch events", "err", err)
-			sleep(ctx, backoff.next())
-			continue
-		}
-		if len(msgs) == 0 {
-			continue
-		}
-		// Finish the batch even when shutdown begins meanwhile.
-		batchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.InsertTimeout)
-		err = w.persist(batchCtx, msgs)
-		cancel()
-		if err != nil {
-			w.logger.Warn("persist batch, will retry", "events", len(msgs), "err", err)
-			delay := backoff.next()
-			for _, m := range msgs {
-				_ = m.NakWithDelay(delay)
-			}
-			sleep(ctx, delay)
-			continue
-		}
-		backoff.reset()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); w.members.run(ctx) }()
+	for k := range w.cons {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.runPartition(ctx, k) }()
 	}
+	wg.Wait()
 	return nil
 }
 
-func (w *Worker) fetch() ([]jetstream.Msg, error) {
-	batch, err := w.cons.Fetch(w.cfg.MaxBatchEvents, jetstream.FetchMaxWait(w.cfg.MaxBatchWait))
+func (w *Worker) runPartition(ctx context.Context, k int) {
+	cons := w.cons[k]
+	holding := false // whether this process may be the partition's pinned client
+	backoff := newBackoff(100*time.Millisecond, 10*time.Second)
+	for ctx.Err() == nil {
+		if !w.members.owns(k) {
+			if holding {
+				w.release(k)
+				holding = false
+			}
+			sleep(ctx, w.members.heartbeat)
+			continue
+		}
+		// Any pull may pin this process, so from the first one on it releases the
+		// partition when it stops owning it.
+		holding = true
+		msgs, err := w.fetch(cons)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.logger.Warn("fetch events", "partition", k, "err", err)
+			}
+			sleep(ctx, backoff.next())
+			continue
+		}
+		backoff.reset()
+		if len(msgs) == 0 {
+			continue
+		}
+		w.persistBatch(ctx, k, msgs)
+	}
+	if holding {
+		w.release(k)
+	}
+}
+
+// release unpins the partition so its new owner gets it at once.
+func (w *Worker) release(k int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := w.js.Stream(ctx, w.stream.Name)
+	if err == nil {
+		err = s.UnpinConsumer(ctx, stream.ConsumerName(w.cfg.Durable, k), priorityGroup)
+	}
+	if err != nil {
+		w.logger.Debug("unpin partition", "partition", k, "err", err)
+	}
+}
+
+func (w *Worker) fetch(cons jetstream.Consumer) ([]jetstream.Msg, error) {
+	batch, err := cons.Fetch(w.cfg.MaxBatchEvents, jetstream.FetchMaxWait(w.cfg.MaxBatchWait),
+		jetstream.FetchMaxBytes(w.cfg.MaxBatchBytes), jetstream.FetchPriorityGroup(priorityGroup))
 	if err != nil {
 		return nil, err
 	}
@@ -106,90 +192,4 @@ func (w *Worker) fetch() ([]jetstream.Msg, error) {
 		return nil, err
 	}
 	return msgs, nil
-}
-
-// table is where one signal's rows go.
-type table struct {
-	name    string
-	columns string
-	decode  func(payload []byte, meta eventMeta) ([][]any, error)
-}
-
-var tables = map[stream.Signal]table{
-	stream.SignalTraces:  {"spans", spanColumns, decodeSpans},
-	stream.SignalLogs:    {"logs", logColumns, decodeLogs},
-	stream.SignalMetrics: {"metric_points", metricColumns, decodeMetrics},
-}
-
-// persist writes the batch's rows with one INSERT per table and acknowledges its events.
-func (w *Worker) persist(ctx context.Context, msgs []jetstream.Msg) error {
-	rows := map[string][][]any{}
-	var good []jetstream.Msg
-	for _, m := range msgs {
-		t, r, err := rowsOf(m)
-		if err != nil {
-			// A payload that cannot be decoded now never will be: drop it from the
-			// retry loop so it does not block the ones behind it.
-			w.logger.Error("undecodable event, terminating it", "subject", m.Subject(), "err", err)
-			_ = m.Term()
-			continue
-		}
-		rows[t.name] = append(rows[t.name], r...)
-		good = append(good, m)
-	}
-	for _, t := range tables {
-		if len(rows[t.name]) == 0 {
-			continue
-		}
-		if err := w.insert(ctx, t, rows[t.name]); err != nil {
-			return err
-		}
-	}
-	for _, m := range good {
-		if err := m.DoubleAck(ctx); err != nil {
-			// The rows are stored; a redelivery would be written again, which the
-			// effectively-once resume logic must absorb.
-			w.logger.Warn("ack event", "err", err)
-		}
-	}
-	return nil
-}
-
-func rowsOf(m jetstream.Msg) (table, [][]any, error) {
-	md, err := m.Metadata()
-	if err != nil {
-		return table{}, nil, fmt.Errorf("event metadata: %w", err)
-	}
-	meta := eventMeta{
-		tenant:  m.Headers().Get(stream.HeaderTenant),
-		tokenID: m.Headers().Get(stream.HeaderTokenID),
-		seq:     md.Sequence.Stream,
-	}
-	if meta.tenant == "" {
-		return table{}, nil, errors.New("event has no tenant header")
-	}
-	signal := stream.Signal(m.Headers().Get(stream.HeaderSignal))
-	t, ok := tables[signal]
-	if !ok {
-		return table{}, nil, fmt.Errorf("unsupported signal %q", signal)
-	}
-	rows, err := t.decode(m.Data(), meta)
-	return t, rows, err
-}
-
-func (w *Worker) insert(ctx context.Context, t table, rows [][]any) error {
-	batch, err := w.ch.PrepareBatch(ctx, "INSERT INTO "+t.name+" ("+t.columns+")")
-	if err != nil {
-		return fmt.Errorf("prepare %s insert: %w", t.name, err)
-	}
-	defer batch.Close()
-	for _, r := range rows {
-		if err := batch.Append(r...); err != nil {
-			return fmt.Errorf("append %s row: %w", t.name, err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d rows into %s: %w", len(rows), t.name, err)
-	}
-	return nil
 }

@@ -1,39 +1,46 @@
-package persist_test
+package persist
 
 import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.uber.org/goleak"
 
 	"github.com/telemetryd/telemetryd/internal/testenv"
-	"github.com/telemetryd/telemetryd/pipeline/persist"
+	"github.com/telemetryd/telemetryd/pipeline/natsserver"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 	"github.com/telemetryd/telemetryd/schema"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func tracesPayload(t *testing.T, service string, spans int) []byte {
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// tracesPayload is an OTLP traces request of n spans, unique per seed.
+func tracesPayload(t *testing.T, seed, n int) []byte {
 	t.Helper()
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", service)
+	rs.Resource().Attributes().PutStr("service.name", "svc")
 	ss := rs.ScopeSpans().AppendEmpty()
 	now := time.Now()
-	for i := 0; i < spans; i++ {
+	for i := 0; i < n; i++ {
 		s := ss.Spans().AppendEmpty()
-		s.SetName("op")
-		s.SetTraceID([16]byte{byte(i + 1)})
-		s.SetSpanID([8]byte{byte(i + 1)})
-		s.SetStartTimestamp(ptraceTimestamp(now))
-		s.SetEndTimestamp(ptraceTimestamp(now.Add(time.Millisecond)))
+		s.SetName("op-" + strconv.Itoa(seed))
+		s.SetTraceID([16]byte{byte(seed >> 16), byte(seed >> 8), byte(seed), byte(i), 1})
+		s.SetSpanID([8]byte{byte(seed >> 16), byte(seed >> 8), byte(seed), byte(i), 1})
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
 	}
 	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 	if err != nil {
@@ -42,84 +49,202 @@ func tracesPayload(t *testing.T, service string, spans int) []byte {
 	return b
 }
 
-func TestWorkerPersistsBatchesAndSkipsPoison(t *testing.T) {
-	_, _, js := testenv.JetStream(t)
-	dsn := testenv.ClickHouseDSN(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx := context.Background()
-	if err := schema.Migrate(ctx, dsn, logger); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := schema.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ch.Close() })
+// env is a stream and a migrated database for one test.
+type env struct {
+	t    *testing.T
+	srv  *natsserver.Server
+	js   jetstream.JetStream
+	ch   driver.Conn
+	scfg stream.Config
+	pub  *stream.Publisher
+}
 
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	srv, _, js := testenv.JetStream(t)
+	dsn := testenv.ClickHouseDSN(t)
+	ctx := context.Background()
+	if err := schema.Migrate(ctx, dsn, discard()); err != nil {
+		t.Fatal(err)
+	}
+	ch := testenv.ClickHouse(t, dsn)
 	scfg := stream.DefaultConfig()
-	scfg.MaxBytes = 64 << 20
+	scfg.MaxBytes = 256 << 20
 	if _, err := stream.Ensure(ctx, js, scfg); err != nil {
 		t.Fatal(err)
 	}
-	pub := stream.NewPublisher(js, scfg)
-	publish := func(tenant string, payload []byte) uint64 {
-		t.Helper()
-		ack, err := pub.Publish(ctx, stream.Event{Tenant: tenant, TokenID: "tok", Signal: stream.SignalTraces, ReceivedAt: time.Now(), Payload: payload})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ack.Sequence
+	return &env{t: t, srv: srv, js: js, ch: ch, scfg: scfg, pub: stream.NewPublisher(js, scfg)}
+}
+
+func (e *env) publish(seed, spans int) uint64 {
+	e.t.Helper()
+	ack, err := e.pub.Publish(context.Background(), stream.Event{Tenant: "acme", TokenID: "tok", Signal: stream.SignalTraces,
+		ReceivedAt: time.Now(), Payload: tracesPayload(e.t, seed, spans)})
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	publish("acme", tracesPayload(t, "a", 3))
-	// A poison event in the middle: not OTLP. It must not block the events behind it.
-	poison := nats.NewMsg(scfg.Subject(stream.SignalTraces))
+	return ack.Sequence
+}
+
+func (e *env) count(query string) uint64 {
+	e.t.Helper()
+	var n uint64
+	if err := e.ch.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.MaxBatchWait = 50 * time.Millisecond
+	cfg.TakeoverAfter = time.Second
+	cfg.AckWait = 2 * time.Second
+	return cfg
+}
+
+// startWorker runs a worker on its own NATS connection until the test ends, or until
+// the returned stop is called.
+func (e *env) startWorker(cfg Config) (*Worker, *nats.Conn, func()) {
+	e.t.Helper()
+	nc, js := testenv.Connect(e.t, e.srv.ClientURL())
+	w, err := NewWorker(context.Background(), js, e.scfg, e.ch, cfg, discard())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = w.Run(ctx); close(done) }()
+	stop := func() { cancel(); <-done }
+	e.t.Cleanup(stop)
+	return w, nc, stop
+}
+
+func TestWorkerPersistsAndDeadLettersPoison(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 20; i++ {
+		e.publish(i, 3)
+	}
+	// A poison event: not OTLP. It must not block its partition.
+	poison := nats.NewMsg(e.scfg.Subject(1, stream.SignalTraces))
 	poison.Data = []byte{0xff, 0xff, 0xff}
 	poison.Header.Set(stream.HeaderTenant, "acme")
 	poison.Header.Set(stream.HeaderSignal, string(stream.SignalTraces))
-	if _, err := js.PublishMsg(ctx, poison); err != nil {
+	if _, err := e.js.PublishMsg(context.Background(), poison); err != nil {
 		t.Fatal(err)
 	}
-	lastSeq := publish("globex", tracesPayload(t, "b", 2))
-
-	wcfg := persist.DefaultConfig()
-	wcfg.MaxBatchWait = 50 * time.Millisecond
-	w, err := persist.NewWorker(ctx, js, scfg, ch, wcfg, logger)
+	e.publish(100, 2)
+	w, _, _ := e.startWorker(testConfig())
+	testenv.Eventually(t, 20*time.Second, "62 span rows", func() bool { return e.count("SELECT count() FROM spans") == 62 })
+	testenv.Eventually(t, 5*time.Second, "the poison event dead-lettered", func() bool { return w.DeadLettered() == 1 })
+	dlq, err := e.js.Stream(context.Background(), testConfig().DeadLetter)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
+	m, err := dlq.GetLastMsgForSubject(context.Background(), testConfig().DeadLetter+".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get(HeaderDeadReason) == "" || m.Header.Get(HeaderDeadSubject) != poison.Subject {
+		t.Errorf("dead letter headers = %v", m.Header)
+	}
+	if n := e.count("SELECT count() FROM spans WHERE stream_partition >= 4"); n != 0 {
+		t.Errorf("%d rows with a partition out of range", n)
+	}
+}
 
-	count := func(where string) uint64 {
-		var n uint64
-		if err := ch.QueryRow(ctx, "SELECT count() FROM spans WHERE "+where).Scan(&n); err != nil {
+// TestRedeliveredEventIsStoredOnce: a worker inserted an event's rows and died before
+// acknowledging it; the redelivery must not store a second copy.
+func TestRedeliveredEventIsStoredOnce(t *testing.T) {
+	e := newEnv(t)
+	cfg := testConfig()
+	_, js := testenv.Connect(t, e.srv.ClientURL())
+	dead, err := NewWorker(context.Background(), js, e.scfg, e.ch, cfg, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := e.publish(1, 4)
+	// The dead worker: fetch from every partition, insert, never ack.
+	inserted := false
+	for k, cons := range dead.cons {
+		msgs, err := dead.fetch(cons)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return n
-	}
-	testenv.Eventually(t, 15*time.Second, "5 span rows", func() bool { return count("1") == 5 })
-	if n := count("tenant_id = 'acme' AND service_name = 'a'"); n != 3 {
-		t.Errorf("acme rows = %d, want 3", n)
-	}
-	if n := count("tenant_id = 'globex' AND service_name = 'b' AND stream_seq = " + itoa(lastSeq)); n != 2 {
-		t.Errorf("globex rows tagged with seq %d = %d, want 2", lastSeq, n)
-	}
-	cons, err := js.Consumer(ctx, scfg.Name, wcfg.Durable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 10*time.Second, "every event acknowledged or terminated", func() bool {
-		info, err := cons.Info(ctx)
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == lastSeq
-	})
-	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run returned %v", err)
+		for _, m := range msgs {
+			ev, err := dead.decode(m, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := dead.insert(context.Background(), ev.table, []event{ev}); err != nil {
+				t.Fatal(err)
+			}
+			inserted = ev.seq == seq
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("worker did not stop after cancel")
+	}
+	if !inserted {
+		t.Fatal("the dead worker did not get the event")
+	}
+	e.publish(2, 5) // a first delivery, for the live worker to store normally
+	e.startWorker(cfg)
+	testenv.Eventually(t, 20*time.Second, "the second event", func() bool { return e.count("SELECT count() FROM spans WHERE name = 'op-2'") == 5 })
+	// The first event comes back after AckWait (and the dead client's pin expiring).
+	testenv.Eventually(t, 20*time.Second, "the redelivered event to be acknowledged", func() bool {
+		for k := 0; k < e.scfg.Partitions; k++ {
+			c, err := js.Consumer(context.Background(), e.scfg.Name, stream.ConsumerName(cfg.Durable, k))
+			if err != nil {
+				return false
+			}
+			info, err := c.Info(context.Background())
+			if err != nil || info.NumAckPending > 0 || info.NumPending > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if n := e.count("SELECT count() FROM spans WHERE name = 'op-1'"); n != 4 {
+		t.Errorf("the redelivered event has %d rows, want 4 (stored once)", n)
+	}
+}
+
+// TestWorkersShareAndTakeOver: two workers split the partitions; when one dies, the
+// other persists its partitions too, and every event is stored exactly once.
+func TestWorkersShareAndTakeOver(t *testing.T) {
+	e := newEnv(t)
+	// Many partitions, so that both workers own some whatever their random ids.
+	e.scfg.Partitions = 16
+	e.pub = stream.NewPublisher(e.js, e.scfg)
+	cfg := testConfig()
+	a, aConn, _ := e.startWorker(cfg)
+	b, _, _ := e.startWorker(cfg)
+	testenv.Eventually(t, 10*time.Second, "the workers to see each other", func() bool {
+		return a.members.count() == 2 && b.members.count() == 2
+	})
+	total := 0
+	for i := 0; i < 200; i++ {
+		e.publish(i, 2)
+		total += 2
+	}
+	testenv.Eventually(t, 30*time.Second, "the first events", func() bool { return e.count("SELECT count() FROM spans") == uint64(total) })
+	testenv.Eventually(t, 5*time.Second, "the workers to count them", func() bool { return a.Persisted()+b.Persisted() == 200 })
+	if a.Persisted() == 0 || b.Persisted() == 0 {
+		t.Errorf("the workers did not share the partitions: %d and %d events", a.Persisted(), b.Persisted())
+	}
+	// Worker A dies: its connection goes away without a goodbye.
+	aConn.Close()
+	bBefore := b.Persisted()
+	for i := 200; i < 400; i++ {
+		e.publish(i, 2)
+		total += 2
+	}
+	testenv.Eventually(t, 30*time.Second, "every event after the takeover", func() bool {
+		return e.count("SELECT count() FROM spans") == uint64(total)
+	})
+	testenv.Eventually(t, 5*time.Second, "the survivor to count them", func() bool { return b.Persisted()-bBefore >= 200 })
+	if took := b.Persisted() - bBefore; took < 200 {
+		t.Errorf("the survivor persisted %d of the 200 events published after the other died", took)
+	}
+	if n := e.count("SELECT count() FROM (SELECT stream_seq, span_id FROM spans GROUP BY stream_seq, span_id HAVING count() > 1)"); n != 0 {
+		t.Errorf("%d spans stored twice", n)
 	}
 }

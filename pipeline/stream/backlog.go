@@ -18,7 +18,7 @@ var ErrBacklogFull = fmt.Errorf("%w: the backlog of events not yet persisted nea
 
 // BacklogConfig configures the backlog guard.
 type BacklogConfig struct {
-	Durable   string        // the persist workers' durable consumer
+	Durable   string        // prefix of the persist workers' per-partition consumers
 	Threshold float64       // refuse above this fraction of MaxBytes / MaxAge, e.g. 0.9
 	Interval  time.Duration // how often the stream and consumer state are read
 }
@@ -81,6 +81,40 @@ func (b *Backlog) Run(ctx context.Context) {
 	}
 }
 
+// ConsumerName is the durable consumer of a partition's persist workers.
+func ConsumerName(durable string, partition int) string {
+	return fmt.Sprintf("%s-%d", durable, partition)
+}
+
+// unpersisted counts the events no persist worker has acknowledged, over every
+// partition's consumer, and returns a sequence at or before the oldest of them. A
+// partition without a consumer yet has persisted nothing.
+func (b *Backlog) unpersisted(ctx context.Context, s jetstream.Stream, st jetstream.StreamState) (uint64, uint64, error) {
+	var pending uint64
+	oldest := st.LastSeq + 1
+	for k := 0; k < b.stream.Partitions; k++ {
+		cons, err := s.Consumer(ctx, ConsumerName(b.cfg.Durable, k))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return st.Msgs, st.FirstSeq, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("consumer %s: %w", ConsumerName(b.cfg.Durable, k), err)
+		}
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("consumer %s info: %w", ConsumerName(b.cfg.Durable, k), err)
+		}
+		n := ci.NumPending + uint64(ci.NumAckPending)
+		pending += n
+		if n > 0 {
+			// Everything of this partition up to its ack floor is persisted; the next
+			// stream sequence is at or before its oldest un-persisted event.
+			oldest = min(oldest, max(ci.AckFloor.Stream+1, st.FirstSeq))
+		}
+	}
+	return pending, oldest, nil
+}
+
 // Refresh reads the stream and consumer state once.
 func (b *Backlog) Refresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -96,30 +130,16 @@ func (b *Backlog) Refresh(ctx context.Context) error {
 		return fmt.Errorf("stream %s info: %w", b.stream.Name, err)
 	}
 	st := info.State
-	// Everything up to the consumer's ack floor is persisted (or dead-lettered). With
-	// no consumer yet, nothing is.
-	persistedUpTo := st.FirstSeq - 1
-	if st.FirstSeq == 0 {
-		persistedUpTo = 0
-	}
-	cons, err := s.Consumer(ctx, b.cfg.Durable)
-	switch {
-	case err == nil:
-		ci, err := cons.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("consumer %s info: %w", b.cfg.Durable, err)
-		}
-		persistedUpTo = max(persistedUpTo, ci.AckFloor.Stream)
-	case !errors.Is(err, jetstream.ErrConsumerNotFound):
-		return fmt.Errorf("consumer %s: %w", b.cfg.Durable, err)
+	pending, oldestSeq, err := b.unpersisted(ctx, s, st)
+	if err != nil {
+		return err
 	}
 	var fraction float64
-	if st.Msgs > 0 && st.LastSeq > persistedUpTo {
-		pending := float64(st.LastSeq - persistedUpTo)
-		backlogBytes := float64(st.Bytes) * min(1, pending/float64(st.Msgs))
+	if st.Msgs > 0 && pending > 0 {
+		backlogBytes := float64(st.Bytes) * min(1, float64(pending)/float64(st.Msgs))
 		fraction = backlogBytes / float64(info.Config.MaxBytes)
 		// The oldest event not yet persisted must not age out either.
-		if first, err := s.GetMsg(ctx, persistedUpTo+1); err == nil && info.Config.MaxAge > 0 {
+		if first, err := s.GetMsg(ctx, oldestSeq); err == nil && info.Config.MaxAge > 0 {
 			fraction = max(fraction, float64(time.Since(first.Time))/float64(info.Config.MaxAge))
 		}
 	}

@@ -67,18 +67,26 @@ func TestBacklogRefusesBeforeUnpersistedEventsCouldBeDiscarded(t *testing.T) {
 
 	// A persist worker catches up: the backlog empties and events are admitted
 	// again, although the stream's history is as full as before.
-	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Name, jetstream.ConsumerConfig{Durable: "persist", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(published, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m := range batch.Messages() {
-		if err := m.DoubleAck(ctx); err != nil {
+	acked := 0
+	for k := 0; k < cfg.Partitions; k++ {
+		cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Name, jetstream.ConsumerConfig{
+			Durable: stream.ConsumerName("persist", k), FilterSubject: cfg.PartitionFilter(k), AckPolicy: jetstream.AckExplicitPolicy})
+		if err != nil {
 			t.Fatal(err)
 		}
+		batch, err := cons.FetchNoWait(published)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+			acked++
+		}
+	}
+	if acked != published {
+		t.Fatalf("the partition consumers saw %d events, %d were published", acked, published)
 	}
 	if err := b.Refresh(ctx); err != nil {
 		t.Fatal(err)

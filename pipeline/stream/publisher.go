@@ -49,8 +49,9 @@ func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
 
 // Publish stores ev durably. It returns only after the stream acknowledged it.
 func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
+	msgID := MessageID(ev.Tenant, ev.Signal, ev.Payload)
 	msg := &nats.Msg{
-		Subject: p.cfg.Subject(ev.Signal),
+		Subject: p.cfg.Subject(p.cfg.partitionOf(msgID), ev.Signal),
 		Data:    ev.Payload,
 		Header:  nats.Header{},
 	}
@@ -64,7 +65,7 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
 	// A content hash as message id: an exporter's retry of the same payload inside the
 	// duplicate window is stored once.
 	ack, err := p.js.PublishMsg(ctx, msg,
-		jetstream.WithMsgID(MessageID(ev.Tenant, ev.Signal, ev.Payload)),
+		jetstream.WithMsgID(msgID),
 		jetstream.WithExpectStream(p.cfg.Name))
 	if err != nil {
 		return Ack{}, fmt.Errorf("%w: publish %s event: %w", ErrUnavailable, ev.Signal, err)

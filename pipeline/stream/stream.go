@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,7 +35,8 @@ const (
 // Config is the stream's configuration.
 type Config struct {
 	Name            string        // stream name, e.g. "TELEMETRY"
-	SubjectPrefix   string        // events are published to <prefix>.<signal>
+	SubjectPrefix   string        // events are published to <prefix>.<partition>.<signal>
+	Partitions      int           // subjects the stream is split into; each has one persist worker at a time
 	Replicas        int           // 1 embedded, 3 in a cluster
 	MaxAge          time.Duration // rolling history kept for replay
 	MaxBytes        int64         // upper bound of the stream's storage
@@ -45,6 +48,7 @@ func DefaultConfig() Config {
 	return Config{
 		Name:            "TELEMETRY",
 		SubjectPrefix:   "telemetry",
+		Partitions:      4,
 		Replicas:        1,
 		MaxAge:          7 * 24 * time.Hour,
 		MaxBytes:        10 << 30,
@@ -61,6 +65,9 @@ func (c Config) Validate() error {
 	if c.SubjectPrefix == "" {
 		errs = append(errs, errors.New("stream subject prefix must not be empty"))
 	}
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		errs = append(errs, fmt.Errorf("stream partitions must be 1..1024, got %d", c.Partitions))
+	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("stream replicas must be 1..5, got %d", c.Replicas))
 	}
@@ -76,8 +83,49 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Subject is the subject events of a signal are published to.
-func (c Config) Subject(signal Signal) string { return c.SubjectPrefix + "." + string(signal) }
+// Subject is the subject of a partition's events of a signal.
+func (c Config) Subject(partition int, signal Signal) string {
+	return c.SubjectPrefix + "." + strconv.Itoa(partition) + "." + string(signal)
+}
+
+// PartitionFilter matches every event of a partition.
+func (c Config) PartitionFilter(partition int) string {
+	return c.SubjectPrefix + "." + strconv.Itoa(partition) + ".>"
+}
+
+// PartitionOfSubject returns the partition of an event's subject.
+func (c Config) PartitionOfSubject(subject string) (int, error) {
+	rest, ok := strings.CutPrefix(subject, c.SubjectPrefix+".")
+	if !ok {
+		return 0, fmt.Errorf("subject %q is not under %s", subject, c.SubjectPrefix)
+	}
+	num, _, _ := strings.Cut(rest, ".")
+	p, err := strconv.Atoi(num)
+	if err != nil || p < 0 || p >= c.Partitions {
+		return 0, fmt.Errorf("subject %q names no partition of %d", subject, c.Partitions)
+	}
+	return p, nil
+}
+
+// partitionOf spreads events over the partitions by their content hash, so that load
+// is even whatever the tenants, and a retried event lands where the first one did.
+func (c Config) partitionOf(msgID string) int {
+	var h uint32
+	for i := 0; i < 8 && i < len(msgID); i++ {
+		h = h<<4 | uint32(hexDigit(msgID[i]))
+	}
+	return int(h % uint32(c.Partitions))
+}
+
+func hexDigit(b byte) byte {
+	switch {
+	case b >= '0' && b <= '9':
+		return b - '0'
+	case b >= 'a' && b <= 'f':
+		return b - 'a' + 10
+	}
+	return 0
+}
 
 // AllSubjects is the filter that matches every event.
 func (c Config) AllSubjects() string { return c.SubjectPrefix + ".>" }

@@ -51,8 +51,8 @@ func TestEnsureAndPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg.Subject != "telemetry.traces" {
-		t.Errorf("subject %q", msg.Subject)
+	if p, err := cfg.PartitionOfSubject(msg.Subject); err != nil || msg.Subject != cfg.Subject(p, stream.SignalTraces) {
+		t.Errorf("subject %q: partition %d, %v", msg.Subject, p, err)
 	}
 	for h, want := range map[string]string{
 		stream.HeaderTenant: "acme", stream.HeaderTokenID: "tok", stream.HeaderSignal: "traces",
@@ -74,6 +74,20 @@ func TestPublishFailsWhenStreamMissing(t *testing.T) {
 	_, err := stream.NewPublisher(js, stream.DefaultConfig()).Publish(ctx, stream.Event{Tenant: "a", Signal: stream.SignalTraces, Payload: []byte("x")})
 	if err == nil || !strings.Contains(err.Error(), "unavailable") {
 		t.Errorf("err = %v, want an unavailable error", err)
+	}
+}
+
+func TestPartitionOfSubject(t *testing.T) {
+	cfg := stream.DefaultConfig()
+	for _, tt := range []struct {
+		subject string
+		want    int
+		ok      bool
+	}{{"telemetry.0.traces", 0, true}, {"telemetry.3.logs", 3, true}, {"telemetry.4.logs", 0, false}, {"telemetry.traces", 0, false}, {"other.1.traces", 0, false}} {
+		got, err := cfg.PartitionOfSubject(tt.subject)
+		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
+			t.Errorf("PartitionOfSubject(%q) = %d, %v", tt.subject, got, err)
+		}
 	}
 }
 

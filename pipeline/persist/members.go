@@ -1,0 +1,123 @@
+package persist
+
+import (
+	"context"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// members tracks the live persist processes through a KV bucket whose entries expire:
+// each process refreshes its own key every heartbeat, and a process that dies drops
+// out when its key ages out. Partitions are assigned by rendezvous hashing over the
+// live members, so every process computes the same owner and a membership change
+// moves only the partitions it must.
+type members struct {
+	kv        jetstream.KeyValue
+	id        string
+	heartbeat time.Duration
+	logger    *slog.Logger
+
+	mu   sync.RWMutex
+	live []string
+}
+
+const memberKeyPrefix = "m."
+
+func openMembers(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, id string, heartbeat time.Duration, logger *slog.Logger) (*members, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "telemetryd persist workers alive now",
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    replicas,
+		TTL:         3 * heartbeat,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m := &members{kv: kv, id: id, heartbeat: heartbeat, logger: logger, live: []string{id}}
+	if err := m.beat(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// run refreshes this member and the live list until ctx is done, then leaves so the
+// others take its partitions over at once.
+func (m *members) run(ctx context.Context) {
+	t := time.NewTicker(m.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			leaveCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = m.kv.Delete(leaveCtx, memberKeyPrefix+m.id)
+			cancel()
+			return
+		case <-t.C:
+			if err := m.beat(ctx); err != nil && ctx.Err() == nil {
+				m.logger.Warn("persist membership heartbeat", "err", err)
+			}
+		}
+	}
+}
+
+func (m *members) beat(ctx context.Context) error {
+	if _, err := m.kv.Put(ctx, memberKeyPrefix+m.id, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		return err
+	}
+	lister, err := m.kv.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	var live []string
+	for k := range lister.Keys() {
+		if id, ok := strings.CutPrefix(k, memberKeyPrefix); ok {
+			live = append(live, id)
+		}
+	}
+	// The lister has closed its subscription when Keys ends; Stop only tidies up.
+	_ = lister.Stop()
+	if !slices.Contains(live, m.id) {
+		live = append(live, m.id)
+	}
+	slices.Sort(live)
+	m.mu.Lock()
+	changed := !slices.Equal(m.live, live)
+	m.live = live
+	m.mu.Unlock()
+	if changed {
+		m.logger.Info("persist workers changed", "live", len(live))
+	}
+	return nil
+}
+
+// owns reports whether this process should persist partition k now.
+func (m *members) owns(k int) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	best, bestScore := "", uint64(0)
+	for _, id := range m.live {
+		h := fnv.New64a()
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+		h.Write([]byte(strconv.Itoa(k)))
+		if s := h.Sum64(); best == "" || s > bestScore {
+			best, bestScore = id, s
+		}
+	}
+	return best == m.id
+}
+
+// count is the number of live members this process knows of.
+func (m *members) count() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.live)
+}
