@@ -131,6 +131,8 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Stream.Partitions, "partitions", c.Stream.Partitions, "stream partitions; each is persisted by one worker at a time (keep it stable for a stream)")
 	fs.IntVar(&c.Persist.MaxBatchRows, "batch-max-rows", c.Persist.MaxBatchRows, "rows per INSERT")
 	fs.IntVar(&c.Persist.MaxBatchBytes, "batch-max-bytes", c.Persist.MaxBatchBytes, "bytes of events a persist worker pulls per batch")
+	fs.DurationVar(&c.Persist.AckWait, "ack-wait", c.Persist.AckWait, "an event a persist worker took but did not acknowledge is redelivered after this long")
+	fs.DurationVar(&c.Persist.TakeoverAfter, "takeover-after", c.Persist.TakeoverAfter, "a silent persist worker's partitions move to the others after about this long")
 	fs.IntVar(&c.Persist.MaxDeliver, "max-deliver", c.Persist.MaxDeliver, "attempts before an event ClickHouse keeps rejecting goes to the dead-letter stream")
 	fs.IntVar(&c.Persist.MaxBatchEvents, "batch-max-events", c.Persist.MaxBatchEvents, "events a persist worker pulls per batch")
 	fs.DurationVar(&c.Persist.MaxBatchWait, "batch-max-wait", c.Persist.MaxBatchWait, "how long a persist batch waits to fill")
@@ -217,6 +219,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.Persist.MaxBatchEvents < 1 || c.Persist.MaxBatchEvents > 10000 {
 		errs = append(errs, fmt.Errorf("--batch-max-events must be 1..10000, got %d", c.Persist.MaxBatchEvents))
+	}
+	if c.Persist.AckWait < time.Second || c.Persist.TakeoverAfter < 300*time.Millisecond {
+		errs = append(errs, errors.New("--ack-wait must be at least 1s and --takeover-after at least 300ms"))
 	}
 	if c.RetentionDays < 0 {
 		errs = append(errs, fmt.Errorf("--retention-days must not be negative, got %d", c.RetentionDays))

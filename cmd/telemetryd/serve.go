@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -127,6 +129,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	}
 
 	if slices.Contains(roles, rolePersist) {
+		cfg.Persist.AfterInsert = crashAfterInserts(osLookupEnv)
 		w, err := persist.NewWorker(ctx, js, cfg.Stream, s.ch, cfg.Persist, logger)
 		if err != nil {
 			return nil, err
@@ -291,4 +294,22 @@ func addrString(a net.Addr) string {
 		return ""
 	}
 	return a.String()
+}
+
+// crashAfterInserts returns, when TELEMETRYD_FAULT_CRASH_AFTER_INSERTS=n is set, a hook
+// that kills the process right after its n-th batch INSERT, before the acks: the fault
+// tests' way to crash a worker in that window. Unset (always, outside those tests) it
+// returns nil.
+func crashAfterInserts(lookup func(string) (string, bool)) func() {
+	v, ok := lookup("TELEMETRYD_FAULT_CRASH_AFTER_INSERTS")
+	n, err := strconv.Atoi(v)
+	if !ok || err != nil || n < 1 {
+		return nil
+	}
+	var done atomic.Int64
+	return func() {
+		if done.Add(1) == int64(n) {
+			os.Exit(137)
+		}
+	}
 }

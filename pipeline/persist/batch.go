@@ -70,6 +70,9 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 			return // shutting down: the unacknowledged events come back and are checked
 		}
 	}
+	if w.cfg.AfterInsert != nil {
+		w.cfg.AfterInsert()
+	}
 	w.persisted.Add(uint64(len(events) - len(settled)))
 	// A plain ack suffices: should it be lost, the redelivery is found stored.
 	for _, ev := range events {

@@ -35,6 +35,9 @@ type Config struct {
 	MaxDeliver     int           // attempts before an event ClickHouse rejects is dead-lettered
 	TakeoverAfter  time.Duration // a silent worker's partitions move after about this long
 	DeadLetter     string        // subject (and stream name) of dead letters
+	// AfterInsert, if set, runs after a batch's INSERTs and before its acks: fault
+	// tests use it to kill a worker in exactly that window.
+	AfterInsert func()
 }
 
 // DefaultConfig is the default worker configuration.
