@@ -66,35 +66,53 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startProcess runs `telemetryd serve args...` until the test ends and waits for /ready.
-func startProcess(t *testing.T, httpAddr string, logs *syncBuffer, args ...string) {
+// proc is a running telemetryd process.
+type proc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// kill ends the process at once (SIGKILL) and waits for it.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// spawn runs `telemetryd serve args...` with extra environment until the test ends.
+func spawn(t *testing.T, httpAddr string, logs *syncBuffer, env []string, args ...string) *proc {
 	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatalf("build telemetryd: %v", err)
 	}
 	cmd := exec.Command(bin, append([]string{"serve", "--http-addr", httpAddr, "--grpc-addr", freeAddr(t)}, args...)...)
-	cmd.Env = append(os.Environ(), "TELEMETRYD_JWT_SECRET="+testJWTSecret, "TELEMETRYD_LOG_LEVEL=debug")
+	cmd.Env = append(append(os.Environ(), "TELEMETRYD_JWT_SECRET="+testJWTSecret, "TELEMETRYD_LOG_LEVEL=debug"), env...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// One goroutine waits for the process; everything else watches exited.
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	p := &proc{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-p.exited:
 		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
+			p.kill()
 			t.Errorf("telemetryd %s did not stop on SIGTERM", httpAddr)
 		}
 	})
+	return p
+}
+
+// startProcess spawns telemetryd and waits until it is ready.
+func startProcess(t *testing.T, httpAddr string, logs *syncBuffer, args ...string) *proc {
+	t.Helper()
+	p := spawn(t, httpAddr, logs, nil, args...)
 	testenv.Eventually(t, 60*time.Second, "telemetryd on "+httpAddr+" to be ready", func() bool {
 		select {
-		case <-exited:
+		case <-p.exited:
 			t.Fatalf("telemetryd on %s exited; its output:\n%s", httpAddr, logs.String())
 		default:
 		}
@@ -105,6 +123,7 @@ func startProcess(t *testing.T, httpAddr string, logs *syncBuffer, args ...strin
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	return p
 }
 
 func call(t *testing.T, method, url, header, cred, body string) (int, map[string]any) {
