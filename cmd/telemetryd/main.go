@@ -27,6 +27,8 @@ const usage = `telemetryd: telemetry ingestion backend (OTLP -> NATS JetStream -
 Usage:
   telemetryd serve [flags]      run the service (all roles, or --roles)
   telemetryd migrate [flags]    apply the ClickHouse schema
+  telemetryd replay --from-seq N | --since TIME [flags]
+                                rebuild the ClickHouse projection from the stream
   telemetryd tokens create|list|revoke|rotate [flags]
                                 manage ingest tokens
   telemetryd apikeys create|list|revoke [flags]
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, rest, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, stderr)
+	case "replay":
+		return runReplay(ctx, rest, stdout, stderr)
 	case "tokens":
 		return runCredentials(ctx, authn.KindIngestToken, rest, stdout, stderr)
 	case "apikeys":

@@ -85,7 +85,10 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 	}
 }
 
-func (w *Worker) decode(m jetstream.Msg, k int) (event, error) {
+func (w *Worker) decode(m jetstream.Msg, k int) (event, error) { return decodeEvent(m, k) }
+
+// decodeEvent turns an event of partition k into its table's rows; replay shares it.
+func decodeEvent(m jetstream.Msg, k int) (event, error) {
 	md, err := m.Metadata()
 	if err != nil {
 		return event{}, fmt.Errorf("event metadata: %w", err)

@@ -5,7 +5,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -106,9 +105,9 @@ func (m *members) owns(k int) bool {
 	for _, id := range m.live {
 		h := fnv.New64a()
 		h.Write([]byte(id))
-		h.Write([]byte{0})
-		h.Write([]byte(strconv.Itoa(k)))
-		if s := h.Sum64(); best == "" || s > bestScore {
+		// FNV alone leaves its high bits to the id; the finalizer mixes the partition
+		// into every bit, so each member wins about 1/n of the partitions.
+		if s := mix64(h.Sum64() ^ (uint64(k)+1)*0x9e3779b97f4a7c15); best == "" || s > bestScore {
 			best, bestScore = id, s
 		}
 	}
@@ -120,4 +119,14 @@ func (m *members) count() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.live)
+}
+
+// mix64 is MurmurHash3's 64-bit finalizer.
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
