@@ -130,12 +130,18 @@ func TestWorkerPersistsAndDeadLettersPoison(t *testing.T) {
 	poison.Data = []byte{0xff, 0xff, 0xff}
 	poison.Header.Set(stream.HeaderTenant, "acme")
 	poison.Header.Set(stream.HeaderSignal, string(stream.SignalTraces))
-	if _, err := e.js.PublishMsg(context.Background(), poison); err != nil {
+	pack, err := e.js.PublishMsg(context.Background(), poison)
+	if err != nil {
 		t.Fatal(err)
 	}
-	e.publish(100, 2)
+	for i := 100; i < 140; i++ { // about ten of them land behind the poison in its partition
+		e.publish(i, 2)
+	}
 	w, _, _ := e.startWorker(testConfig())
-	testenv.Eventually(t, 20*time.Second, "62 span rows", func() bool { return e.count("SELECT count() FROM spans") == 62 })
+	testenv.Eventually(t, 20*time.Second, "140 span rows", func() bool { return e.count("SELECT count() FROM spans") == 140 })
+	if n := e.count("SELECT count() FROM spans WHERE stream_partition = 1 AND stream_seq > " + strconv.FormatUint(pack.Sequence, 10)); n == 0 {
+		t.Error("no event behind the poison in its partition was stored")
+	}
 	testenv.Eventually(t, 5*time.Second, "the poison event dead-lettered", func() bool { return w.DeadLettered() == 1 })
 	dlq, err := e.js.Stream(context.Background(), testConfig().DeadLetter)
 	if err != nil {
@@ -260,5 +266,39 @@ func TestWorkersShareAndTakeOver(t *testing.T) {
 	}
 	if n := e.count("SELECT count() FROM (SELECT stream_seq, span_id FROM spans GROUP BY stream_seq, span_id HAVING count() > 1)"); n != 0 {
 		t.Errorf("%d spans stored twice", n)
+	}
+}
+
+// TestGracefulStopLosesAndDuplicatesNothing stops a worker while events flow and
+// starts another: every event is stored exactly once.
+func TestGracefulStopLosesAndDuplicatesNothing(t *testing.T) {
+	e := newEnv(t)
+	cfg := testConfig()
+	_, _, stop := e.startWorker(cfg)
+	total := 0
+	for i := 0; i < 100; i++ {
+		e.publish(i, 3)
+		total += 3
+		if i == 50 {
+			stop() // mid-flow: the batch in flight is finished or abandoned
+		}
+	}
+	e.startWorker(cfg)
+	testenv.Eventually(t, 30*time.Second, "every span", func() bool { return e.count("SELECT count() FROM spans") >= uint64(total) })
+	testenv.Eventually(t, 10*time.Second, "nothing outstanding", func() bool {
+		for k := 0; k < e.scfg.Partitions; k++ {
+			c, err := e.js.Consumer(context.Background(), e.scfg.Name, stream.ConsumerName(cfg.Durable, k))
+			if err != nil {
+				return false
+			}
+			info, err := c.Info(context.Background())
+			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if n := e.count("SELECT count() FROM spans"); n != uint64(total) {
+		t.Errorf("%d rows, want %d", n, total)
 	}
 }
