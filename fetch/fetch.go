@@ -19,10 +19,28 @@ import (
 // Config bounds queries.
 type Config struct {
 	QueryTimeout time.Duration
+	// MaxRowsToRead bounds the rows one query may read, so that a single request
+	// cannot occupy the server; past it the query fails (and the request says so).
+	MaxRowsToRead uint64
+	// MaxResultRows bounds the rows one query may return.
+	MaxResultRows uint64
 }
 
 // DefaultConfig is the default fetch configuration.
-func DefaultConfig() Config { return Config{QueryTimeout: 15 * time.Second} }
+func DefaultConfig() Config {
+	return Config{QueryTimeout: 15 * time.Second, MaxRowsToRead: 500_000_000, MaxResultRows: 1_000_000}
+}
+
+// limits are the ClickHouse settings every fetch query runs with: the server enforces
+// them, so an abandoned or runaway query stops there too.
+func (c Config) limits() clickhouse.Settings {
+	// The driver takes int values only; the overflow modes' default is "throw".
+	return clickhouse.Settings{
+		"max_execution_time": int(c.QueryTimeout.Seconds()),
+		"max_rows_to_read":   int(c.MaxRowsToRead),
+		"max_result_rows":    int(c.MaxResultRows),
+	}
+}
 
 // API serves the fetch routes.
 type API struct {
@@ -30,19 +48,31 @@ type API struct {
 	ch     driver.Conn
 	guard  *authn.Guard
 	logger *slog.Logger
+	tail   *tailSource // nil: no live tail
 }
+
+// Option configures an API.
+type Option func(*API)
 
 // NewAPI returns the fetch API on a ClickHouse connection.
-func NewAPI(cfg Config, ch driver.Conn, guard *authn.Guard, logger *slog.Logger) *API {
-	return &API{cfg: cfg, ch: ch, guard: guard, logger: logger}
+func NewAPI(cfg Config, ch driver.Conn, guard *authn.Guard, logger *slog.Logger, opts ...Option) *API {
+	a := &API{cfg: cfg, ch: ch, guard: guard, logger: logger}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
-// Register adds the fetch routes to mux.
+// Register adds the fetch routes to mux. Each family of routes registers itself.
 func (a *API) Register(mux *http.ServeMux) {
 	read := a.guard.Require(authn.ScopeTelemetryRead)
-	mux.Handle("GET /telemetry/fetch_spans", read(a.handle(a.fetchSpans)))
-	mux.Handle("GET /telemetry/fetch_traces", read(a.handle(a.fetchTraces)))
+	a.registerSearch(mux, read)
+	a.registerSignals(mux, read)
+	a.registerMCP(mux, read)
 }
+
+// route is the guard every fetch route sits behind.
+type route = func(http.Handler) http.Handler
 
 // queryFunc answers one request for tenant.
 type queryFunc func(ctx context.Context, tenant string, r *http.Request) (any, error)
@@ -57,16 +87,16 @@ func (a *API) handle(fn queryFunc) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.QueryTimeout)
 		defer cancel()
 		// The server enforces the bound as well, so an abandoned query stops there too.
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-			"max_execution_time": int(a.cfg.QueryTimeout.Seconds()),
-		}))
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(a.cfg.limits()))
 		resp, err := fn(ctx, p.Tenant, r)
 		var pe *paramError
 		switch {
 		case errors.As(err, &pe):
 			authn.WriteError(w, http.StatusBadRequest, err)
-		case errors.Is(err, context.DeadlineExceeded):
-			authn.WriteError(w, http.StatusServiceUnavailable, errors.New("query took too long; narrow the time window"))
+		case errors.Is(err, context.DeadlineExceeded) || chCode(err) == codeTimeoutExceeded:
+			authn.WriteError(w, http.StatusServiceUnavailable, errors.New("query took too long; narrow the time window or add filters"))
+		case chCode(err) == codeTooManyRows || chCode(err) == codeTooManyRowsOrBytes:
+			authn.WriteError(w, http.StatusBadRequest, errors.New("query would read too much data; narrow the time window or add filters"))
 		case err != nil:
 			a.logger.Error("fetch query failed", "path", r.URL.Path, "tenant", p.Tenant, "err", err)
 			authn.WriteError(w, http.StatusInternalServerError, errors.New("query failed"))
@@ -99,4 +129,20 @@ func zipAttributes(keys, values []string) map[string]string {
 		}
 	}
 	return m
+}
+
+// ClickHouse errors that mean a query hit its limits.
+const (
+	codeTooManyRows        = 158
+	codeTimeoutExceeded    = 159
+	codeTooManyRowsOrBytes = 396
+)
+
+// chCode is the ClickHouse exception code of err, or 0.
+func chCode(err error) int32 {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		return ex.Code
+	}
+	return 0
 }

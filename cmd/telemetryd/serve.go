@@ -125,7 +125,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 		}
 		guard := authn.NewGuard(verifier, s.store, limits)
 		authn.NewRoutes(s.store, guard, logger).Register(mux)
-		fetch.NewAPI(cfg.Fetch, s.ch, guard, logger).Register(mux)
+		fetch.NewAPI(cfg.Fetch, s.ch, guard, logger, fetch.WithTail(js, cfg.Stream)).Register(mux)
 	}
 
 	if slices.Contains(roles, rolePersist) {
