@@ -113,14 +113,31 @@ func (rc *Receiver) release() { <-rc.inFlight }
 func (rc *Receiver) Register(mux *http.ServeMux) {
 	for _, codec := range allCodecs {
 		h := rc.handler(codec)
-		mux.Handle("/v1/"+string(codec.signal), h)
-		mux.Handle("/telemetry/ingest_http/"+string(codec.signal), h)
+		for _, path := range signalPaths(codec.signal) {
+			mux.Handle(path, h)
+		}
 	}
 	// Any mix of resourceSpans, resourceMetrics and resourceLogs in one JSON body.
-	mux.Handle("/telemetry/ingest_http", rc.handler(allCodecs...))
+	mux.Handle(combinedPath, rc.handler(allCodecs...))
 }
 
 // handler serves one signal, or with several codecs the combined JSON endpoint.
+const combinedPath = "/telemetry/ingest_http"
+
+// signalPaths are the OTLP/HTTP paths of one signal: the standard one and Shinzo's.
+func signalPaths(signal stream.Signal) []string {
+	return []string{"/v1/" + string(signal), combinedPath + "/" + string(signal)}
+}
+
+// HTTPPaths lists every ingest path, for the API document's sync test.
+func HTTPPaths() []string {
+	var out []string
+	for _, c := range allCodecs {
+		out = append(out, signalPaths(c.signal)...)
+	}
+	return append(out, combinedPath)
+}
+
 func (rc *Receiver) handler(codecs ...signalCodec) http.Handler {
 	signal := codecs[0].signal
 	if len(codecs) > 1 {

@@ -23,6 +23,7 @@ import (
 	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/fetch"
 	"github.com/telemetryd/telemetryd/ingest"
+	"github.com/telemetryd/telemetryd/internal/apidoc"
 	"github.com/telemetryd/telemetryd/pipeline/natsserver"
 	"github.com/telemetryd/telemetryd/pipeline/persist"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
@@ -38,6 +39,7 @@ type server struct {
 	nc       *nats.Conn
 	ch       driver.Conn // nil when no role needs ClickHouse
 	store    *authn.Store
+	mux      *http.ServeMux
 	http     *http.Server
 	httpAddr net.Addr
 	grpc     *grpc.Server // nil without the ingest role
@@ -86,10 +88,12 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	}
 
 	mux := http.NewServeMux()
+	s.mux = mux
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /ready", s.readyHandler)
+	mux.Handle("GET /openapi.json", apidoc.Handler())
 	// An event must fit the server's max payload, with room for its headers.
 	cfg.Ingest.MaxEventBytes = int(s.nc.MaxPayload()) - 16<<10
 	limits := authn.NewLimits(cfg.RateLimit)
