@@ -90,9 +90,12 @@ func (a *API) handle(fn queryFunc) http.Handler {
 		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(a.cfg.limits()))
 		resp, err := fn(ctx, p.Tenant, r)
 		var pe *paramError
+		var nf *notFoundError
 		switch {
 		case errors.As(err, &pe):
 			authn.WriteError(w, http.StatusBadRequest, err)
+		case errors.As(err, &nf):
+			authn.WriteError(w, http.StatusNotFound, err)
 		case errors.Is(err, context.DeadlineExceeded) || chCode(err) == codeTimeoutExceeded:
 			authn.WriteError(w, http.StatusServiceUnavailable, errors.New("query took too long; narrow the time window or add filters"))
 		case chCode(err) == codeTooManyRows || chCode(err) == codeTooManyRowsOrBytes:

@@ -1,11 +1,18 @@
 package fetch
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits bounding every query.
@@ -14,6 +21,17 @@ const (
 	MaxLimit     = 1000
 	MaxOffset    = 100_000
 	MaxWindow    = 31 * 24 * time.Hour
+
+	// MaxAttrFilters bounds the attr.<key>=<value> filters of one request: each one is a
+	// term every scanned row is tested against.
+	MaxAttrFilters = 20
+	// MaxValueLen bounds a filter value in bytes (names, services, attribute values).
+	MaxValueLen = 1024
+	// MaxAttrKeyLen bounds an attribute key in bytes.
+	MaxAttrKeyLen = 256
+	// maxDurationMs bounds the duration filters (about 115 days), far past any span,
+	// so that the conversion to nanoseconds cannot overflow.
+	maxDurationMs = 1e10
 )
 
 // paramError is a bad query parameter; its message names the parameter.
@@ -25,15 +43,41 @@ func badParam(name, format string, args ...any) error {
 	return &paramError{msg: fmt.Sprintf("parameter %s: %s", name, fmt.Sprintf(format, args...))}
 }
 
-// query holds the common parameters of a fetch request.
+// query holds the common parameters of a fetch request. Each endpoint uses the filters
+// that apply to its signal and ignores the others.
 type query struct {
 	start, end  time.Time
 	limit       int
 	offset      int
 	serviceName string
+
+	// sort is the sort parameter as given (lower case); each endpoint maps it through
+	// its own allow-list (resolveSort), so no client text ever becomes SQL.
+	sort string
+	desc bool
+	// cursor continues a keyset-paged listing; when set, offset is ignored.
+	cursor *cursor
+
+	status       string // ok, error or unset; "" = any
+	traceID      string // 32 lower-case hex digits; "" = any
+	name         string // exact span name
+	nameContains string // case-insensitive substring of the span name
+	attrs        []attrFilter
+	minDuration  time.Duration
+	maxDuration  time.Duration
+	hasMaxDur    bool // max_duration_ms=0 is a real filter (zero-length spans)
 }
 
-func (q query) page() int { return q.offset/q.limit + 1 }
+// attrFilter is one attr.<key>=<value> parameter.
+type attrFilter struct{ key, value string }
+
+// page is the 1-based page number: from the offset, or carried by the cursor.
+func (q query) page() int {
+	if q.cursor != nil {
+		return q.cursor.Page
+	}
+	return q.offset/q.limit + 1
+}
 
 func totalPages(total uint64, limit int) int {
 	return int((total + uint64(limit) - 1) / uint64(limit))
@@ -60,8 +104,153 @@ func parseQuery(v url.Values) (query, error) {
 	if q.offset, err = parseInt(v, "offset", 0, 0, MaxOffset); err != nil {
 		return q, err
 	}
-	q.serviceName = v.Get("service_name")
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"service_name", &q.serviceName}, {"name", &q.name}, {"name_contains", &q.nameContains}} {
+		if *p.dst, err = parseString(v, p.name, MaxValueLen); err != nil {
+			return q, err
+		}
+	}
+	if err := q.parseSort(v); err != nil {
+		return q, err
+	}
+	if q.status, err = parseEnum(v, "status", "ok", "error", "unset"); err != nil {
+		return q, err
+	}
+	if s := strings.TrimSpace(v.Get("trace_id")); s != "" {
+		if q.traceID, err = parseTraceID("trace_id", s); err != nil {
+			return q, err
+		}
+	}
+	if q.attrs, err = parseAttrs(v); err != nil {
+		return q, err
+	}
+	if err := q.parseDurations(v); err != nil {
+		return q, err
+	}
+	if s := v.Get("cursor"); s != "" {
+		c, err := decodeCursor(s)
+		if err != nil {
+			return q, err
+		}
+		q.cursor = &c
+	}
 	return q, nil
+}
+
+// parseSort reads sort (checked later against the endpoint's allow-list) and
+// sortDirection (default desc: newest first).
+func (q *query) parseSort(v url.Values) error {
+	q.sort = strings.ToLower(strings.TrimSpace(v.Get("sort")))
+	if len(q.sort) > 64 {
+		return badParam("sort", "unknown sort column")
+	}
+	dir, err := parseEnum(v, "sortDirection", "asc", "desc")
+	if err != nil {
+		return err
+	}
+	q.desc = dir != "asc"
+	return nil
+}
+
+func (q *query) parseDurations(v url.Values) error {
+	var err error
+	var set bool
+	if q.minDuration, _, err = parseDurationMs(v, "min_duration_ms"); err != nil {
+		return err
+	}
+	if q.maxDuration, set, err = parseDurationMs(v, "max_duration_ms"); err != nil {
+		return err
+	}
+	q.hasMaxDur = set
+	if set && q.maxDuration < q.minDuration {
+		return badParam("max_duration_ms", "must not be less than min_duration_ms")
+	}
+	return nil
+}
+
+// parseDurationMs reads a non-negative number of milliseconds (fractions allowed).
+func parseDurationMs(v url.Values, name string) (time.Duration, bool, error) {
+	s := strings.TrimSpace(v.Get(name))
+	if s == "" {
+		return 0, false, nil
+	}
+	ms, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(ms) || math.IsInf(ms, 0) {
+		return 0, false, badParam(name, "%q is not a number of milliseconds", s)
+	}
+	if ms < 0 || ms > maxDurationMs {
+		return 0, false, badParam(name, "must be between 0 and %.0f", float64(maxDurationMs))
+	}
+	return time.Duration(ms * float64(time.Millisecond)), true, nil
+}
+
+// parseAttrs reads every attr.<key>=<value> parameter, in key order so that the SQL
+// of a request does not depend on map iteration.
+func parseAttrs(v url.Values) ([]attrFilter, error) {
+	var out []attrFilter
+	keys := make([]string, 0)
+	for k := range v {
+		if strings.HasPrefix(k, "attr.") {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		key := strings.TrimPrefix(k, "attr.")
+		if key == "" || len(key) > MaxAttrKeyLen || !utf8.ValidString(key) {
+			return nil, badParam(k, "the attribute key must be 1 to %d bytes of UTF-8", MaxAttrKeyLen)
+		}
+		for _, val := range v[k] {
+			if len(val) > MaxValueLen || !utf8.ValidString(val) {
+				return nil, badParam(k, "the value must be at most %d bytes of UTF-8", MaxValueLen)
+			}
+			out = append(out, attrFilter{key: key, value: val})
+		}
+	}
+	if len(out) > MaxAttrFilters {
+		return nil, badParam("attr.*", "at most %d attribute filters", MaxAttrFilters)
+	}
+	return out, nil
+}
+
+// parseString reads a free-text filter value: bounded and valid UTF-8, bound to the
+// query as a value (never spliced), so any other content is harmless.
+func parseString(v url.Values, name string, maxLen int) (string, error) {
+	s := v.Get(name)
+	if len(s) > maxLen {
+		return "", badParam(name, "at most %d bytes", maxLen)
+	}
+	if !utf8.ValidString(s) {
+		return "", badParam(name, "not valid UTF-8")
+	}
+	return s, nil
+}
+
+// parseEnum reads a parameter that takes one of allowed (case-insensitive); "" = absent.
+func parseEnum(v url.Values, name string, allowed ...string) (string, error) {
+	s := strings.ToLower(strings.TrimSpace(v.Get(name)))
+	if s == "" {
+		return "", nil
+	}
+	for _, a := range allowed {
+		if s == a {
+			return s, nil
+		}
+	}
+	return "", badParam(name, "must be one of %s", strings.Join(allowed, ", "))
+}
+
+// parseTraceID accepts 32 hex digits and returns them in lower case, as stored.
+func parseTraceID(name, s string) (string, error) {
+	if len(s) != 32 {
+		return "", badParam(name, "must be 32 hex digits")
+	}
+	if _, err := hex.DecodeString(s); err != nil {
+		return "", badParam(name, "must be 32 hex digits")
+	}
+	return strings.ToLower(s), nil
 }
 
 // parseTime accepts unix milliseconds or RFC 3339.
@@ -74,7 +263,7 @@ func parseTime(v url.Values, name string) (time.Time, error) {
 		if ms < 0 {
 			return time.Time{}, badParam(name, "must not be negative")
 		}
-		return time.UnixMilli(ms).UTC(), nil
+		return checkYear(name, time.UnixMilli(ms).UTC())
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -83,7 +272,15 @@ func parseTime(v url.Values, name string) (time.Time, error) {
 	if t.Before(time.Unix(0, 0)) {
 		return time.Time{}, badParam(name, "must not be before 1970")
 	}
-	return t.UTC(), nil
+	return checkYear(name, t.UTC())
+}
+
+// checkYear keeps times within what unix nanoseconds in a UInt64 column can hold.
+func checkYear(name string, t time.Time) (time.Time, error) {
+	if t.Year() > 2200 {
+		return time.Time{}, badParam(name, "must be before the year 2200")
+	}
+	return t, nil
 }
 
 func parseInt(v url.Values, name string, def, min, max int) (int, error) {
@@ -99,4 +296,124 @@ func parseInt(v url.Values, name string, def, min, max int) (int, error) {
 		return 0, badParam(name, "must be between %d and %d", min, max)
 	}
 	return n, nil
+}
+
+// cursor is the keyset position after the last row of a page: the values of the sort
+// columns of that row (as text), and the sort they belong to. Clients treat it as
+// opaque; it is base64url of JSON and carries no tenant, so a forged cursor can only
+// move the position within the caller's own rows.
+type cursor struct {
+	Sort string   `json:"s"`
+	Desc bool     `json:"d"`
+	Keys []string `json:"k"`
+	Page int      `json:"p"` // the page it opens, so responses keep a page number
+}
+
+// maxCursorLen bounds the cursor parameter; a key holds at most one span name.
+const maxCursorLen = 16 << 10
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c) // strings, a bool and an int: cannot fail
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (cursor, error) {
+	var c cursor
+	if len(s) > maxCursorLen {
+		return c, badParam("cursor", "too long")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return c, badParam("cursor", "not a cursor from a previous response")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil || len(c.Keys) == 0 || len(c.Keys) > 4 || c.Page < 2 || c.Page > math.MaxInt32 {
+		return cursor{}, badParam("cursor", "not a cursor from a previous response")
+	}
+	return c, nil
+}
+
+// sortColumn is an entry of an endpoint's sort allow-list: the SQL expression a sort
+// parameter maps to, and whether its cursor key is a number.
+type sortColumn struct {
+	expr    string
+	numeric bool
+}
+
+// keyset is a resolved sort: the allow-listed columns to order by (the sort column,
+// then tie-breakers that make the order total) and the direction of all of them.
+type keyset struct {
+	name string
+	cols []sortColumn
+	desc bool
+}
+
+// resolveSort maps q.sort through allowed (def when absent) and appends the
+// tie-breakers; it checks that a cursor was issued for this same sort.
+func (q query) resolveSort(allowed map[string]sortColumn, def string, tieBreakers ...sortColumn) (keyset, error) {
+	name := q.sort
+	if name == "" {
+		name = def
+	}
+	col, ok := allowed[name]
+	if !ok {
+		names := make([]string, 0, len(allowed))
+		for n := range allowed {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return keyset{}, badParam("sort", "must be one of %s", strings.Join(names, ", "))
+	}
+	ks := keyset{name: name, cols: append([]sortColumn{col}, tieBreakers...), desc: q.desc}
+	if c := q.cursor; c != nil && (c.Sort != ks.name || c.Desc != ks.desc || len(c.Keys) != len(ks.cols)) {
+		return keyset{}, badParam("cursor", "was issued for another sort or sortDirection")
+	}
+	return ks, nil
+}
+
+// orderBy is the ORDER BY list of the keyset.
+func (ks keyset) orderBy() string {
+	dir := " ASC"
+	if ks.desc {
+		dir = " DESC"
+	}
+	parts := make([]string, len(ks.cols))
+	for i, c := range ks.cols {
+		parts[i] = c.expr + dir
+	}
+	return strings.Join(parts, ", ")
+}
+
+// after is the condition selecting the rows that follow the cursor's row, spelled
+// out term by term (c1 > ? OR (c1 = ? AND (c2 > ? ...))) rather than as a tuple
+// comparison, which the query planners of old and new servers treat differently.
+func (ks keyset) after(c cursor) (string, []any, error) {
+	op := " > ?"
+	if ks.desc {
+		op = " < ?"
+	}
+	vals := make([]any, len(ks.cols))
+	for i, col := range ks.cols {
+		vals[i] = c.Keys[i]
+		if col.numeric {
+			n, err := strconv.ParseUint(c.Keys[i], 10, 64)
+			if err != nil {
+				return "", nil, badParam("cursor", "not a cursor from a previous response")
+			}
+			vals[i] = n
+		}
+	}
+	var cond string
+	var args []any
+	for i := len(ks.cols) - 1; i >= 0; i-- {
+		e := ks.cols[i].expr
+		if cond == "" {
+			cond, args = e+op, []any{vals[i]}
+			continue
+		}
+		cond = "(" + e + op + " OR (" + e + " = ? AND " + cond + "))"
+		args = append([]any{vals[i], vals[i]}, args...)
+	}
+	return cond, args, nil
 }

@@ -37,6 +37,60 @@ func TestParseQuery(t *testing.T) {
 		{name: "limit not a number", query: "start_time=1&end_time=2&limit=ten", wantErr: "limit"},
 		{name: "negative offset", query: "start_time=1&end_time=2&offset=-1", wantErr: "offset"},
 		{name: "max limit ok", query: "start_time=1&end_time=2&limit=1000"},
+		{name: "year 3000", query: "start_time=1&end_time=32503680000000", wantErr: "end_time"},
+		{name: "filters", query: "start_time=1&end_time=2&status=ERROR&trace_id=0AF7651916CD43DD8448EB211C80319C" +
+			"&name=GET+%2F&name_contains=get&sort=Duration&sortDirection=asc&min_duration_ms=1.5&max_duration_ms=2.25" +
+			"&attr.http.method=GET&attr.a=1&attr.a=2", check: func(t *testing.T, q query) {
+			if q.status != "error" || q.traceID != "0af7651916cd43dd8448eb211c80319c" || q.name != "GET /" ||
+				q.nameContains != "get" || q.sort != "duration" || q.desc {
+				t.Errorf("q = %+v", q)
+			}
+			if q.minDuration != 1500*time.Microsecond || !q.hasMaxDur || q.maxDuration != 2250*time.Microsecond {
+				t.Errorf("durations = %v %v %v", q.minDuration, q.maxDuration, q.hasMaxDur)
+			}
+			want := []attrFilter{{"a", "1"}, {"a", "2"}, {"http.method", "GET"}}
+			if len(q.attrs) != len(want) {
+				t.Fatalf("attrs = %v", q.attrs)
+			}
+			for i := range want {
+				if q.attrs[i] != want[i] {
+					t.Errorf("attrs = %v, want %v", q.attrs, want)
+				}
+			}
+		}},
+		{name: "default sort direction", query: "start_time=1&end_time=2", check: func(t *testing.T, q query) {
+			if !q.desc || q.sort != "" || q.hasMaxDur || q.cursor != nil {
+				t.Errorf("q = %+v", q)
+			}
+		}},
+		{name: "max duration zero", query: "start_time=1&end_time=2&max_duration_ms=0", check: func(t *testing.T, q query) {
+			if !q.hasMaxDur || q.maxDuration != 0 {
+				t.Errorf("q = %+v", q)
+			}
+		}},
+		{name: "bad status", query: "start_time=1&end_time=2&status=fine", wantErr: "status"},
+		{name: "bad direction", query: "start_time=1&end_time=2&sortDirection=up", wantErr: "sortDirection"},
+		{name: "short trace id", query: "start_time=1&end_time=2&trace_id=abc", wantErr: "trace_id"},
+		{name: "non-hex trace id", query: "start_time=1&end_time=2&trace_id=zz000000000000000000000000000000", wantErr: "trace_id"},
+		{name: "injected trace id", query: "start_time=1&end_time=2&trace_id=%27)+OR+1%3D1+--+000000000000000", wantErr: "trace_id"},
+		{name: "negative duration", query: "start_time=1&end_time=2&min_duration_ms=-1", wantErr: "min_duration_ms"},
+		{name: "NaN duration", query: "start_time=1&end_time=2&max_duration_ms=NaN", wantErr: "max_duration_ms"},
+		{name: "huge duration", query: "start_time=1&end_time=2&max_duration_ms=1e300", wantErr: "max_duration_ms"},
+		{name: "max below min", query: "start_time=1&end_time=2&min_duration_ms=5&max_duration_ms=4", wantErr: "max_duration_ms"},
+		{name: "empty attr key", query: "start_time=1&end_time=2&attr.=x", wantErr: "attr."},
+		{name: "long attr value", query: "start_time=1&end_time=2&attr.k=" + strings.Repeat("x", MaxValueLen+1), wantErr: "attr.k"},
+		{name: "too many attrs", query: "start_time=1&end_time=2" + strings.Repeat("&attr.k=v", MaxAttrFilters+1), wantErr: "attr"},
+		{name: "long name", query: "start_time=1&end_time=2&name=" + strings.Repeat("x", MaxValueLen+1), wantErr: "name"},
+		{name: "invalid utf-8", query: "start_time=1&end_time=2&service_name=%ff", wantErr: "service_name"},
+		{name: "garbage cursor", query: "start_time=1&end_time=2&cursor=%27+OR+1%3D1", wantErr: "cursor"},
+		{name: "base64 non-json cursor", query: "start_time=1&end_time=2&cursor=aGVsbG8", wantErr: "cursor"},
+		{name: "cursor page 1", query: "start_time=1&end_time=2&cursor=" + cursor{Sort: "x", Keys: []string{"1"}, Page: 1}.encode(), wantErr: "cursor"},
+		{name: "cursor", query: "start_time=1&end_time=2&limit=10&offset=50&cursor=" + cursor{Sort: "name", Desc: true, Keys: []string{"a'b", "t", "s"}, Page: 4}.encode(),
+			check: func(t *testing.T, q query) {
+				if q.cursor == nil || q.cursor.Keys[0] != "a'b" || q.page() != 4 {
+					t.Errorf("cursor = %+v, page %d", q.cursor, q.page())
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

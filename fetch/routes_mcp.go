@@ -1,23 +1,12 @@
 package fetch
 
-import (
-	"net/http"
-
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/telemetryd/telemetryd/pipeline/stream"
-)
+import "net/http"
 
 // registerMCP adds the MCP tool and session views and the live tail.
-func (a *API) registerMCP(mux *http.ServeMux, read route) {}
-
-// tailSource is where the live tail reads events from.
-type tailSource struct {
-	js     jetstream.JetStream
-	stream stream.Config
-}
-
-// WithTail enables GET /telemetry/tail on the event stream.
-func WithTail(js jetstream.JetStream, cfg stream.Config) Option {
-	return func(a *API) { a.tail = &tailSource{js: js, stream: cfg} }
+func (a *API) registerMCP(mux *http.ServeMux, read route) {
+	mux.Handle("GET /telemetry/fetch_tools", read(a.handle(a.fetchTools)))
+	mux.Handle("GET /telemetry/fetch_sessions", read(a.handle(a.fetchSessions)))
+	// The tail streams instead of answering once, so it does not go through handle
+	// and its query timeout.
+	mux.Handle("GET /telemetry/tail", read(http.HandlerFunc(a.serveTail)))
 }

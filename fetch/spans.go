@@ -32,6 +32,57 @@ type SpansPage struct {
 	Page       int    `json:"page"`
 	PageSize   int    `json:"page_size"`
 	TotalPages int    `json:"total_pages"`
+	// NextCursor continues after the last span when more match; "" on the last page.
+	NextCursor string `json:"next_cursor"`
+}
+
+// spanSorts is the allow-list of fetch_spans' sort parameter.
+var spanSorts = map[string]sortColumn{
+	"start_time":   {expr: "start_time_unix_nano", numeric: true},
+	"duration":     {expr: "duration_ns", numeric: true},
+	"name":         {expr: "name"},
+	"service_name": {expr: "service_name"},
+}
+
+// spanTieBreakers make every span order total, so keyset pages neither skip nor repeat.
+var spanTieBreakers = []sortColumn{{expr: "trace_id"}, {expr: "span_id"}}
+
+// spanColumns are what a span view reads, in the order scanSpan expects.
+const spanColumns = "trace_id, span_id, parent_span_id, name, kind, start_time_unix_nano," +
+	" end_time_unix_nano, duration_ns, status_code, status_message, service_name, scope_name," +
+	" attribute_keys, attribute_values, resource_attribute_keys, resource_attribute_values"
+
+// spanFilters are the span-level filter terms (service, status, name, attributes),
+// each value bound; trace id and duration are left to the caller, which applies them
+// to spans or to whole traces.
+func (q query) spanFilters() (string, []any) {
+	var where string
+	var args []any
+	if q.serviceName != "" {
+		where += " AND service_name = ?"
+		args = append(args, q.serviceName)
+	}
+	if q.status != "" {
+		where += " AND status_code = ?"
+		args = append(args, q.status)
+	}
+	if q.name != "" {
+		where += " AND name = ?"
+		args = append(args, q.name)
+	}
+	if q.nameContains != "" {
+		where += " AND positionCaseInsensitiveUTF8(name, ?) > 0"
+		args = append(args, q.nameContains)
+	}
+	for _, f := range q.attrs {
+		// A span's own attributes first, then its resource's (deployment.environment,
+		// service.version ...). has() first: indexOf gives 0 for a missing key and
+		// [0] is "", which would match an empty value.
+		where += " AND ((has(attribute_keys, ?) AND attribute_values[indexOf(attribute_keys, ?)] = ?)" +
+			" OR (has(resource_attribute_keys, ?) AND resource_attribute_values[indexOf(resource_attribute_keys, ?)] = ?))"
+		args = append(args, f.key, f.key, f.value, f.key, f.key, f.value)
+	}
+	return where, args
 }
 
 func (a *API) fetchSpans(ctx context.Context, tenant string, r *http.Request) (any, error) {
@@ -39,43 +90,83 @@ func (a *API) fetchSpans(ctx context.Context, tenant string, r *http.Request) (a
 	if err != nil {
 		return nil, err
 	}
+	ks, err := q.resolveSort(spanSorts, "start_time", spanTieBreakers...)
+	if err != nil {
+		return nil, err
+	}
 	where, args := q.spanWhere(tenant)
-	if q.serviceName != "" {
-		where += " AND service_name = ?"
-		args = append(args, q.serviceName)
+	filters, fargs := q.spanFilters()
+	where, args = where+filters, append(args, fargs...)
+	if q.traceID != "" {
+		where += " AND trace_id = ?"
+		args = append(args, q.traceID)
+	}
+	if q.minDuration > 0 {
+		where += " AND duration_ns >= ?"
+		args = append(args, uint64(q.minDuration))
+	}
+	if q.hasMaxDur {
+		where += " AND duration_ns <= ?"
+		args = append(args, uint64(q.maxDuration))
 	}
 	page := SpansPage{Spans: []Span{}, Page: q.page(), PageSize: q.limit}
 	if err := a.ch.QueryRow(ctx, "SELECT count() FROM spans WHERE "+where, args...).Scan(&page.TotalCount); err != nil {
 		return nil, fmt.Errorf("count spans: %w", err)
 	}
 	page.TotalPages = totalPages(page.TotalCount, q.limit)
-	if uint64(q.offset) >= page.TotalCount {
+	offset := q.offset
+	if q.cursor != nil {
+		cond, cargs, err := ks.after(*q.cursor)
+		if err != nil {
+			return nil, err
+		}
+		where, args, offset = where+" AND "+cond, append(args, cargs...), 0
+	} else if uint64(offset) >= page.TotalCount {
 		return page, nil
 	}
-	rows, err := a.ch.Query(ctx, "SELECT trace_id, span_id, parent_span_id, name, kind, start_time_unix_nano,"+
-		" end_time_unix_nano, duration_ns, status_code, status_message, service_name, scope_name,"+
-		" attribute_keys, attribute_values, resource_attribute_keys, resource_attribute_values"+
-		" FROM spans WHERE "+where+
-		" ORDER BY start_time_unix_nano DESC, trace_id, span_id LIMIT ?, ?",
-		append(args, q.offset, q.limit)...)
+	// One row past the page tells whether a next page exists.
+	rows, err := a.ch.Query(ctx, "SELECT "+spanColumns+", toString("+ks.cols[0].expr+")"+
+		" FROM spans WHERE "+where+" ORDER BY "+ks.orderBy()+" LIMIT ?, ?",
+		append(args, offset, q.limit+1)...)
 	if err != nil {
 		return nil, fmt.Errorf("query spans: %w", err)
 	}
 	defer rows.Close()
+	var lastKey string
 	for rows.Next() {
 		var s Span
-		var start, end, dur uint64
-		var ak, av, rk, rv []string
-		if err := rows.Scan(&s.TraceID, &s.SpanID, &s.ParentSpanID, &s.Name, &s.Kind, &start, &end, &dur,
-			&s.StatusCode, &s.StatusMessage, &s.ServiceName, &s.ScopeName, &ak, &av, &rk, &rv); err != nil {
+		var sortKey string
+		if err := scanSpan(rows, &s, &sortKey); err != nil {
 			return nil, fmt.Errorf("read span: %w", err)
 		}
-		s.StartTime, s.EndTime, s.DurationMs = nanosToTime(start), nanosToTime(end), nanosToMillis(dur)
-		s.Attributes, s.ResourceAttributes = zipAttributes(ak, av), zipAttributes(rk, rv)
+		if len(page.Spans) == q.limit {
+			last := page.Spans[len(page.Spans)-1]
+			page.NextCursor = cursor{Sort: ks.name, Desc: ks.desc, Keys: []string{lastKey, last.TraceID, last.SpanID},
+				Page: page.Page + 1}.encode()
+			break
+		}
 		page.Spans = append(page.Spans, s)
+		lastKey = sortKey
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read spans: %w", err)
 	}
 	return page, nil
+}
+
+// scanner is the part of driver.Rows that scanSpan needs.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanSpan reads the spanColumns of a row into s, then any extra columns into extra.
+func scanSpan(row scanner, s *Span, extra ...any) error {
+	var start, end, dur uint64
+	var ak, av, rk, rv []string
+	dest := append([]any{&s.TraceID, &s.SpanID, &s.ParentSpanID, &s.Name, &s.Kind, &start, &end, &dur,
+		&s.StatusCode, &s.StatusMessage, &s.ServiceName, &s.ScopeName, &ak, &av, &rk, &rv}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return err
+	}
+	s.StartTime, s.EndTime, s.DurationMs = nanosToTime(start), nanosToTime(end), nanosToMillis(dur)
+	s.Attributes, s.ResourceAttributes = zipAttributes(ak, av), zipAttributes(rk, rv)
+	return nil
 }

@@ -33,13 +33,13 @@ func TestMain(m *testing.M) {
 const testJWTSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
 
 // startTestServer runs every role on free ports against the test ClickHouse.
-func startTestServer(t *testing.T) *server {
+func startTestServer(t testing.TB) *server {
 	t.Helper()
 	return startTestServerWith(t, nil)
 }
 
 // startTestServerWith is startTestServer with the configuration changed by edit.
-func startTestServerWith(t *testing.T, edit func(*serveConfig)) *server {
+func startTestServerWith(t testing.TB, edit func(*serveConfig)) *server {
 	t.Helper()
 	cfg := defaultServeConfig()
 	cfg.HTTPAddr = "127.0.0.1:0"
@@ -71,7 +71,7 @@ func startTestServerWith(t *testing.T, edit func(*serveConfig)) *server {
 	return s
 }
 
-func mintJWT(t *testing.T, tenant string) string {
+func mintJWT(t testing.TB, tenant string) string {
 	t.Helper()
 	tok, err := authn.MintHS256([]byte(testJWTSecret), "", tenant, "tester", time.Hour, time.Now())
 	if err != nil {

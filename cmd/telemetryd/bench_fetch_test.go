@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/telemetryd/telemetryd/internal/testenv"
+)
+
+// The fetch benchmarks run against a database of benchSpans spans (10 per trace, 20
+// tenants, 8 services, 30 days), made once by an INSERT ... SELECT on the server and
+// kept between runs (database bench_fetch_1m on the test ClickHouse).
+//
+//	TELEMETRYD_TEST_CLICKHOUSE=127.0.0.1:9000 go test -run x -bench Fetch -benchtime 50x ./cmd/telemetryd/
+const benchSpans = 1_000_000
+
+func benchServer(b *testing.B) (*server, string, time.Time) {
+	b.Helper()
+	s := startTestServerWith(b, func(c *serveConfig) {
+		c.ClickHouseDSN = "clickhouse://" + testenv.ClickHouseAddr(b) + "/bench_fetch_1m"
+		c.Roles = "fetch"
+	})
+	ctx := context.Background()
+	var n uint64
+	if err := s.ch.QueryRow(ctx, "SELECT count() FROM spans").Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	if n < benchSpans {
+		// Server-side generation: span i belongs to trace i/10 of tenant (i/10)%20,
+		// spread over the 30 days before end.
+		err := s.ch.Exec(ctx, fmt.Sprintf(`INSERT INTO spans (tenant_id, timestamp, start_time_unix_nano,
+			end_time_unix_nano, duration_ns, trace_id, span_id, parent_span_id, name, kind, status_code,
+			service_name, attribute_keys, attribute_values, stream_seq)
+			SELECT concat('tenant-', toString(intDiv(number, 10) %% 20)) AS tenant,
+				toDateTime(%d - intDiv(number, 10) %% (30 * 86400)) AS ts,
+				toUInt64(ts) * 1000000000 + (number %% 10) * 1000000,
+				toUInt64(ts) * 1000000000 + (number %% 10) * 1000000 + 1000000 * (1 + number %% 97),
+				1000000 * (1 + number %% 97),
+				lower(hex(sipHash128(toString(intDiv(number, 10))))),
+				substring(lower(hex(sipHash128(toString(number)))), 1, 16),
+				if(number %% 10 = 0, '', substring(lower(hex(sipHash128(toString(number - number %% 10)))), 1, 16)),
+				concat('tools/call tool-', toString(number %% 25)),
+				if(number %% 10 = 0, 'server', 'internal'),
+				if(number %% 50 = 0, 'error', 'unset'),
+				concat('service-', toString(intDiv(number, 10) %% 8)),
+				['mcp.tool.name', 'mcp.session.id'],
+				[concat('tool-', toString(number %% 25)), concat('session-', toString(intDiv(number, 100)))],
+				number
+			FROM system.numbers LIMIT %d`, end.Unix(), benchSpans-n))
+		if err != nil {
+			b.Fatalf("generate spans: %v", err)
+		}
+	}
+	return s, mintJWT(b, "tenant-3"), end
+}
+
+func benchGet(b *testing.B, url, jwt string) {
+	b.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+jwt)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("%s: %d %s", url, resp.StatusCode, body)
+	}
+}
+
+func BenchmarkFetch(b *testing.B) {
+	s, jwt, end := benchServer(b)
+	base := "http://" + s.httpAddr.String()
+	day := url.Values{"start_time": {end.Add(-24 * time.Hour).Format(time.RFC3339)}, "end_time": {end.Format(time.RFC3339)}}
+	month := url.Values{"start_time": {end.Add(-30 * 24 * time.Hour).Format(time.RFC3339)}, "end_time": {end.Format(time.RFC3339)}}
+	// A trace of tenant-3: trace number 3 (tenant (3)%20 = 3).
+	var traceID string
+	if err := s.ch.QueryRow(context.Background(), "SELECT lower(hex(sipHash128('3')))").Scan(&traceID); err != nil {
+		b.Fatal(err)
+	}
+	cases := []struct{ name, url string }{
+		{"trace-by-id", base + "/telemetry/traces/" + traceID},
+		{"spans-1d", base + "/telemetry/fetch_spans?" + day.Encode()},
+		{"spans-30d-service-attr", base + "/telemetry/fetch_spans?" + month.Encode() + "&service_name=service-3&attr.mcp.tool.name=tool-7"},
+		{"traces-30d", base + "/telemetry/fetch_traces?" + month.Encode()},
+		{"traces-30d-errors", base + "/telemetry/fetch_traces?" + month.Encode() + "&status=error"},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				benchGet(b, c.url, jwt)
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
+		})
+	}
+}

@@ -1,0 +1,205 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The MCP views read the OpenTelemetry MCP semantic conventions. The attribute keys are
+// constants of this file, never user input, so they may appear in SQL text.
+const (
+	// mcpTool is a span's tool name, or "" when the span is no tool call.
+	mcpTool = "attribute_values[indexOf(attribute_keys, 'mcp.tool.name')]"
+	// mcpSession is the session id: instrumentations put it on the span or, for a
+	// process that serves one session, on the resource.
+	mcpSession = "if(has(attribute_keys, 'mcp.session.id')," +
+		" attribute_values[indexOf(attribute_keys, 'mcp.session.id')]," +
+		" resource_attribute_values[indexOf(resource_attribute_keys, 'mcp.session.id')])"
+	// mcpCall holds for the spans of MCP requests (every method, not only tools/call).
+	mcpCall = "(has(attribute_keys, 'mcp.method.name') OR has(attribute_keys, 'mcp.tool.name'))"
+)
+
+// MCPTool is one tool's calls in the window.
+type MCPTool struct {
+	ToolName  string  `json:"tool_name"`
+	Calls     uint64  `json:"calls"`
+	Errors    uint64  `json:"errors"`
+	ErrorRate float64 `json:"error_rate"`
+	P50Ms     float64 `json:"p50_ms"`
+	P95Ms     float64 `json:"p95_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+}
+
+// MCPToolsPage is the response of fetch_tools.
+type MCPToolsPage struct {
+	Tools      []MCPTool `json:"tools"`
+	TotalCount uint64    `json:"total_count"`
+	Page       int       `json:"page"`
+	PageSize   int       `json:"page_size"`
+	TotalPages int       `json:"total_pages"`
+}
+
+// MCPSession is one MCP session's calls in the window.
+type MCPSession struct {
+	SessionID string    `json:"session_id"`
+	StartTime time.Time `json:"start_time"`
+	EndTime   time.Time `json:"end_time"`
+	Calls     uint64    `json:"calls"`
+	Errors    uint64    `json:"errors"`
+	Tools     []string  `json:"tools"`
+}
+
+// MCPSessionsPage is the response of fetch_sessions.
+type MCPSessionsPage struct {
+	Sessions   []MCPSession `json:"sessions"`
+	TotalCount uint64       `json:"total_count"`
+	Page       int          `json:"page"`
+	PageSize   int          `json:"page_size"`
+	TotalPages int          `json:"total_pages"`
+}
+
+// mcpToolSorts maps the sort parameter to a column alias of the tools query; only these
+// may reach the ORDER BY.
+var mcpToolSorts = map[string]string{
+	"calls":      "calls",
+	"errors":     "errors",
+	"error_rate": "error_rate",
+	"p95_ms":     "p95_ms",
+	"tool_name":  "tool",
+}
+
+// mcpOrder reads sort and sortDirection against the allow-list.
+func mcpOrder(v url.Values, allowed map[string]string, def string) (string, error) {
+	name := strings.TrimSpace(v.Get("sort"))
+	if name == "" {
+		name = def
+	}
+	col, ok := allowed[name]
+	if !ok {
+		names := make([]string, 0, len(allowed))
+		for k := range allowed {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return "", badParam("sort", "%q is not one of %s", name, strings.Join(names, ", "))
+	}
+	switch dir := strings.ToLower(strings.TrimSpace(v.Get("sortDirection"))); dir {
+	case "", "desc":
+		return col + " DESC", nil
+	case "asc":
+		return col + " ASC", nil
+	default:
+		return "", badParam("sortDirection", "%q is neither asc nor desc", dir)
+	}
+}
+
+// mcpWhere is the span filter both views share: tenant, window, service.
+func mcpWhere(q query, tenant string) (string, []any) {
+	where, args := q.spanWhere(tenant)
+	if q.serviceName != "" {
+		where += " AND service_name = ?"
+		args = append(args, q.serviceName)
+	}
+	return where, args
+}
+
+func (a *API) fetchTools(ctx context.Context, tenant string, r *http.Request) (any, error) {
+	q, err := parseQuery(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	order, err := mcpOrder(r.URL.Query(), mcpToolSorts, "calls")
+	if err != nil {
+		return nil, err
+	}
+	where, args := mcpWhere(q, tenant)
+	where += " AND has(attribute_keys, 'mcp.tool.name') AND " + mcpTool + " != ''"
+	page := MCPToolsPage{Tools: []MCPTool{}, Page: q.page(), PageSize: q.limit}
+	if err := a.ch.QueryRow(ctx, "SELECT uniqExact("+mcpTool+") FROM spans WHERE "+where, args...).Scan(&page.TotalCount); err != nil {
+		return nil, fmt.Errorf("count mcp tools: %w", err)
+	}
+	page.TotalPages = totalPages(page.TotalCount, q.limit)
+	if uint64(q.offset) >= page.TotalCount {
+		return page, nil
+	}
+	// The percentiles come from one quantiles() call; the ms aliases exist so that
+	// p95_ms can be a sort key.
+	rows, err := a.ch.Query(ctx, "SELECT tool, calls, errors, error_rate, p50_ms, p95_ms, p99_ms FROM ("+
+		"SELECT "+mcpTool+" AS tool, count() AS calls, countIf(status_code = 'error') AS errors,"+
+		" errors / calls AS error_rate, quantiles(0.5, 0.95, 0.99)(duration_ns) AS qs,"+
+		" arrayElement(qs, 1) / 1e6 AS p50_ms, arrayElement(qs, 2) / 1e6 AS p95_ms, arrayElement(qs, 3) / 1e6 AS p99_ms"+
+		" FROM spans WHERE "+where+" GROUP BY tool)"+
+		" ORDER BY "+order+", tool LIMIT ?, ?",
+		append(args, q.offset, q.limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("query mcp tools: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t MCPTool
+		if err := rows.Scan(&t.ToolName, &t.Calls, &t.Errors, &t.ErrorRate, &t.P50Ms, &t.P95Ms, &t.P99Ms); err != nil {
+			return nil, fmt.Errorf("read mcp tool: %w", err)
+		}
+		page.Tools = append(page.Tools, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read mcp tools: %w", err)
+	}
+	return page, nil
+}
+
+func (a *API) fetchSessions(ctx context.Context, tenant string, r *http.Request) (any, error) {
+	q, err := parseQuery(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	where, args := mcpWhere(q, tenant)
+	// A session counts the spans of its MCP requests; the spans those requests cause
+	// (HTTP clients, databases) are no calls even when they carry the resource's id.
+	where += " AND " + mcpCall + " AND " + mcpSession + " != ''"
+	page := MCPSessionsPage{Sessions: []MCPSession{}, Page: q.page(), PageSize: q.limit}
+	if err := a.ch.QueryRow(ctx, "SELECT uniqExact("+mcpSession+") FROM spans WHERE "+where, args...).Scan(&page.TotalCount); err != nil {
+		return nil, fmt.Errorf("count mcp sessions: %w", err)
+	}
+	page.TotalPages = totalPages(page.TotalCount, q.limit)
+	if uint64(q.offset) >= page.TotalCount {
+		return page, nil
+	}
+	rows, err := a.ch.Query(ctx, "SELECT "+mcpSession+" AS session, min(start_time_unix_nano) AS first,"+
+		" max(end_time_unix_nano) AS last, count() AS calls, countIf(status_code = 'error') AS errors,"+
+		" groupUniqArray("+mcpTool+") AS tools"+
+		" FROM spans WHERE "+where+" GROUP BY session"+
+		" ORDER BY first DESC, session LIMIT ?, ?",
+		append(args, q.offset, q.limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("query mcp sessions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s MCPSession
+		var first, last uint64
+		var tools []string
+		if err := rows.Scan(&s.SessionID, &first, &last, &s.Calls, &s.Errors, &tools); err != nil {
+			return nil, fmt.Errorf("read mcp session: %w", err)
+		}
+		s.StartTime, s.EndTime = nanosToTime(first), nanosToTime(last)
+		// Calls of other methods (initialize, tools/list) add "" to the tool names.
+		s.Tools = make([]string, 0, len(tools))
+		for _, t := range tools {
+			if t != "" {
+				s.Tools = append(s.Tools, t)
+			}
+		}
+		sort.Strings(s.Tools)
+		page.Sessions = append(page.Sessions, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read mcp sessions: %w", err)
+	}
+	return page, nil
+}

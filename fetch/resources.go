@@ -1,0 +1,82 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Resource is one service (per version) seen in any signal.
+type Resource struct {
+	ServiceName    string            `json:"service_name"`
+	ServiceVersion string            `json:"service_version"`
+	Attributes     map[string]string `json:"attributes"` // resource attributes of its latest row
+	FirstSeen      time.Time         `json:"first_seen"`
+	LastSeen       time.Time         `json:"last_seen"`
+}
+
+// ResourcesPage is the response of fetch_resources.
+type ResourcesPage struct {
+	Resources  []Resource `json:"resources"`
+	TotalCount uint64     `json:"total_count"`
+	Page       int        `json:"page"`
+	PageSize   int        `json:"page_size"`
+	TotalPages int        `json:"total_pages"`
+}
+
+// resourcesSQL merges the services table's partial states (rows of different inserts
+// merge only eventually, so every read aggregates) and keeps the services whose
+// [first_seen, last_seen] overlaps the window. Aliases differ from the state columns'
+// names: in 18.16 an alias equal to a column's name makes the expression refer to itself.
+const resourcesSQL = "SELECT service_name, service_version, minMerge(first_seen) AS first_at," +
+	" maxMerge(last_seen) AS last_at, argMaxMerge(latest_resource_attributes) AS latest" +
+	" FROM services WHERE %s GROUP BY tenant_id, service_name, service_version" +
+	" HAVING first_at <= toDateTime(?) AND last_at >= toDateTime(?)"
+
+// fetchResources lists the services seen in the window (service_name filters).
+// Times are whole seconds, as the services table keeps them.
+func (a *API) fetchResources(ctx context.Context, tenant string, r *http.Request) (any, error) {
+	q, err := parseSignalQuery(r.URL.Query(), "fetch_resources")
+	if err != nil {
+		return nil, err
+	}
+	where, args := "tenant_id = ?", []any{tenant}
+	if q.serviceName != "" {
+		where += " AND service_name = ?"
+		args = append(args, q.serviceName)
+	}
+	// The window is closed on both ends at second precision: a service last seen in
+	// the second start_time falls in counts.
+	args = append(args, q.end.Unix(), q.start.Unix())
+	inner := fmt.Sprintf(resourcesSQL, where)
+	page := ResourcesPage{Resources: []Resource{}, Page: q.page(), PageSize: q.limit}
+	if err := a.ch.QueryRow(ctx, "SELECT count() FROM ("+inner+")", args...).Scan(&page.TotalCount); err != nil {
+		return nil, fmt.Errorf("count resources: %w", err)
+	}
+	page.TotalPages = totalPages(page.TotalCount, q.limit)
+	if uint64(q.offset) >= page.TotalCount {
+		return page, nil
+	}
+	rows, err := a.ch.Query(ctx, "SELECT service_name, service_version, first_at, last_at,"+
+		" tupleElement(latest, 1), tupleElement(latest, 2) FROM ("+inner+")"+
+		" ORDER BY last_at DESC, service_name, service_version LIMIT ?, ?", append(args, q.offset, q.limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("query resources: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var res Resource
+		var keys, values []string
+		if err := rows.Scan(&res.ServiceName, &res.ServiceVersion, &res.FirstSeen, &res.LastSeen, &keys, &values); err != nil {
+			return nil, fmt.Errorf("read resource: %w", err)
+		}
+		res.FirstSeen, res.LastSeen = res.FirstSeen.UTC(), res.LastSeen.UTC()
+		res.Attributes = zipAttributes(keys, values)
+		page.Resources = append(page.Resources, res)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read resources: %w", err)
+	}
+	return page, nil
+}
