@@ -38,7 +38,7 @@ func benchServer(b *testing.B) (*server, string, time.Time) {
 			end_time_unix_nano, duration_ns, trace_id, span_id, parent_span_id, name, kind, status_code,
 			service_name, attribute_keys, attribute_values, stream_seq)
 			SELECT concat('tenant-', toString(intDiv(number, 10) %% 20)) AS tenant,
-				toDateTime(%d - intDiv(number, 10) %% (30 * 86400)) AS ts,
+				toDateTime(%d - intDiv(number, 10) * 25 %% (30 * 86400)) AS ts,
 				toUInt64(ts) * 1000000000 + (number %% 10) * 1000000,
 				toUInt64(ts) * 1000000000 + (number %% 10) * 1000000 + 1000000 * (1 + number %% 97),
 				1000000 * (1 + number %% 97),
