@@ -139,6 +139,8 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.RateLimit.Rate, "rate-limit", c.RateLimit.Rate, "default requests per second per credential (0: unlimited); a credential's own limit wins")
 	fs.IntVar(&c.RateLimit.Burst, "rate-limit-burst", c.RateLimit.Burst, "default burst per credential")
 	fs.DurationVar(&c.Credentials.UsageFlushInterval, "usage-flush-interval", c.Credentials.UsageFlushInterval, "how often a credential's last_used_at is written at most")
+	fs.Uint64Var(&c.Fetch.MaxRowsToRead, "query-max-rows-read", c.Fetch.MaxRowsToRead, "rows one fetch query may read before ClickHouse stops it")
+	fs.Uint64Var(&c.Fetch.MaxResultRows, "query-max-result-rows", c.Fetch.MaxResultRows, "rows one fetch query may return")
 	fs.DurationVar(&c.Fetch.QueryTimeout, "query-timeout", c.Fetch.QueryTimeout, "bound on one fetch query")
 }
 
