@@ -90,11 +90,18 @@ type signalTypes[Req exportRequest, Resp exportResponse] struct {
 }
 
 // prepare sanitizes a decoded request and cuts what is left into parts of at most
-// maxPart bytes. OTLP/HTTP calls it after decoding the body, OTLP/gRPC directly.
-func (t signalTypes[Req, Resp]) prepare(req Req, maxPart int) (decoded, error) {
+// maxPart bytes. OTLP/HTTP calls it after decoding the body, OTLP/gRPC directly. raw is
+// the request's protobuf encoding when the caller has it: a request that lost nothing
+// to sanitising and fits one message is then stored as it came, since re-encoding it
+// would only cost time.
+func (t signalTypes[Req, Resp]) prepare(req Req, maxPart int, raw []byte) (decoded, error) {
 	var d decoded
 	d.rejected, d.reason = t.sanitize(req)
 	if d.items = t.count(req); d.items == 0 {
+		return d, nil
+	}
+	if raw != nil && d.rejected == 0 && len(raw) <= maxPart {
+		d.parts = [][]byte{raw}
 		return d, nil
 	}
 	var err error
@@ -122,7 +129,11 @@ func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, t si
 			if err != nil {
 				return decoded{}, badRequest(fmt.Sprintf("invalid OTLP %s payload: %v", signal, err))
 			}
-			return t.prepare(req, maxPart)
+			var raw []byte
+			if enc == encodingProto {
+				raw = body
+			}
+			return t.prepare(req, maxPart, raw)
 		},
 		response: func(enc encoding, rejected int, reason string) ([]byte, error) {
 			resp := t.respond(int64(rejected), reason)

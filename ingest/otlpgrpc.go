@@ -73,7 +73,7 @@ func (s *logsService) Export(ctx context.Context, req plogotlp.ExportRequest) (p
 
 // exportWith serves one signal's Export with the same sanitize/split as OTLP/HTTP.
 func exportWith[Req exportRequest, Resp exportResponse](ctx context.Context, rc *Receiver, signal stream.Signal, t signalTypes[Req, Resp], req Req) (Resp, error) {
-	d, err := rc.exportGRPC(ctx, signal, func(maxPart int) (decoded, error) { return t.prepare(req, maxPart) })
+	d, err := rc.exportGRPC(ctx, signal, func(maxPart int) (decoded, error) { return t.prepare(req, maxPart, nil) })
 	if err != nil {
 		return t.respond(0, ""), err
 	}

@@ -3,6 +3,7 @@
 package ingest
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -72,6 +74,7 @@ type Receiver struct {
 	logger      *slog.Logger
 	now         func() time.Time
 	inFlight    chan struct{} // one slot per request being served
+	buffers     sync.Pool     // request body buffers, reused across requests
 }
 
 // Option configures a Receiver.
@@ -94,6 +97,23 @@ func NewReceiver(cfg Config, auth Authenticator, limits RateLimiter, pub Publish
 		o(rc)
 	}
 	return rc
+}
+
+// maxPooledBuffer keeps the buffers of huge requests out of the pool.
+const maxPooledBuffer = 4 << 20
+
+func (rc *Receiver) getBuffer() *bytes.Buffer {
+	if b, ok := rc.buffers.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (rc *Receiver) putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		b.Reset()
+		rc.buffers.Put(b)
+	}
 }
 
 // acquire takes a slot for one request; false when every slot is taken, so the
@@ -214,7 +234,9 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codecs []signa
 // export reads, decodes and stores the request's payload and returns the encoded
 // export response.
 func (rc *Receiver) export(w http.ResponseWriter, r *http.Request, tok authn.Credential, codecs []signalCodec, enc encoding) ([]byte, error) {
-	body, err := rc.readBody(w, r)
+	buf := rc.getBuffer()
+	defer rc.putBuffer(buf) // the events, which may hold the body, are stored by then
+	body, err := rc.readBody(w, r, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +266,7 @@ func (rc *Receiver) export(w http.ResponseWriter, r *http.Request, tok authn.Cre
 
 // readBody reads the request body, decompressing it, within MaxBodyBytes both before
 // and after decompression, so that a compression bomb never allocates its inflated size.
-func (rc *Receiver) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+func (rc *Receiver) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) ([]byte, error) {
 	limit := rc.cfg.MaxBodyBytes
 	if r.ContentLength > limit {
 		return nil, tooLarge(fmt.Sprintf("request body exceeds %d bytes", limit))
@@ -270,10 +292,13 @@ func (rc *Receiver) readBody(w http.ResponseWriter, r *http.Request) ([]byte, er
 	default:
 		return nil, unsupported(fmt.Sprintf("unsupported content encoding %q: use gzip, zstd or none", enc))
 	}
-	body, err := io.ReadAll(io.LimitReader(src, limit+1))
-	if err != nil {
+	if src == io.Reader(raw) && r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1) // one allocation instead of repeated doubling
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(src, limit+1)); err != nil {
 		return nil, readError(err, limit, "unreadable body")
 	}
+	body := buf.Bytes()
 	if int64(len(body)) > limit {
 		return nil, tooLarge(fmt.Sprintf("request body exceeds %d bytes after decompression", limit))
 	}
