@@ -20,6 +20,9 @@ type Limits struct {
 
 	mu      sync.Mutex
 	applied map[string]RateLimit // overrides handed to the limiter, to skip repeats
+
+	// OnRefused, if set, is called for every request Admit refuses (for metrics).
+	OnRefused func()
 }
 
 // NewLimits returns limits with def as the default (a zero Rate: unlimited).
@@ -54,6 +57,9 @@ func (l *Limits) Admit(w http.ResponseWriter, credentialID string, own RateLimit
 	d := l.Decide(credentialID, own)
 	ratelimit.WriteHeaders(w.Header(), d)
 	if !d.Allowed {
+		if l.OnRefused != nil {
+			l.OnRefused()
+		}
 		WriteError(w, http.StatusTooManyRequests, ErrRateLimited)
 	}
 	return d.Allowed

@@ -279,3 +279,10 @@ func (s *Store) lookup(tenant string, kind CredentialKind, id string) (Credentia
 	}
 	return e.cred, nil
 }
+
+// Len is the number of credentials in this process's index.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.byID)
+}

@@ -21,6 +21,9 @@ func (rc *Receiver) authorize(secret string) (authn.Credential, ratelimit.Decisi
 	d := ratelimit.Decision{Allowed: true}
 	if rc.limits != nil {
 		if d = rc.limits.Decide(tok.ID, tok.RateLimit); !d.Allowed {
+			if rc.metrics != nil {
+				rc.metrics.RateLimited.WithLabelValues("ingest").Inc()
+			}
 			return authn.Credential{}, d, errRateLimited
 		}
 	}
@@ -47,4 +50,16 @@ func (rc *Receiver) store(ctx context.Context, tok authn.Credential, signal stre
 		Payload:     payload,
 	})
 	return err
+}
+
+// count records a stored request in the metrics.
+func (rc *Receiver) count(signal stream.Signal, d decoded, bytes int) {
+	if rc.metrics == nil || (d.items == 0 && d.rejected == 0) {
+		return
+	}
+	rc.metrics.ItemsAccepted.WithLabelValues(string(signal)).Add(float64(d.items))
+	rc.metrics.BytesIn.WithLabelValues(string(signal)).Add(float64(bytes))
+	if d.rejected > 0 {
+		rc.metrics.ItemsRejected.WithLabelValues(string(signal)).Add(float64(d.rejected))
+	}
 }

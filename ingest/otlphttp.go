@@ -20,6 +20,7 @@ import (
 
 	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/authn/ratelimit"
+	"github.com/telemetryd/telemetryd/internal/metrics"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
@@ -75,6 +76,7 @@ type Receiver struct {
 	now         func() time.Time
 	inFlight    chan struct{} // one slot per request being served
 	buffers     sync.Pool     // request body buffers, reused across requests
+	metrics     *metrics.Metrics
 }
 
 // Option configures a Receiver.
@@ -82,6 +84,9 @@ type Option func(*Receiver)
 
 // WithAdmission makes the receiver refuse requests (503) while a says so.
 func WithAdmission(a Admission) Option { return func(rc *Receiver) { rc.admission = a } }
+
+// WithMetrics makes the receiver count what it accepts and refuses.
+func WithMetrics(m *metrics.Metrics) Option { return func(rc *Receiver) { rc.metrics = m } }
 
 // WithIdempotency makes a repeated Idempotency-Key get the first answer.
 func WithIdempotency(s *IdempotencyStore) Option { return func(rc *Receiver) { rc.idempotency = s } }
@@ -254,6 +259,7 @@ func (rc *Receiver) export(w http.ResponseWriter, r *http.Request, tok authn.Cre
 				return nil, err
 			}
 		}
+		rc.count(codec.signal, all[i], len(body))
 		rejected += all[i].rejected
 		reason += all[i].reason
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/telemetryd/telemetryd/fetch"
 	"github.com/telemetryd/telemetryd/ingest"
 	"github.com/telemetryd/telemetryd/internal/apidoc"
+	"github.com/telemetryd/telemetryd/internal/metrics"
 	"github.com/telemetryd/telemetryd/pipeline/natsserver"
 	"github.com/telemetryd/telemetryd/pipeline/persist"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
@@ -40,6 +41,7 @@ type server struct {
 	ch       driver.Conn // nil when no role needs ClickHouse
 	store    *authn.Store
 	mux      *http.ServeMux
+	metrics  *metrics.Metrics
 	http     *http.Server
 	httpAddr net.Addr
 	grpc     *grpc.Server // nil without the ingest role
@@ -57,7 +59,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, logger: logger, httpDone: make(chan error, 1)}
+	s := &server{cfg: cfg, logger: logger, httpDone: make(chan error, 1), metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			s.stop(context.Background())
@@ -94,9 +96,12 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	})
 	mux.HandleFunc("GET /ready", s.readyHandler)
 	mux.Handle("GET /openapi.json", apidoc.Handler())
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	s.metrics.GaugeFunc("telemetryd_credentials_cached", "Credentials in this process's index.", func() float64 { return float64(s.store.Len()) })
 	// An event must fit the server's max payload, with room for its headers.
 	cfg.Ingest.MaxEventBytes = int(s.nc.MaxPayload()) - 16<<10
 	limits := authn.NewLimits(cfg.RateLimit)
+	limits.OnRefused = func() { s.metrics.RateLimited.WithLabelValues("api").Inc() }
 	workCtx, cancel := context.WithCancel(context.Background())
 	s.cancelWork = cancel
 	if slices.Contains(roles, roleIngest) {
@@ -114,7 +119,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 			return nil, err
 		}
 		rc := ingest.NewReceiver(cfg.Ingest, s.store, limits, pub, logger,
-			ingest.WithAdmission(backlog), ingest.WithIdempotency(idem))
+			ingest.WithAdmission(backlog), ingest.WithIdempotency(idem), ingest.WithMetrics(s.metrics))
 		rc.Register(mux)
 		if err := s.serveGRPC(rc); err != nil {
 			return nil, err
@@ -134,6 +139,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 
 	if slices.Contains(roles, rolePersist) {
 		cfg.Persist.AfterInsert = crashAfterInserts(osLookupEnv)
+		cfg.Persist.Metrics = s.metrics
 		w, err := persist.NewWorker(ctx, js, cfg.Stream, s.ch, cfg.Persist, logger)
 		if err != nil {
 			return nil, err
@@ -152,7 +158,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	}
 	s.httpAddr = ln.Addr()
 	s.http = &http.Server{
-		Handler:           ingest.CORS(cfg.corsOrigins(), mux),
+		Handler:           ingest.CORS(cfg.corsOrigins(), s.metrics.Instrument(mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,

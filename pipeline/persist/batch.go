@@ -74,6 +74,14 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 		w.cfg.AfterInsert()
 	}
 	w.persisted.Add(uint64(len(events) - len(settled)))
+	if m := w.cfg.Metrics; m != nil {
+		m.BatchEvents.Observe(float64(len(msgs)))
+		for _, ev := range events {
+			if !settled[ev.seq] {
+				m.ItemsPersisted.WithLabelValues(ev.table.name).Add(float64(len(ev.rows)))
+			}
+		}
+	}
 	// A plain ack suffices: should it be lost, the redelivery is found stored.
 	for _, ev := range events {
 		if settled[ev.seq] {
@@ -168,8 +176,12 @@ func (w *Worker) insert(ctx context.Context, t table, events []event) error {
 	}
 	for len(rows) > 0 {
 		n := min(len(rows), w.cfg.MaxBatchRows)
+		start := time.Now()
 		if err := insertRows(ctx, w.ch, t, rows[:n]); err != nil {
 			return err
+		}
+		if w.cfg.Metrics != nil {
+			w.cfg.Metrics.InsertSeconds.WithLabelValues(t.name).Observe(time.Since(start).Seconds())
 		}
 		rows = rows[n:]
 	}
@@ -226,6 +238,9 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, reason string)
 		return
 	}
 	w.deadLettered.Add(1)
+	if w.cfg.Metrics != nil {
+		w.cfg.Metrics.DeadLetters.Inc()
+	}
 	w.logger.Warn("event dead-lettered", "subject", m.Subject(), "reason", reason)
 	_ = m.Ack()
 }

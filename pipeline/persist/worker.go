@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/telemetryd/telemetryd/internal/metrics"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
@@ -38,6 +40,9 @@ type Config struct {
 	// AfterInsert, if set, runs after a batch's INSERTs and before its acks: fault
 	// tests use it to kill a worker in exactly that window.
 	AfterInsert func()
+	// Metrics, if set, receives rows written, batch sizes, INSERT latency, dead
+	// letters and each partition's lag.
+	Metrics *metrics.Metrics
 }
 
 // DefaultConfig is the default worker configuration.
@@ -136,6 +141,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) runPartition(ctx context.Context, k int) {
 	cons := w.cons[k]
 	holding := false // whether this process may be the partition's pinned client
+	lastLag := time.Time{}
 	backoff := newBackoff(100*time.Millisecond, 10*time.Second)
 	for ctx.Err() == nil {
 		if !w.members.owns(k) {
@@ -145,6 +151,10 @@ func (w *Worker) runPartition(ctx context.Context, k int) {
 			}
 			sleep(ctx, w.members.heartbeat)
 			continue
+		}
+		if w.cfg.Metrics != nil && time.Since(lastLag) > 5*time.Second {
+			w.reportLag(ctx, k, cons)
+			lastLag = time.Now()
 		}
 		// Any pull may pin this process, so from the first one on it releases the
 		// partition when it stops owning it.
@@ -195,4 +205,15 @@ func (w *Worker) fetch(cons jetstream.Consumer) ([]jetstream.Msg, error) {
 		return nil, err
 	}
 	return msgs, nil
+}
+
+// reportLag publishes how many events of partition k are not yet persisted.
+func (w *Worker) reportLag(ctx context.Context, k int, cons jetstream.Consumer) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return
+	}
+	w.cfg.Metrics.ConsumerLag.WithLabelValues(strconv.Itoa(k)).Set(float64(info.NumPending + uint64(info.NumAckPending)))
 }
