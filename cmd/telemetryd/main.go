@@ -34,6 +34,8 @@ Usage:
   telemetryd apikeys create|list|revoke [flags]
                                 manage platform API keys
   telemetryd jwt mint [flags]   issue a development JWT
+  telemetryd bench --target URL --token T [flags]
+                                load-test a running telemetryd and report its limits
   telemetryd version            print the version
 
 Every flag has an environment twin: --clickhouse-dsn is TELEMETRYD_CLICKHOUSE_DSN.
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCredentials(ctx, authn.KindAPIKey, rest, stdout, stderr)
 	case "jwt":
 		return runJWT(rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "telemetryd", version)
 		return nil

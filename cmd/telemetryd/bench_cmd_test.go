@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/internal/loadgen"
+)
+
+// TestBenchCommand runs `telemetryd bench` against an in-process server and checks the
+// report against the rows in ClickHouse, over HTTP and gRPC.
+func TestBenchCommand(t *testing.T) {
+	s := startTestServer(t)
+	ctx := context.Background()
+	_, token, err := s.store.CreateIngestToken(ctx, authn.NewCredential{Tenant: "bench", Name: "bench",
+		RateLimit: authn.RateLimit{Rate: 1e6, Burst: 1e6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"http-gzip", []string{"--target", "http://" + s.httpAddr.String(), "--gzip"}},
+		{"grpc-logs", []string{"--target", s.grpcAddr.String(), "--grpc", "--signal", "logs", "--spans-per-request", "20"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"bench", "--token", token, "--duration", "2s", "--json", "--conns", "4",
+				"--clickhouse-dsn", s.cfg.ClickHouseDSN, "--nats-url", s.nats.ClientURL(),
+				// This test process is the server: its CPU and memory are measured.
+				"--pid", fmt.Sprint(os.Getpid()), "--raw-duration", "1s", "--raw-batch-rows", "2000",
+				"--persist-timeout", "30s"}, tc.extra...)
+			var out, errOut bytes.Buffer
+			if err := run(ctx, args, &out, &errOut); err != nil {
+				t.Fatalf("bench: %v\n%s", err, errOut.String())
+			}
+			t.Logf("report: %s", out.String())
+			var rep map[string]any
+			dec := json.NewDecoder(&out)
+			if err := dec.Decode(&rep); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+			}
+			if dec.More() {
+				t.Fatal("output holds more than one JSON object")
+			}
+			for _, k := range loadgen.ReportKeys {
+				if _, ok := rep[k]; !ok {
+					t.Errorf("key %s missing", k)
+				}
+			}
+			sent, _ := rep["spans_sent"].(float64)
+			if sent <= 0 {
+				t.Fatalf("spans_sent = %v\n%s", rep["spans_sent"], out.String())
+			}
+			// Every figure is measurable here; null would mean a probe failed.
+			for _, k := range []string{"persisted_spans_per_sec", "ack_p99_ms", "freshness_p99_ms",
+				"telemetryd_cpu_seconds_per_million_spans", "rss_max_bytes", "raw_jetstream_msgs_per_sec",
+				"raw_clickhouse_rows_per_sec", "ratio_ingest_to_raw_jetstream", "ratio_persisted_to_raw_clickhouse"} {
+				if v, ok := rep[k].(float64); !ok || v <= 0 {
+					t.Errorf("%s = %v, want a positive number (notes: %v)", k, rep[k], rep["notes"])
+				}
+			}
+			table := loadgen.Signal(rep["signal"].(string)).Table()
+			rows, err := loadgen.CountRun(ctx, s.ch, table, rep["run_id"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if float64(rows) != sent {
+				t.Errorf("%d rows of the run in %s, spans_sent %v", rows, table, sent)
+			}
+			// The raw probes clean up after themselves.
+			js, _ := jetstream.New(s.nc)
+			if _, err := js.Stream(ctx, "BENCH_RAW"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Errorf("scratch stream BENCH_RAW left behind (%v)", err)
+			}
+			var scratch uint64
+			if err := s.ch.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name LIKE 'bench_raw_%'").Scan(&scratch); err != nil || scratch != 0 {
+				t.Errorf("%d scratch tables left behind (%v)", scratch, err)
+			}
+		})
+	}
+}
+
+// TestBenchCommandRefusesBadToken ends with an error instead of reporting refusals.
+func TestBenchCommandRefusesBadToken(t *testing.T) {
+	s := startTestServer(t)
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"bench", "--target", "http://" + s.httpAddr.String(), "--token", "not-a-token",
+		"--duration", "2s", "--json", "--clickhouse-dsn", s.cfg.ClickHouseDSN, "--nats-url", ""}, &out, &errOut)
+	if err == nil {
+		t.Fatalf("bench with a bad token succeeded: %s", out.String())
+	}
+}

@@ -1,0 +1,154 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Freshness sampling: one acknowledged request every sampleEvery, at most maxPending
+// awaited at once, looked for every pollEvery. Sampling keeps the polling queries small
+// so that measuring freshness does not load the ClickHouse being measured; the poll
+// interval bounds the resolution of the figure.
+const (
+	sampleEvery = 250 * time.Millisecond
+	maxPending  = 64
+	pollEvery   = 100 * time.Millisecond
+	// slack is how far before its acknowledgement a request's rows may be timestamped:
+	// generated spans end up to 200 ms before they are sent and last at most 5 s.
+	slack = 30 * time.Second
+)
+
+// freshness measures how long acknowledged requests take to become queryable.
+type freshness struct {
+	ch     driver.Conn // nil: nothing is measured
+	table  string
+	runID  string
+	mu     sync.Mutex
+	last   time.Time
+	wait   map[string]time.Time // marker -> acknowledged at
+	delays []time.Duration
+}
+
+func newFreshness(ch driver.Conn, table, runID string) *freshness {
+	return &freshness{ch: ch, table: table, runID: runID, wait: map[string]time.Time{}}
+}
+
+// offer proposes an acknowledged request as a sample.
+func (f *freshness) offer(marker string, acked time.Time) {
+	if f.ch == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if acked.Sub(f.last) < sampleEvery || len(f.wait) >= maxPending {
+		return
+	}
+	f.last = acked
+	f.wait[marker] = acked
+}
+
+// pollUntil looks for the awaited samples until ctx ends, then once more, so samples
+// that became visible while the run waited for persistence are counted.
+func (f *freshness) pollUntil(ctx context.Context) {
+	if f.ch == nil {
+		return
+	}
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			f.poll(final)
+			cancel()
+			return
+		case <-t.C:
+			f.poll(ctx)
+		}
+	}
+}
+
+// poll records the samples now queryable. The moment a sample is seen is taken as the
+// query's start: rows visible to the query were visible then.
+func (f *freshness) poll(ctx context.Context) {
+	f.mu.Lock()
+	markers := make([]string, 0, len(f.wait))
+	oldest := time.Now()
+	for m, at := range f.wait {
+		markers = append(markers, m)
+		if at.Before(oldest) {
+			oldest = at
+		}
+	}
+	f.mu.Unlock()
+	if len(markers) == 0 {
+		return
+	}
+	asked := time.Now()
+	// The table name comes from Signal.Table, an allow-list; values are bound.
+	q := fmt.Sprintf("SELECT DISTINCT arrayJoin(arrayFilter(x -> has(?, x), resource_attribute_values)) FROM %s "+
+		"WHERE timestamp >= toDateTime(?) AND has(resource_attribute_values, ?)", f.table)
+	rows, err := f.ch.Query(ctx, q, markers, oldest.Add(-slack).Unix(), f.runID)
+	if err != nil {
+		return // the next poll tries again; a failing ClickHouse shows as missing samples
+	}
+	defer rows.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for rows.Next() {
+		var m string
+		if rows.Scan(&m) != nil {
+			continue
+		}
+		if at, ok := f.wait[m]; ok {
+			f.delays = append(f.delays, asked.Sub(at))
+			delete(f.wait, m)
+		}
+	}
+}
+
+// result is the measured delays and the number of samples never seen.
+func (f *freshness) result() ([]time.Duration, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.delays, len(f.wait)
+}
+
+// waitPersisted polls until want rows of the run are queryable. It returns when they
+// became so (zero on timeout) and the count last seen.
+func waitPersisted(ctx context.Context, ch driver.Conn, table, runID string, start time.Time, want int64, timeout time.Duration) (time.Time, int64, error) {
+	deadline := time.Now().Add(timeout)
+	q := fmt.Sprintf("SELECT count() FROM %s WHERE timestamp >= toDateTime(?) AND has(resource_attribute_values, ?)", table)
+	var seen uint64
+	var lastErr error
+	for {
+		asked := time.Now()
+		if err := ch.QueryRow(ctx, q, start.Add(-slack).Unix(), runID).Scan(&seen); err != nil {
+			lastErr = err
+		} else if int64(seen) >= want {
+			return asked, int64(seen), nil
+		}
+		if time.Now().After(deadline) {
+			if seen == 0 && lastErr != nil {
+				return time.Time{}, 0, lastErr
+			}
+			return time.Time{}, int64(seen), nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, int64(seen), ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// CountRun is the number of rows of a run in table: for tests and for checking a run.
+func CountRun(ctx context.Context, ch driver.Conn, table, runID string) (uint64, error) {
+	var n uint64
+	err := ch.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s WHERE has(resource_attribute_values, ?)", table), runID).Scan(&n)
+	return n, err
+}
