@@ -92,6 +92,7 @@ type serveConfig struct {
 	RateLimit     authn.RateLimit // default per-credential limit
 	CORSOrigins   string          // comma-separated allowed origins, "*" for any
 	RetentionDays int             // drop ClickHouse day partitions older than this; 0 keeps all
+	PprofAddr     string          // serve net/http/pprof here when set (keep it on loopback)
 	// BacklogThreshold is the share of the stream's limits that events not yet
 	// persisted may fill before ingest answers 503.
 	BacklogThreshold float64
@@ -127,6 +128,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.BacklogThreshold, "backlog-threshold", c.BacklogThreshold, "share of the stream's max bytes/age that un-persisted events may fill before ingest answers 503")
 	fs.IntVar(&c.Ingest.MaxInFlight, "max-inflight", c.Ingest.MaxInFlight, "ingest requests served at once; more get 503")
 	fs.IntVar(&c.Stream.Replicas, "stream-replicas", c.Stream.Replicas, "stream and credential bucket replicas (3 on a NATS cluster)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
 	fs.IntVar(&c.RetentionDays, "retention-days", 30, "drop ClickHouse day partitions older than this many days (0: keep everything)")
 	fs.IntVar(&c.Stream.Partitions, "partitions", c.Stream.Partitions, "stream partitions; each is persisted by one worker at a time (keep it stable for a stream)")
 	fs.IntVar(&c.Persist.MaxBatchRows, "batch-max-rows", c.Persist.MaxBatchRows, "rows per INSERT")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,6 +42,7 @@ type server struct {
 	ch       driver.Conn // nil when no role needs ClickHouse
 	store    *authn.Store
 	mux      *http.ServeMux
+	pprof    *http.Server // nil unless --pprof-addr
 	metrics  *metrics.Metrics
 	http     *http.Server
 	httpAddr net.Addr
@@ -152,6 +154,11 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 		}
 	}
 
+	if cfg.PprofAddr != "" {
+		if err := s.servePprof(cfg.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
@@ -267,6 +274,9 @@ func (s *server) stop(ctx context.Context) {
 			s.logger.Warn("http server", "err", err)
 		}
 	}
+	if s.pprof != nil {
+		_ = s.pprof.Close()
+	}
 	if s.grpc != nil {
 		// GracefulStop waits for in-flight exports; the context bounds that wait.
 		done := make(chan struct{})
@@ -322,4 +332,21 @@ func crashAfterInserts(lookup func(string) (string, bool)) func() {
 			os.Exit(137)
 		}
 	}
+}
+
+// servePprof serves Go's profiles on their own listener, apart from the public mux.
+func (s *server) servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.pprof = srv
+	go func() { _ = srv.Serve(ln) }()
+	return nil
 }
