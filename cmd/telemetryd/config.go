@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/fetch"
 	"github.com/telemetryd/telemetryd/ingest"
@@ -26,15 +28,60 @@ const (
 
 var allRoles = []string{roleIngest, rolePersist, roleFetch}
 
-// natsConfig says where NATS is: embedded (URL empty) or an existing server/cluster.
+// natsConfig says where NATS is: embedded (URL empty) or an existing server/cluster,
+// and how to authenticate to it.
 type natsConfig struct {
-	URL    string
-	Listen string // embedded server's client address
+	URL      string
+	Listen   string // embedded server's client address
+	Creds    string // credentials file (JWT + nkey seed)
+	User     string
+	Password string
+	TLSCA    string // CA bundle that verifies the servers
+	TLSCert  string // client certificate, for mutual TLS
+	TLSKey   string
 }
 
 func (c *natsConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.URL, "nats-url", "", "NATS server URL(s), comma-separated; empty starts an embedded JetStream server")
 	fs.StringVar(&c.Listen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server")
+	fs.StringVar(&c.Creds, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&c.User, "nats-user", "", "NATS user")
+	fs.StringVar(&c.Password, "nats-password", "", "NATS password (prefer TELEMETRYD_NATS_PASSWORD)")
+	fs.StringVar(&c.TLSCA, "nats-tls-ca", "", "CA file that verifies the NATS servers (enables TLS)")
+	fs.StringVar(&c.TLSCert, "nats-tls-cert", "", "client certificate file for mutual TLS with NATS")
+	fs.StringVar(&c.TLSKey, "nats-tls-key", "", "client key file for mutual TLS with NATS")
+}
+
+// options are the nats.Connect options for the configured authentication and TLS.
+func (c *natsConfig) options() []nats.Option {
+	var opts []nats.Option
+	if c.Creds != "" {
+		opts = append(opts, nats.UserCredentials(c.Creds))
+	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	return opts
+}
+
+func (c *natsConfig) validate() error {
+	var errs []error
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--nats-tls-cert and --nats-tls-key go together"))
+	}
+	if c.Password != "" && c.User == "" {
+		errs = append(errs, errors.New("--nats-password needs --nats-user"))
+	}
+	if c.URL == "" && (c.Creds != "" || c.User != "" || c.TLSCA != "" || c.TLSCert != "") {
+		errs = append(errs, errors.New("NATS credentials and TLS apply to --nats-url; the embedded server needs none"))
+	}
+	return errors.Join(errs...)
 }
 
 // jwtFlags configure JWT verification beyond the HS256 secret.
@@ -128,6 +175,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.BacklogThreshold, "backlog-threshold", c.BacklogThreshold, "share of the stream's max bytes/age that un-persisted events may fill before ingest answers 503")
 	fs.IntVar(&c.Ingest.MaxInFlight, "max-inflight", c.Ingest.MaxInFlight, "ingest requests served at once; more get 503")
 	fs.IntVar(&c.Stream.Replicas, "stream-replicas", c.Stream.Replicas, "stream and credential bucket replicas (3 on a NATS cluster)")
+	fs.IntVar(&c.Stream.Replicas, "nats-replicas", c.Stream.Replicas, "the same as --stream-replicas")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
 	fs.IntVar(&c.RetentionDays, "retention-days", 30, "drop ClickHouse day partitions older than this many days (0: keep everything)")
 	fs.IntVar(&c.Stream.Partitions, "partitions", c.Stream.Partitions, "stream partitions; each is persisted by one worker at a time (keep it stable for a stream)")
@@ -195,6 +243,7 @@ func (c *serveConfig) validate() error {
 			errs = append(errs, errors.New("--data-dir must not be empty with the embedded NATS server"))
 		}
 	}
+	errs = append(errs, c.NATS.validate())
 	if _, err := schema.Options(c.ClickHouseDSN); err != nil {
 		errs = append(errs, fmt.Errorf("--clickhouse-dsn: %w", err))
 	}

@@ -217,8 +217,8 @@ func (s *server) connectNATS() error {
 		s.nats = srv
 		url = srv.ClientURL()
 	}
-	nc, err := nats.Connect(url,
-		nats.Name("telemetryd"),
+	opts := append(s.cfg.NATS.options(), nats.Name("telemetryd"))
+	nc, err := nats.Connect(url, append(opts,
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -226,7 +226,7 @@ func (s *server) connectNATS() error {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { s.logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("connect to nats: %w", err)
 	}
