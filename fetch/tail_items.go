@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,7 +120,7 @@ func tailSpans(payload []byte, service string) ([]Span, error) {
 			for _, sp := range ss.Spans().All() {
 				start, end := uint64(sp.StartTimestamp()), uint64(sp.EndTimestamp())
 				s := Span{
-					TraceID: tailHex(sp.TraceID()), SpanID: tailHex(sp.SpanID()), ParentSpanID: tailHex(sp.ParentSpanID()),
+					TraceID: sp.TraceID().String(), SpanID: sp.SpanID().String(), ParentSpanID: sp.ParentSpanID().String(),
 					Name: sp.Name(), Kind: strings.ToLower(sp.Kind().String()),
 					StartTime: nanosToTime(start), EndTime: nanosToTime(end),
 					StatusCode: strings.ToLower(sp.Status().Code().String()), StatusMessage: sp.Status().Message(),
@@ -156,7 +155,7 @@ func tailLogs(payload []byte, service string) ([]TailLog, error) {
 					ts = lr.ObservedTimestamp()
 				}
 				out = append(out, TailLog{
-					Time: nanosToTime(uint64(ts)), TraceID: tailHex(lr.TraceID()), SpanID: tailHex(lr.SpanID()),
+					Time: nanosToTime(uint64(ts)), TraceID: lr.TraceID().String(), SpanID: lr.SpanID().String(),
 					SeverityText: lr.SeverityText(), SeverityNumber: int32(lr.SeverityNumber()),
 					Body: lr.Body().AsString(), ServiceName: res.service, ScopeName: sl.Scope().Name(),
 					Attributes: tailAttrs(lr.Attributes()), ResourceAttributes: res.attrs,
@@ -225,21 +224,6 @@ func appendTailPoints(out []TailPoint, m pmetric.Metric, res tailResource) []Tai
 		}
 	}
 	return out
-}
-
-// tailHex renders a trace or span id; the empty id renders as "", as fetch_spans does.
-func tailHex[ID pcommon.TraceID | pcommon.SpanID](id ID) string {
-	var zero ID
-	if id == zero {
-		return ""
-	}
-	switch v := any(id).(type) {
-	case pcommon.TraceID:
-		return hex.EncodeToString(v[:])
-	case pcommon.SpanID:
-		return hex.EncodeToString(v[:])
-	}
-	return ""
 }
 
 // tailAttrs renders attributes as the fetch routes do: non-string values in JSON form.

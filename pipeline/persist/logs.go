@@ -31,7 +31,7 @@ func decodeLogs(payload []byte, meta eventMeta) ([][]any, error) {
 				keys, values := attributes(lr.Attributes())
 				rows = append(rows, []any{
 					meta.tenant, nanosTime(ts), ts, uint64(lr.ObservedTimestamp()), uint8(lr.SeverityNumber()),
-					lr.SeverityText(), lr.Body().AsString(), hexID(lr.TraceID()), hexID(lr.SpanID()), uint32(lr.Flags()),
+					lr.SeverityText(), lr.Body().AsString(), lr.TraceID().String(), lr.SpanID().String(), uint32(lr.Flags()),
 					res.service, keys, values, res.keys, res.values, scope.name, scope.version,
 					lr.EventName(), lr.DroppedAttributesCount(), scope.keys, scope.values, res.schemaURL, scope.schemaURL,
 					meta.tokenID, meta.seq, meta.partition,

@@ -75,8 +75,8 @@ func newExemplars(es pmetric.ExemplarSlice) exemplars {
 		keys, values := attributes(e.FilteredAttributes())
 		out.times = append(out.times, uint64(e.Timestamp()))
 		out.values = append(out.values, v)
-		out.traceIDs = append(out.traceIDs, hexID(e.TraceID()))
-		out.spanIDs = append(out.spanIDs, hexID(e.SpanID()))
+		out.traceIDs = append(out.traceIDs, e.TraceID().String())
+		out.spanIDs = append(out.spanIDs, e.SpanID().String())
 		out.keys = append(out.keys, keys)
 		out.attrValues = append(out.attrValues, values)
 	}

@@ -1,7 +1,6 @@
 package persist
 
 import (
-	"encoding/hex"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -66,7 +65,7 @@ func decodeSpans(payload []byte, meta eventMeta) ([][]any, error) {
 				ln := newSpanLinks(span.Links())
 				rows = append(rows, []any{
 					meta.tenant, nanosTime(start), start, end, duration,
-					hexID(span.TraceID()), hexID(span.SpanID()), hexID(span.ParentSpanID()), span.TraceState().AsRaw(),
+					span.TraceID().String(), span.SpanID().String(), span.ParentSpanID().String(), span.TraceState().AsRaw(),
 					span.Name(), enumName(spanKinds, span.Kind(), "unspecified"),
 					enumName(statusCodes, span.Status().Code(), "unset"), span.Status().Message(),
 					res.service, keys, values, res.keys, res.values, scope.name, scope.version,
@@ -118,8 +117,8 @@ func newSpanLinks(links ptrace.SpanLinkSlice) spanLinks {
 		make([][]string, 0, n), make([][]string, 0, n), make([]uint32, 0, n)}
 	for _, l := range links.All() {
 		keys, values := attributes(l.Attributes())
-		out.traceIDs = append(out.traceIDs, hexID(l.TraceID()))
-		out.spanIDs = append(out.spanIDs, hexID(l.SpanID()))
+		out.traceIDs = append(out.traceIDs, l.TraceID().String())
+		out.spanIDs = append(out.spanIDs, l.SpanID().String())
 		out.traceStates = append(out.traceStates, l.TraceState().AsRaw())
 		out.flags = append(out.flags, l.Flags())
 		out.keys = append(out.keys, keys)
@@ -164,21 +163,6 @@ func enumName[K comparable](names map[K]string, k K, fallback string) string {
 		return n
 	}
 	return fallback
-}
-
-// hexID renders a trace or span id; the all-zero (empty) id renders as "".
-func hexID[ID pcommon.TraceID | pcommon.SpanID](id ID) string {
-	var zero ID
-	if id == zero {
-		return ""
-	}
-	switch v := any(id).(type) {
-	case pcommon.TraceID:
-		return hex.EncodeToString(v[:])
-	case pcommon.SpanID:
-		return hex.EncodeToString(v[:])
-	}
-	return ""
 }
 
 // attributes flattens a map into parallel key and value arrays; non-string values take
