@@ -133,8 +133,8 @@ func Replay(ctx context.Context, js jetstream.JetStream, ch driver.Conn, cfg Rep
 }
 
 // fetchBatch pulls up to n events, waiting at most wait for them.
-func fetchBatch(cons jetstream.Consumer, n int, wait time.Duration) ([]jetstream.Msg, error) {
-	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait))
+func fetchBatch(cons jetstream.Consumer, n int, wait time.Duration, opts ...jetstream.FetchOpt) ([]jetstream.Msg, error) {
+	batch, err := cons.Fetch(n, append([]jetstream.FetchOpt{jetstream.FetchMaxWait(wait)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

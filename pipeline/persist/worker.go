@@ -9,7 +9,6 @@ package persist
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -192,19 +191,8 @@ func (w *Worker) release(k int) {
 }
 
 func (w *Worker) fetch(cons jetstream.Consumer) ([]jetstream.Msg, error) {
-	batch, err := cons.Fetch(w.cfg.MaxBatchEvents, jetstream.FetchMaxWait(w.cfg.MaxBatchWait),
+	return fetchBatch(cons, w.cfg.MaxBatchEvents, w.cfg.MaxBatchWait,
 		jetstream.FetchMaxBytes(w.cfg.MaxBatchBytes), jetstream.FetchPriorityGroup(priorityGroup))
-	if err != nil {
-		return nil, err
-	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(msgs) == 0 {
-		return nil, err
-	}
-	return msgs, nil
 }
 
 // reportLag publishes how many events of partition k are not yet persisted.
