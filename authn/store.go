@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -16,8 +17,11 @@ import (
 
 // StoreConfig configures the credential store.
 type StoreConfig struct {
-	Bucket   string // NATS KV bucket, e.g. "telemetry_credentials"
-	Replicas int    // 1 embedded, 3 in a cluster
+	Bucket string // NATS KV bucket, e.g. "telemetry_credentials"
+	// Replicas of the bucket: 1 embedded, 3 in a cluster. Zero uses the bucket as it
+	// is (creating it with one replica if missing): the CLI must never rescale the
+	// bucket a cluster of servers configured.
+	Replicas int
 	// UsageFlushInterval bounds how often last_used_at is written per credential.
 	UsageFlushInterval time.Duration
 }
@@ -70,13 +74,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, log
 	if cfg.UsageFlushInterval <= 0 {
 		cfg.UsageFlushInterval = DefaultStoreConfig().UsageFlushInterval
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      cfg.Bucket,
-		Description: "telemetryd credentials (hashed secrets only) and their last use",
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-		History:     1,
-	})
+	kv, err := openBucket(ctx, js, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open credential bucket %s: %w", cfg.Bucket, err)
 	}
@@ -108,6 +106,27 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, log
 	}
 	s.usage.start()
 	return s, nil
+}
+
+// openBucket creates or updates the bucket to cfg, or with cfg.Replicas zero opens it
+// as it is.
+func openBucket(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (jetstream.KeyValue, error) {
+	kvCfg := jetstream.KeyValueConfig{
+		Bucket:      cfg.Bucket,
+		Description: "telemetryd credentials (hashed secrets only) and their last use",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		History:     1,
+	}
+	if cfg.Replicas > 0 {
+		return js.CreateOrUpdateKeyValue(ctx, kvCfg)
+	}
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kvCfg.Replicas = 1
+		return js.CreateKeyValue(ctx, kvCfg)
+	}
+	return kv, err
 }
 
 // Close writes the pending usage records and stops following the bucket.

@@ -150,7 +150,10 @@ func openCLIStore(ctx context.Context, url string) (*authn.Store, func(), error)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	store, err := authn.OpenStore(ctx, js, authn.DefaultStoreConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// Replicas 0: use the bucket as the servers configured it, never rescale it.
+	cfg := authn.DefaultStoreConfig()
+	cfg.Replicas = 0
+	store, err := authn.OpenStore(ctx, js, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
