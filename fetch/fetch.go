@@ -14,6 +14,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/internal/metrics"
 )
 
 // Config bounds queries.
@@ -101,7 +102,8 @@ func (a *API) handle(fn queryFunc) http.Handler {
 		case chCode(err) == codeTooManyRows || chCode(err) == codeTooManyRowsOrBytes:
 			authn.WriteError(w, http.StatusBadRequest, errors.New("query would read too much data; narrow the time window or add filters"))
 		case err != nil:
-			a.logger.Error("fetch query failed", "path", r.URL.Path, "tenant", p.Tenant, "err", err)
+			a.logger.Error("fetch query failed", "path", r.URL.Path, "tenant", p.Tenant, "err", err,
+				"request_id", metrics.RequestID(r.Context()))
 			authn.WriteError(w, http.StatusInternalServerError, errors.New("query failed"))
 		default:
 			authn.WriteJSON(w, http.StatusOK, resp)

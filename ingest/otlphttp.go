@@ -325,5 +325,6 @@ func (rc *Receiver) logRefusal(r *http.Request, signal stream.Signal, err error)
 	if status >= 500 {
 		level = slog.LevelWarn
 	}
-	rc.logger.Log(r.Context(), level, "ingest request refused", "signal", signal, "status", status, "reason", msg, "cause", err)
+	rc.logger.Log(r.Context(), level, "ingest request refused", "signal", signal, "status", status, "reason", msg,
+		"cause", err, "request_id", metrics.RequestID(r.Context()), "traceparent", r.Header.Get("traceparent"))
 }

@@ -165,7 +165,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	}
 	s.httpAddr = ln.Addr()
 	s.http = &http.Server{
-		Handler:           ingest.CORS(cfg.corsOrigins(), s.metrics.Instrument(mux)),
+		Handler:           metrics.RequestIDs(ingest.CORS(cfg.corsOrigins(), s.metrics.Instrument(mux))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,

@@ -241,7 +241,8 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, reason string)
 	if w.cfg.Metrics != nil {
 		w.cfg.Metrics.DeadLetters.Inc()
 	}
-	w.logger.Warn("event dead-lettered", "subject", m.Subject(), "reason", reason)
+	w.logger.Warn("event dead-lettered", "subject", m.Subject(), "reason", reason,
+		"traceparent", m.Headers().Get(stream.HeaderTraceParent))
 	_ = m.Ack()
 }
 
