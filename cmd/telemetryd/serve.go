@@ -10,7 +10,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,7 +41,10 @@ type server struct {
 	ch       driver.Conn // nil when no role needs ClickHouse
 	store    *authn.Store
 	mux      *http.ServeMux
-	pprof    *http.Server // nil unless --pprof-addr
+	js       jetstream.JetStream
+	limits   *authn.Limits
+	workCtx  context.Context // cancelled by stop: background work ends with it
+	pprof    *http.Server    // nil unless --pprof-addr
 	metrics  *metrics.Metrics
 	http     *http.Server
 	httpAddr net.Addr
@@ -67,93 +69,13 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 			s.stop(context.Background())
 		}
 	}()
-	if err := s.connectNATS(); err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(s.nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if _, err := stream.Ensure(ctx, js, cfg.Stream); err != nil {
-		return nil, err
-	}
-	if s.store, err = authn.OpenStore(ctx, js, cfg.Credentials, logger); err != nil {
-		return nil, err
-	}
-
-	needsClickHouse := slices.Contains(roles, rolePersist) || slices.Contains(roles, roleFetch)
-	if needsClickHouse {
-		if err := schema.Migrate(ctx, cfg.ClickHouseDSN, logger); err != nil {
-			return nil, fmt.Errorf("migrate clickhouse: %w", err)
-		}
-		if s.ch, err = schema.Open(ctx, cfg.ClickHouseDSN); err != nil {
-			return nil, err
-		}
-	}
-
-	mux := http.NewServeMux()
-	s.mux = mux
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /ready", s.readyHandler)
-	mux.Handle("GET /openapi.json", apidoc.Handler())
-	mux.Handle("GET /metrics", s.metrics.Handler())
-	s.metrics.GaugeFunc("telemetryd_credentials_cached", "Credentials in this process's index.", func() float64 { return float64(s.store.Len()) })
-	// An event must fit the server's max payload, with room for its headers.
-	cfg.Ingest.MaxEventBytes = int(s.nc.MaxPayload()) - 16<<10
-	limits := authn.NewLimits(cfg.RateLimit)
-	limits.OnRefused = func() { s.metrics.RateLimited.WithLabelValues("api").Inc() }
 	workCtx, cancel := context.WithCancel(context.Background())
-	s.cancelWork = cancel
-	if slices.Contains(roles, roleIngest) {
-		backlog := stream.NewBacklog(js, cfg.Stream, stream.BacklogConfig{
-			Durable: cfg.Persist.Durable, Threshold: cfg.BacklogThreshold, Interval: time.Second,
-		}, logger)
-		if err := backlog.Refresh(ctx); err != nil {
-			return nil, err
-		}
-		s.goWork(func() { backlog.Run(workCtx) })
-		pub := stream.NewPublisher(js, cfg.Stream)
-		pub.ReportTo(backlog)
-		idem, err := ingest.OpenIdempotencyStore(ctx, js, "telemetry_idempotency", cfg.Stream.Replicas, ingest.DefaultIdempotencyTTL)
-		if err != nil {
-			return nil, err
-		}
-		rc := ingest.NewReceiver(cfg.Ingest, s.store, limits, pub, logger,
-			ingest.WithAdmission(backlog), ingest.WithIdempotency(idem), ingest.WithMetrics(s.metrics))
-		rc.Register(mux)
-		if err := s.serveGRPC(rc); err != nil {
-			return nil, err
+	s.cancelWork, s.workCtx = cancel, workCtx
+	for _, m := range modulesFor(roles) {
+		if err := s.initModule(ctx, m); err != nil {
+			return nil, fmt.Errorf("start %s: %w", m, err)
 		}
 	}
-	if slices.Contains(roles, roleFetch) {
-		jcfg := cfg.verifierConfig()
-		jcfg.Logger = logger
-		verifier, err := authn.NewJWTVerifier(jcfg)
-		if err != nil {
-			return nil, err
-		}
-		guard := authn.NewGuard(verifier, s.store, limits)
-		authn.NewRoutes(s.store, guard, logger).Register(mux)
-		fetch.NewAPI(cfg.Fetch, s.ch, guard, logger, fetch.WithTail(js, cfg.Stream)).Register(mux)
-	}
-
-	if slices.Contains(roles, rolePersist) {
-		cfg.Persist.AfterInsert = crashAfterInserts(osLookupEnv)
-		cfg.Persist.Metrics = s.metrics
-		w, err := persist.NewWorker(ctx, js, cfg.Stream, s.ch, cfg.Persist, logger)
-		if err != nil {
-			return nil, err
-		}
-		s.goWork(func() { _ = w.Run(workCtx) })
-		if cfg.RetentionDays > 0 {
-			opts, _ := schema.Options(cfg.ClickHouseDSN)
-			r := persist.NewRetention(s.ch, opts.Auth.Database, cfg.RetentionDays, logger)
-			s.goWork(func() { r.Run(workCtx, time.Hour) })
-		}
-	}
-
 	if cfg.PprofAddr != "" {
 		if err := s.servePprof(cfg.PprofAddr); err != nil {
 			return nil, err
@@ -165,7 +87,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	}
 	s.httpAddr = ln.Addr()
 	s.http = &http.Server{
-		Handler:           metrics.RequestIDs(ingest.CORS(cfg.corsOrigins(), s.metrics.Instrument(mux))),
+		Handler:           metrics.RequestIDs(ingest.CORS(cfg.corsOrigins(), s.metrics.Instrument(s.mux))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      2 * time.Minute,
@@ -177,6 +99,108 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	s.ready.Store(true)
 	logger.Info("telemetryd serving", "http", s.httpAddr.String(), "grpc", addrString(s.grpcAddr), "roles", roles, "nats", s.nc.ConnectedUrlRedacted())
 	return s, nil
+}
+
+// initModule starts one module; modulesFor has started its dependencies.
+func (s *server) initModule(ctx context.Context, name string) error {
+	cfg, logger := &s.cfg, s.logger
+	switch name {
+	case modNATS:
+		if err := s.connectNATS(); err != nil {
+			return err
+		}
+		js, err := jetstream.New(s.nc)
+		if err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		s.js = js
+	case modStream:
+		_, err := stream.Ensure(ctx, s.js, cfg.Stream)
+		return err
+	case modCredentials:
+		store, err := authn.OpenStore(ctx, s.js, cfg.Credentials, logger)
+		if err != nil {
+			return err
+		}
+		s.store = store
+		s.metrics.GaugeFunc("telemetryd_credentials_cached", "Credentials in this process's index.", func() float64 { return float64(store.Len()) })
+	case modClickHouse:
+		if err := schema.Migrate(ctx, cfg.ClickHouseDSN, logger); err != nil {
+			return fmt.Errorf("migrate clickhouse: %w", err)
+		}
+		ch, err := schema.Open(ctx, cfg.ClickHouseDSN)
+		if err != nil {
+			return err
+		}
+		s.ch = ch
+	case modAPI:
+		s.mux = http.NewServeMux()
+		s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+			authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})
+		s.mux.HandleFunc("GET /ready", s.readyHandler)
+		s.mux.Handle("GET /openapi.json", apidoc.Handler())
+		s.mux.Handle("GET /metrics", s.metrics.Handler())
+		s.limits = authn.NewLimits(cfg.RateLimit)
+		s.limits.OnRefused = func() { s.metrics.RateLimited.WithLabelValues("api").Inc() }
+	case modIngest:
+		return s.initIngest(ctx)
+	case modFetch:
+		jcfg := cfg.verifierConfig()
+		jcfg.Logger = logger
+		verifier, err := authn.NewJWTVerifier(jcfg)
+		if err != nil {
+			return err
+		}
+		guard := authn.NewGuard(verifier, s.store, s.limits)
+		authn.NewRoutes(s.store, guard, logger).Register(s.mux)
+		fetch.NewAPI(cfg.Fetch, s.ch, guard, logger, fetch.WithTail(s.js, cfg.Stream)).Register(s.mux)
+	case modPersist:
+		return s.initPersist(ctx)
+	default:
+		return fmt.Errorf("unknown module %q", name)
+	}
+	return nil
+}
+
+func (s *server) initIngest(ctx context.Context) error {
+	cfg := &s.cfg
+	// An event must fit the server's max payload, with room for its headers.
+	cfg.Ingest.MaxEventBytes = int(s.nc.MaxPayload()) - 16<<10
+	backlog := stream.NewBacklog(s.js, cfg.Stream, stream.BacklogConfig{
+		Durable: cfg.Persist.Durable, Threshold: cfg.BacklogThreshold, Interval: time.Second,
+	}, s.logger)
+	if err := backlog.Refresh(ctx); err != nil {
+		return err
+	}
+	s.goWork(func() { backlog.Run(s.workCtx) })
+	pub := stream.NewPublisher(s.js, cfg.Stream)
+	pub.ReportTo(backlog)
+	idem, err := ingest.OpenIdempotencyStore(ctx, s.js, "telemetry_idempotency", cfg.Stream.Replicas, ingest.DefaultIdempotencyTTL)
+	if err != nil {
+		return err
+	}
+	rc := ingest.NewReceiver(cfg.Ingest, s.store, s.limits, pub, s.logger,
+		ingest.WithAdmission(backlog), ingest.WithIdempotency(idem), ingest.WithMetrics(s.metrics))
+	rc.Register(s.mux)
+	return s.serveGRPC(rc)
+}
+
+func (s *server) initPersist(ctx context.Context) error {
+	cfg := &s.cfg
+	cfg.Persist.AfterInsert = crashAfterInserts(osLookupEnv)
+	cfg.Persist.Metrics = s.metrics
+	w, err := persist.NewWorker(ctx, s.js, cfg.Stream, s.ch, cfg.Persist, s.logger)
+	if err != nil {
+		return err
+	}
+	s.goWork(func() { _ = w.Run(s.workCtx) })
+	if cfg.RetentionDays > 0 {
+		opts, _ := schema.Options(cfg.ClickHouseDSN)
+		r := persist.NewRetention(s.ch, opts.Auth.Database, cfg.RetentionDays, s.logger)
+		s.goWork(func() { r.Run(s.workCtx, time.Hour) })
+	}
+	return nil
 }
 
 // serveGRPC serves OTLP/gRPC on the gRPC address.
