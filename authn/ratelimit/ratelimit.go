@@ -8,8 +8,6 @@
 package ratelimit
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -56,24 +54,6 @@ type Config struct {
 	IdleTTL time.Duration
 }
 
-// Validate reports every invalid field at once.
-func (c Config) Validate() error {
-	var errs []error
-	if c.Default.Rate < 0 || math.IsNaN(c.Default.Rate) {
-		errs = append(errs, fmt.Errorf("ratelimit: default rate %v must not be negative", c.Default.Rate))
-	}
-	if c.Default.Burst < 0 {
-		errs = append(errs, fmt.Errorf("ratelimit: default burst %d must not be negative", c.Default.Burst))
-	}
-	if c.MaxKeys < 0 {
-		errs = append(errs, fmt.Errorf("ratelimit: max keys %d must not be negative", c.MaxKeys))
-	}
-	if c.IdleTTL < 0 {
-		errs = append(errs, errors.New("ratelimit: idle TTL must not be negative"))
-	}
-	return errors.Join(errs...)
-}
-
 // Decision is the outcome of one Allow call.
 type Decision struct {
 	Allowed bool
@@ -117,7 +97,7 @@ type bucket struct {
 }
 
 // New returns a Limiter for cfg, with defaults for zero MaxKeys and IdleTTL.
-// Invalid values (see Config.Validate) are treated as unlimited or default.
+// Negative values are treated as unlimited or default.
 func New(cfg Config) *Limiter {
 	l := &Limiter{
 		def:       cfg.Default.normalised(),

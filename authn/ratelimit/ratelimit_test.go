@@ -226,15 +226,6 @@ func TestWriteHeaders(t *testing.T) {
 	}
 }
 
-func TestConfigValidate(t *testing.T) {
-	if err := (Config{Default: Limit{Rate: 10, Burst: 20}}).Validate(); err != nil {
-		t.Fatalf("valid config: %v", err)
-	}
-	if err := (Config{Default: Limit{Rate: -1, Burst: -1}, MaxKeys: -1, IdleTTL: -1}).Validate(); err == nil {
-		t.Fatal("invalid config: no error")
-	}
-}
-
 // TestConcurrent checks under -race that shared keys never let through more
 // than burst + rate*elapsed, with goroutines sharing one advancing clock.
 func TestConcurrent(t *testing.T) {
