@@ -18,7 +18,7 @@ import (
 type table struct {
 	name    string
 	columns string
-	decode  func(payload []byte, meta eventMeta) ([][]any, error)
+	decode  func(payload []byte, meta eventMeta) (rowSet, error)
 }
 
 var tables = map[stream.Signal]table{
@@ -35,7 +35,7 @@ type event struct {
 	msg   jetstream.Msg
 	seq   uint64
 	table table
-	rows  [][]any
+	rows  rowSet
 }
 
 // persistBatch stores a batch of partition k: decode, drop what is already stored,
@@ -78,7 +78,7 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 		m.BatchEvents.Observe(float64(len(msgs)))
 		for _, ev := range events {
 			if !settled[ev.seq] {
-				m.ItemsPersisted.WithLabelValues(ev.table.name).Add(float64(len(ev.rows)))
+				m.ItemsPersisted.WithLabelValues(ev.table.name).Add(float64(ev.rows.len()))
 			}
 		}
 	}
@@ -166,41 +166,45 @@ func (w *Worker) isolate(ctx context.Context, k int, t table, events []event, ca
 	}
 }
 
-// insert writes the rows with one INSERT per MaxBatchRows rows.
+// insert writes the events' rows with one INSERT per MaxBatchRows rows (an event's
+// rows always go in one INSERT).
 func (w *Worker) insert(ctx context.Context, t table, events []event) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.InsertTimeout)
 	defer cancel()
-	var rows [][]any
-	for _, ev := range events {
-		rows = append(rows, ev.rows...)
-	}
-	for len(rows) > 0 {
-		n := min(len(rows), w.cfg.MaxBatchRows)
+	for len(events) > 0 {
+		n, rows := 0, 0
+		for n < len(events) && (n == 0 || rows+events[n].rows.len() <= w.cfg.MaxBatchRows) {
+			rows += events[n].rows.len()
+			n++
+		}
 		start := time.Now()
-		if err := insertRows(ctx, w.ch, t, rows[:n]); err != nil {
+		if err := insertRows(ctx, w.ch, t, events[:n]); err != nil {
 			return err
 		}
 		if w.cfg.Metrics != nil {
 			w.cfg.Metrics.InsertSeconds.WithLabelValues(t.name).Observe(time.Since(start).Seconds())
 		}
-		rows = rows[n:]
+		events = events[n:]
 	}
 	return nil
 }
 
-func insertRows(ctx context.Context, ch clickhouse.Conn, t table, rows [][]any) error {
+// insertRows writes the rows of events into t with one INSERT.
+func insertRows(ctx context.Context, ch clickhouse.Conn, t table, events []event) error {
 	batch, err := ch.PrepareBatch(ctx, "INSERT INTO "+t.name+" ("+t.columns+")")
 	if err != nil {
 		return fmt.Errorf("prepare %s insert: %w", t.name, err)
 	}
 	defer batch.Close()
-	for _, r := range rows {
-		if err := batch.Append(r...); err != nil {
-			return fmt.Errorf("append %s row: %w", t.name, err)
+	rows := 0
+	for _, ev := range events {
+		if err := ev.rows.appendTo(batch); err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
 		}
+		rows += ev.rows.len()
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d rows into %s: %w", len(rows), t.name, err)
+		return fmt.Errorf("insert %d rows into %s: %w", rows, t.name, err)
 	}
 	return nil
 }

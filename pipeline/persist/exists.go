@@ -32,7 +32,7 @@ func (w *Worker) dropStored(ctx context.Context, events []event) ([]event, error
 func splitStored(ctx context.Context, ch driver.Conn, timeout time.Duration, events []event, checkAll bool) (kept, stored []event, err error) {
 	check := map[string][]int{} // table -> indexes of events to look up
 	for i, ev := range events {
-		if len(ev.rows) == 0 {
+		if ev.rows.len() == 0 {
 			continue
 		}
 		if !checkAll {
@@ -52,15 +52,9 @@ func splitStored(ctx context.Context, ch driver.Conn, timeout time.Duration, eve
 		lo, hi := time.Time{}, time.Time{}
 		for _, i := range idx {
 			seqs = append(seqs, events[i].seq)
-			for _, r := range events[i].rows {
-				ts := rowTime(r)
-				if lo.IsZero() || ts.Before(lo) {
-					lo = ts
-				}
-				if ts.After(hi) {
-					hi = ts
-				}
-			}
+			evLo, evHi := events[i].rows.timeRange()
+			lo, hi = widen(lo, hi, evLo)
+			lo, hi = widen(lo, hi, evHi)
 		}
 		got, err := storedSeqs(ctx, ch, timeout, name, seqs, lo, hi)
 		if err != nil {
@@ -99,14 +93,4 @@ func storedSeqs(ctx context.Context, ch driver.Conn, timeout time.Duration, tabl
 		out = append(out, s)
 	}
 	return out, rows.Err()
-}
-
-// rowTime is a row's timestamp (DateTime) column: the first time value in it.
-func rowTime(r []any) time.Time {
-	for _, v := range r {
-		if t, ok := v.(time.Time); ok {
-			return t
-		}
-	}
-	return time.Time{}
 }

@@ -12,7 +12,7 @@ const logColumns = "tenant_id, timestamp, time_unix_nano, observed_time_unix_nan
 	"token_id, stream_seq, stream_partition"
 
 // decodeLogs turns an OTLP logs payload into rows of the logs table.
-func decodeLogs(payload []byte, meta eventMeta) ([][]any, error) {
+func decodeLogs(payload []byte, meta eventMeta) (rowSet, error) {
 	req := plogotlp.NewExportRequest()
 	if err := req.UnmarshalProto(payload); err != nil {
 		return nil, err
@@ -39,5 +39,5 @@ func decodeLogs(payload []byte, meta eventMeta) ([][]any, error) {
 			}
 		}
 	}
-	return rows, nil
+	return rowList(rows), nil
 }

@@ -161,7 +161,7 @@ func boolByte(b bool) uint8 {
 }
 
 // decodeMetrics turns an OTLP metrics payload into rows of the metric_points table.
-func decodeMetrics(payload []byte, meta eventMeta) ([][]any, error) {
+func decodeMetrics(payload []byte, meta eventMeta) (rowSet, error) {
 	req := pmetricotlp.NewExportRequest()
 	if err := req.UnmarshalProto(payload); err != nil {
 		return nil, err
@@ -193,5 +193,5 @@ func decodeMetrics(payload []byte, meta eventMeta) ([][]any, error) {
 			}
 		}
 	}
-	return rows, nil
+	return rowList(rows), nil
 }

@@ -231,7 +231,7 @@ func (r *replayer) insert(ctx context.Context, t table, events []event) error {
 		kept, written, err := splitStored(ctx, r.ch, r.cfg.InsertTimeout, events, true)
 		if err == nil {
 			for _, ev := range written {
-				r.st.Rows += uint64(len(ev.rows))
+				r.st.Rows += uint64(ev.rows.len())
 			}
 			if events = kept; len(events) == 0 {
 				return nil
@@ -241,18 +241,18 @@ func (r *replayer) insert(ctx context.Context, t table, events []event) error {
 }
 
 func (r *replayer) insertOnce(ctx context.Context, t table, events []event) error {
-	var rows [][]any
+	rows := 0
 	for _, ev := range events {
-		rows = append(rows, ev.rows...)
+		rows += ev.rows.len()
 	}
-	if len(rows) == 0 {
+	if rows == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.InsertTimeout)
 	defer cancel()
-	if err := insertRows(ctx, r.ch, t, rows); err != nil {
+	if err := insertRows(ctx, r.ch, t, events); err != nil {
 		return err
 	}
-	r.st.Rows += uint64(len(rows))
+	r.st.Rows += uint64(rows)
 	return nil
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // rtDatabase migrates a fresh test database and returns a connection to it.
-func rtDatabase(t *testing.T) driver.Conn {
+func rtDatabase(t testing.TB) driver.Conn {
 	t.Helper()
 	dsn := testenv.ClickHouseDSN(t)
 	if err := schema.Migrate(context.Background(), dsn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
@@ -27,28 +27,18 @@ func rtDatabase(t *testing.T) driver.Conn {
 	return testenv.ClickHouse(t, dsn)
 }
 
-// rtInsert decodes payload as the worker does and inserts the rows the way it does:
-// one batch naming its columns.
-func rtInsert(t *testing.T, ch driver.Conn, table, columns string, decode func([]byte, eventMeta) ([][]any, error), payload []byte, meta eventMeta) int {
+// rtInsert decodes payload as the worker does and inserts the rows the way it does.
+func rtInsert(t *testing.T, ch driver.Conn, tableName, columns string, decode func([]byte, eventMeta) (rowSet, error), payload []byte, meta eventMeta) int {
 	t.Helper()
 	rows, err := decode(payload, meta)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	batch, err := ch.PrepareBatch(context.Background(), "INSERT INTO "+table+" ("+columns+")")
-	if err != nil {
-		t.Fatalf("prepare insert: %v", err)
+	tbl := table{name: tableName, columns: columns, decode: decode}
+	if err := insertRows(context.Background(), ch, tbl, []event{{seq: meta.seq, table: tbl, rows: rows}}); err != nil {
+		t.Fatalf("insert into %s: %v", tableName, err)
 	}
-	defer batch.Close()
-	for _, r := range rows {
-		if err := batch.Append(r...); err != nil {
-			t.Fatalf("append row: %v", err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		t.Fatalf("insert into %s: %v", table, err)
-	}
-	return len(rows)
+	return rows.len()
 }
 
 func rtEqual(t *testing.T, what string, got, want any) {

@@ -1,0 +1,301 @@
+package persist
+
+import (
+	"math"
+	"reflect"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+var wireMeta = eventMeta{tenant: "t1", tokenID: "tok", seq: 42, partition: 3}
+
+// asRows turns columnar span rows back into rows in spanColumns order, the shape the
+// reference decoder gives.
+func asRows(r *spanRows) [][]any {
+	out := make([][]any, r.len())
+	for i := range out {
+		out[i] = []any{
+			r.tenant[i], r.timestamp[i], r.start[i], r.end[i], r.duration[i],
+			r.traceID[i], r.spanID[i], r.parentSpanID[i], r.traceState[i], r.name[i], r.kind[i], r.statusCode[i], r.statusMessage[i],
+			r.service[i], r.attrKeys[i], r.attrValues[i], r.resKeys[i], r.resValues[i], r.scopeName[i], r.scopeVersion[i],
+			r.flags[i], r.droppedAttrs[i], r.droppedEvents[i], r.droppedLinks[i],
+			r.eventTimes[i], r.eventNames[i], r.eventKeys[i], r.eventValues[i], r.eventDropped[i],
+			r.linkTraceIDs[i], r.linkSpanIDs[i], r.linkTraceStates[i], r.linkFlags[i], r.linkKeys[i], r.linkValues[i], r.linkDropped[i],
+			r.scopeKeys[i], r.scopeValues[i], r.resourceSchemaURL[i], r.scopeSchema[i],
+			r.tokenID[i], r.seq[i], r.partition[i],
+		}
+	}
+	return out
+}
+
+// normalize maps empty slices to nil, at any depth: ClickHouse stores both as [].
+func normalize(v any) any {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice {
+		return v
+	}
+	if rv.Len() == 0 {
+		return nil
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = normalize(rv.Index(i).Interface())
+	}
+	return out
+}
+
+// checkSameAsReference decodes payload both ways. When the pdata-based reference
+// accepts it, the wire decoder must accept it and give the same rows.
+func checkSameAsReference(t *testing.T, payload []byte) {
+	t.Helper()
+	want, refErr := referenceSpanRows(payload, wireMeta)
+	got, err := decodeSpans(payload, wireMeta)
+	if refErr != nil {
+		return
+	}
+	if err != nil {
+		t.Fatalf("wire decoder refused what pdata accepts (%v)", err)
+	}
+	rows := asRows(got.(*spanRows))
+	if len(rows) != len(want) {
+		t.Fatalf("wire decoder gave %d rows, pdata %d", len(rows), len(want))
+	}
+	for i := range want {
+		if g, w := normalize(rows[i]), normalize(want[i]); !reflect.DeepEqual(g, w) {
+			t.Fatalf("row %d differs:\nwire  %#v\npdata %#v", i, g, w)
+		}
+	}
+	lo, hi := got.timeRange()
+	for _, r := range want {
+		if ts := rowTime(r); ts.Before(lo) || ts.After(hi) {
+			t.Fatalf("row time %v outside the range %v..%v", ts, lo, hi)
+		}
+	}
+}
+
+// richTraces uses every field of the trace model and every kind of attribute value.
+func richTraces() ptrace.Traces {
+	td := ptrace.NewTraces()
+	for r := range 2 {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.SetSchemaUrl("https://opentelemetry.io/schemas/1.26.0")
+		ra := rs.Resource().Attributes()
+		if r == 0 {
+			ra.PutStr("service.name", "mcp-weather")
+		} else {
+			ra.PutInt("service.name", 7) // not a string: stored in its string form
+		}
+		ra.PutStr("mcp.session.id", "s-1")
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.SetSchemaUrl("scope-schema")
+		ss.Scope().SetName("mcp-sdk")
+		ss.Scope().SetVersion("1.2.3")
+		ss.Scope().Attributes().PutBool("scope.flag", true)
+		for i := range 3 {
+			s := ss.Spans().AppendEmpty()
+			s.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, byte(i)})
+			s.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, byte(i + 1)})
+			if i > 0 {
+				s.SetParentSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 1})
+			}
+			s.TraceState().FromRaw("vendor=x")
+			s.SetName("tools/call get_weather")
+			s.SetKind(ptrace.SpanKind(i + 1))
+			s.SetStartTimestamp(pcommon.Timestamp(1_700_000_000_000_000_000 + uint64(i)*1_000_000_000))
+			s.SetEndTimestamp(pcommon.Timestamp(1_700_000_000_500_000_000 + uint64(i)*1_000_000_000))
+			s.SetFlags(uint32(i + 256))
+			s.SetDroppedAttributesCount(uint32(i))
+			s.SetDroppedEventsCount(2)
+			s.SetDroppedLinksCount(3)
+			s.Status().SetCode(ptrace.StatusCode(i % 3))
+			s.Status().SetMessage("boom")
+			a := s.Attributes()
+			a.PutStr("mcp.tool.name", "get_weather")
+			a.PutInt("mcp.request.id", -12345)
+			a.PutDouble("d.plain", 3.25)
+			a.PutDouble("d.big", 1e21)
+			a.PutDouble("d.small", 1e-7)
+			a.PutDouble("d.nan", math.NaN())
+			a.PutDouble("d.inf", math.Inf(-1))
+			a.PutBool("ok", false)
+			a.PutEmptyBytes("raw").FromRaw([]byte{0, 1, 2, 250})
+			m := a.PutEmptyMap("nested")
+			m.PutStr("b", "<x & y>")
+			m.PutInt("a", 1)
+			m.PutEmptySlice("list").AppendEmpty().SetDouble(0.5)
+			sl := a.PutEmptySlice("args")
+			sl.AppendEmpty().SetStr("x")
+			sl.AppendEmpty().SetInt(2)
+			sl.AppendEmpty()
+			a.PutEmpty("nothing")
+			if i == 1 {
+				ev := s.Events().AppendEmpty()
+				ev.SetName("exception")
+				ev.SetTimestamp(1_700_000_000_100_000_000)
+				ev.SetDroppedAttributesCount(1)
+				ev.Attributes().PutStr("exception.message", "bad")
+				s.Events().AppendEmpty().SetName("no attributes")
+				l := s.Links().AppendEmpty()
+				l.SetTraceID(pcommon.TraceID{9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9})
+				l.SetSpanID(pcommon.SpanID{8, 8, 8, 8, 8, 8, 8, 8})
+				l.TraceState().FromRaw("k=v")
+				l.SetFlags(1)
+				l.SetDroppedAttributesCount(4)
+				l.Attributes().PutInt("link.n", 5)
+				s.Links().AppendEmpty()
+			}
+		}
+	}
+	td.ResourceSpans().AppendEmpty() // a resource without spans
+	return td
+}
+
+func marshal(t testing.TB, td ptrace.Traces) []byte {
+	t.Helper()
+	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Hand-built wire encodings pdata never writes but must read.
+func wireMsg(parts ...[]byte) []byte {
+	var out []byte
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func wireBytes(num protowire.Number, v []byte) []byte {
+	b := protowire.AppendTag(nil, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+func wireVarint(num protowire.Number, v uint64) []byte {
+	b := protowire.AppendTag(nil, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
+}
+
+func wireKV(k, v string) []byte {
+	return wireMsg(wireBytes(1, []byte(k)), wireBytes(2, wireBytes(1, []byte(v))))
+}
+
+func TestDecodeSpansMatchesPdata(t *testing.T) {
+	span := wireMsg(wireBytes(1, make([]byte, 16)), wireBytes(5, []byte("s")),
+		wireVarint(6, math.MaxUint64), // kind -1: out of range
+		wireBytes(15, wireVarint(3, 9)), wireBytes(15, wireBytes(2, []byte("merged status"))),
+		wireVarint(99, 7)) // an unknown field
+	resource := wireBytes(1, wireMsg(wireBytes(1, wireKV("service.name", "first")), wireBytes(1, wireKV("service.name", "second"))))
+	scopeSpans := wireBytes(2, wireMsg(wireBytes(2, span), wireBytes(1, wireBytes(1, []byte("late scope")))))
+	cases := map[string][]byte{
+		"rich":  marshal(t, richTraces()),
+		"empty": nil,
+		// The resource after its scope spans, and sent twice: protobuf merges the two.
+		"resource last and repeated": wireBytes(1, wireMsg(scopeSpans, resource, wireBytes(1, wireBytes(1, wireKV("k", "v"))), wireBytes(3, []byte("schema")))),
+		"unknown top-level field":    wireMsg(wireVarint(5, 1), wireBytes(1, scopeSpans)),
+	}
+	for name, payload := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := referenceSpanRows(payload, wireMeta); err != nil {
+				t.Fatalf("reference refused the case: %v", err)
+			}
+			checkSameAsReference(t, payload)
+		})
+	}
+	rows, err := decodeSpans(marshal(t, richTraces()), wireMeta)
+	if err != nil || rows.len() != 6 {
+		t.Fatalf("rich traces: %d rows, %v; want 6", rows.len(), err)
+	}
+}
+
+func TestDecodeSpansRefusesBadPayloads(t *testing.T) {
+	good := marshal(t, richTraces())
+	span := func(f []byte) []byte { return wireBytes(1, wireBytes(2, wireBytes(2, f))) }
+	cases := map[string][]byte{
+		"truncated":            good[:len(good)-3],
+		"short trace id":       span(wireBytes(1, []byte{1, 2, 3})),
+		"long span id":         span(wireBytes(2, make([]byte, 9))),
+		"name as varint":       span(wireVarint(5, 1)),
+		"resource as varint":   wireBytes(1, wireVarint(1, 1)),
+		"kind as bytes":        span(wireBytes(6, []byte{1})),
+		"attribute as varint":  span(wireVarint(9, 1)),
+		"bad nested attribute": span(wireBytes(9, wireMsg(wireBytes(1, []byte("k")), wireBytes(2, wireVarint(1, 1))))),
+	}
+	for name, payload := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := referenceSpanRows(payload, wireMeta); err == nil {
+				t.Fatalf("the case is valid for pdata: fix the test")
+			}
+			if _, err := decodeSpans(payload, wireMeta); err == nil {
+				t.Fatal("wire decoder accepted a payload pdata refuses")
+			}
+		})
+	}
+}
+
+func FuzzDecodeSpans(f *testing.F) {
+	f.Add(marshal(f, richTraces()))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		checkSameAsReference(t, payload)
+	})
+}
+
+// mcpTraces is a request like the bench harness sends: one MCP server session, n
+// tool-call spans.
+func mcpTraces(n int, salt byte) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "mcp-weather")
+	rs.Resource().Attributes().PutStr("service.version", "1.0.0")
+	rs.Resource().Attributes().PutStr("mcp.session.id", "session-123456")
+	ss := rs.ScopeSpans().AppendEmpty()
+	for i := range n {
+		s := ss.Spans().AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, salt, byte(i)})
+		s.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, salt, byte(i + 1)})
+		s.SetName("tools/call get_weather")
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetStartTimestamp(1_700_000_000_000_000_000)
+		s.SetEndTimestamp(1_700_000_000_040_000_000)
+		s.Attributes().PutStr("mcp.tool.name", "get_weather")
+		s.Attributes().PutStr("mcp.method.name", "tools/call")
+		s.Attributes().PutStr("mcp.session.id", "session-123456")
+		s.Attributes().PutInt("mcp.request.id", int64(i))
+	}
+	return td
+}
+
+func BenchmarkDecodeSpans(b *testing.B) {
+	payload := marshal(b, mcpTraces(100, 0))
+	decoders := map[string]func([]byte, eventMeta) (int, error){
+		"wire": func(p []byte, m eventMeta) (int, error) {
+			r, err := decodeSpans(p, m)
+			if err != nil {
+				return 0, err
+			}
+			return r.len(), nil
+		},
+		"pdata": func(p []byte, m eventMeta) (int, error) {
+			r, err := referenceSpanRows(p, m)
+			return len(r), err
+		},
+	}
+	for _, name := range []string{"pdata", "wire"} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if n, err := decoders[name](payload, wireMeta); err != nil || n != 100 {
+					b.Fatalf("%d rows, %v", n, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/span")
+		})
+	}
+}
