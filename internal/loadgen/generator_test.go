@@ -10,6 +10,9 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/telemetryd/telemetryd/pipeline/persist"
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 func TestGeneratorMakesUniqueRequests(t *testing.T) {
@@ -109,18 +112,17 @@ func TestGeneratorLogsAndMetrics(t *testing.T) {
 	for _, sig := range []Signal{Logs, Metrics, Traces} {
 		g := NewGenerator(NewRunID(), sig, 30, 0)
 		r := g.Next(time.Now())
-		rows := r.Rows("acme", 1)
-		if len(rows) != 30 {
-			t.Errorf("%s: %d rows, want 30", sig, len(rows))
+		payload, err := r.Proto()
+		if err != nil {
+			t.Fatalf("%s: %v", sig, err)
 		}
-		cols := strings.Count(rawColumns[sig], ",") + 1
-		for _, row := range rows {
-			if len(row) != cols {
-				t.Fatalf("%s: row of %d values for %d columns", sig, len(row), cols)
-			}
+		// The raw ClickHouse probe inserts what the persist workers make of it.
+		rows, err := persist.DecodePayload(stream.Signal(sig), payload, "acme", 1)
+		if err != nil {
+			t.Fatalf("%s: decode as the workers do: %v", sig, err)
 		}
-		if _, err := r.Proto(); err != nil {
-			t.Errorf("%s: %v", sig, err)
+		if rows.Len() != 30 {
+			t.Errorf("%s: %d rows, want 30", sig, rows.Len())
 		}
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/telemetryd/telemetryd/pipeline/persist"
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 // The raw probes run the same payloads straight into JetStream and ClickHouse, after
@@ -43,11 +46,21 @@ func runRawProbes(ctx context.Context, cfg Config, ch driver.Conn, runID string,
 	if ch == nil {
 		return
 	}
-	var rows [][]any
+	events := make([]persist.Rows, 0, len(pool))
 	for i, r := range pool {
-		rows = append(rows, r.Rows("bench", uint64(i+1))...)
+		b, err := r.Proto()
+		if err == nil {
+			var rows persist.Rows
+			if rows, err = persist.DecodePayload(stream.Signal(r.Signal), b, "bench", uint64(i+1)); err == nil {
+				events = append(events, rows)
+			}
+		}
+		if err != nil {
+			note("raw ClickHouse probe: %v", err)
+			return
+		}
 	}
-	n, secs, err := rawClickHouse(ctx, ch, cfg.Signal, runID, rows, cfg.RawBatchRows, cfg.RawDuration)
+	n, secs, err := rawClickHouse(ctx, ch, cfg.Signal, runID, events, cfg.RawBatchRows, cfg.RawDuration)
 	if err != nil {
 		note("raw ClickHouse probe: %v", err)
 		return
@@ -135,10 +148,11 @@ func rawJetStream(ctx context.Context, url string, pool []Request, d time.Durati
 	return acked.Load(), secs, nil
 }
 
-// rawClickHouse inserts rows into a scratch copy of the signal's table with
-// rawInserters concurrent INSERTs of batchRows rows each for d, then drops it.
-func rawClickHouse(ctx context.Context, ch driver.Conn, signal Signal, runID string, rows [][]any, batchRows int, d time.Duration) (int64, float64, error) {
-	if len(rows) == 0 {
+// rawClickHouse inserts the events' rows into a scratch copy of the signal's table
+// with rawInserters concurrent INSERTs of about batchRows rows each for d, then drops
+// it. The rows are encoded exactly as the persist workers encode them.
+func rawClickHouse(ctx context.Context, ch driver.Conn, signal Signal, runID string, events []persist.Rows, batchRows int, d time.Duration) (int64, float64, error) {
+	if len(events) == 0 {
 		return 0, 0, errors.New("no rows")
 	}
 	// The name derives from the run id (hex), so it is a safe identifier.
@@ -151,33 +165,26 @@ func rawClickHouse(ctx context.Context, ch driver.Conn, signal Signal, runID str
 		defer cancel()
 		_ = ch.Exec(dropCtx, "DROP TABLE IF EXISTS "+scratch)
 	}()
-	insert := fmt.Sprintf("INSERT INTO %s (%s)", scratch, rawColumns[signal])
 	var inserted atomic.Int64
 	errs := make([]error, rawInserters)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range rawInserters {
 		wg.Go(func() {
-			next := w * batchRows
+			next := w * len(events) / rawInserters
 			for time.Since(start) < d && ctx.Err() == nil {
-				batch, err := ch.PrepareBatch(ctx, insert)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				for range batchRows {
-					if err := batch.Append(rows[next%len(rows)]...); err != nil {
-						_ = batch.Abort()
-						errs[w] = err
-						return
-					}
+				var batch []persist.Rows
+				rows := 0
+				for rows < batchRows {
+					ev := events[next%len(events)]
+					batch, rows = append(batch, ev), rows+ev.Len()
 					next++
 				}
-				if err := batch.Send(); err != nil {
+				if err := persist.InsertInto(ctx, ch, scratch, batch); err != nil {
 					errs[w] = err
 					return
 				}
-				inserted.Add(int64(batchRows))
+				inserted.Add(int64(rows))
 			}
 		})
 	}
