@@ -18,7 +18,7 @@ import (
 )
 
 const benchUsage = `Usage:
-  telemetryd bench --target http://HOST:4318 --token T --duration 30s [--conns N]
+  telemetryd bench --target http://HOST:4318 --token T --duration 30s [--conns N] [--rate SPANS_PER_SEC]
                    [--spans-per-request N] [--signal traces|logs|metrics] [--grpc] [--gzip] [--json]
                    [--clickhouse-dsn DSN] [--nats-url URL] [--pid PID,...] [--jwt-secret S --tenant T]
 
@@ -39,6 +39,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to send")
 	fs.IntVar(&cfg.Conns, "conns", 8, "concurrent connections, each with one request in flight")
 	fs.IntVar(&cfg.SpansPerRequest, "spans-per-request", 100, "spans (log records, data points) per request")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "spans per second to send at most, all connections together (0: as fast as acknowledged), e.g. half the maximum to read ack latency below saturation")
 	signal := fs.String("signal", "traces", "traces, logs or metrics")
 	fs.BoolVar(&cfg.GRPC, "grpc", false, "send OTLP/gRPC instead of OTLP/HTTP protobuf")
 	fs.BoolVar(&cfg.Gzip, "gzip", false, "compress requests with gzip")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/time/rate"
 
 	"github.com/telemetryd/telemetryd/schema"
 )
@@ -30,6 +31,7 @@ type Config struct {
 	PersistTimeout  time.Duration // how long to wait for the last span to be queryable
 	RawDuration     time.Duration // length of each raw probe
 	RawBatchRows    int           // rows per INSERT of the raw ClickHouse probe
+	Rate            float64       // spans per second all senders together start at most; 0: as fast as they can
 	Progress        io.Writer     // one line a second; nil for none
 }
 
@@ -47,6 +49,9 @@ func (c Config) Validate() error {
 	}
 	if c.Conns < 1 || c.Conns > 4096 {
 		errs = append(errs, fmt.Errorf("--conns must be 1..4096, got %d", c.Conns))
+	}
+	if c.Rate < 0 {
+		errs = append(errs, fmt.Errorf("--rate must not be negative, got %g", c.Rate))
 	}
 	if c.SpansPerRequest < 1 || c.SpansPerRequest > 100000 {
 		errs = append(errs, fmt.Errorf("--spans-per-request must be 1..100000, got %d", c.SpansPerRequest))
@@ -129,11 +134,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	latencies := make([][]time.Duration, cfg.Conns)
 	var fatalOnce sync.Once
 	var fatal error
+	var pace *rate.Limiter // nil: unpaced
+	if cfg.Rate > 0 {
+		pace = rate.NewLimiter(rate.Limit(cfg.Rate/float64(cfg.SpansPerRequest)), 1)
+	}
 	var wg sync.WaitGroup
 	for i := range senders {
 		wg.Go(func() {
 			gen := NewGenerator(runID, cfg.Signal, cfg.SpansPerRequest, i)
-			err := drive(sendCtx, stop, senders[i], gen, &c, &latencies[i], fresh)
+			err := drive(sendCtx, stop, senders[i], gen, pace, &c, &latencies[i], fresh)
 			if err != nil {
 				fatalOnce.Do(func() { fatal = err; cancelSend() })
 			}
@@ -216,8 +225,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// drive sends requests until stop, retrying each after 429 and 503 as told.
-func drive(ctx context.Context, stop <-chan struct{}, s sender, gen *Generator, c *counters, lat *[]time.Duration, fresh *freshness) error {
+// drive sends requests until stop, retrying each after 429 and 503 as told. With
+// pace, each new request waits for its turn.
+func drive(ctx context.Context, stop <-chan struct{}, s sender, gen *Generator, pace *rate.Limiter, c *counters, lat *[]time.Duration, fresh *freshness) error {
 	for {
 		select {
 		case <-stop:
@@ -225,6 +235,18 @@ func drive(ctx context.Context, stop <-chan struct{}, s sender, gen *Generator, 
 		case <-ctx.Done():
 			return nil
 		default:
+		}
+		if pace != nil {
+			// A wait lasts at most one request's share of the rate; a stop that came
+			// meanwhile is honoured before sending.
+			if err := pace.Wait(ctx); err != nil {
+				return nil
+			}
+			select {
+			case <-stop:
+				return nil
+			default:
+			}
 		}
 		r := gen.Next(time.Now())
 		for {
