@@ -31,11 +31,15 @@ type Config struct {
 	MaxBatchBytes  int           // bytes pulled per batch
 	MaxBatchRows   int           // rows per INSERT; a larger batch is written in several
 	MaxBatchWait   time.Duration // how long a batch waits to fill
-	AckWait        time.Duration // redelivery after this long without an ack
-	InsertTimeout  time.Duration // bound on one INSERT
-	MaxDeliver     int           // attempts before an event ClickHouse rejects is dead-lettered
-	TakeoverAfter  time.Duration // a silent worker's partitions move after about this long
-	DeadLetter     string        // subject (and stream name) of dead letters
+	// MaxConcurrentBatches bounds the batches a process decodes and inserts at
+	// once, over all its partitions: an INSERT costs the client several times its
+	// events' bytes, so this and MaxBatchBytes bound the worker's memory.
+	MaxConcurrentBatches int
+	AckWait              time.Duration // redelivery after this long without an ack
+	InsertTimeout        time.Duration // bound on one INSERT
+	MaxDeliver           int           // attempts before an event ClickHouse rejects is dead-lettered
+	TakeoverAfter        time.Duration // a silent worker's partitions move after about this long
+	DeadLetter           string        // subject (and stream name) of dead letters
 	// AfterInsert, if set, runs after a batch's INSERTs and before its acks: fault
 	// tests use it to kill a worker in exactly that window.
 	AfterInsert func()
@@ -47,16 +51,17 @@ type Config struct {
 // DefaultConfig is the default worker configuration.
 func DefaultConfig() Config {
 	return Config{
-		Durable:        "persist",
-		MaxBatchEvents: 1000,
-		MaxBatchBytes:  32 << 20,
-		MaxBatchRows:   100_000,
-		MaxBatchWait:   time.Second,
-		AckWait:        time.Minute,
-		InsertTimeout:  30 * time.Second,
-		MaxDeliver:     5,
-		TakeoverAfter:  5 * time.Second,
-		DeadLetter:     "telemetry_dead_letter",
+		Durable:              "persist",
+		MaxBatchEvents:       1000,
+		MaxBatchBytes:        8 << 20,
+		MaxBatchRows:         50_000,
+		MaxBatchWait:         time.Second,
+		MaxConcurrentBatches: 2,
+		AckWait:              time.Minute,
+		InsertTimeout:        30 * time.Second,
+		MaxDeliver:           5,
+		TakeoverAfter:        5 * time.Second,
+		DeadLetter:           "telemetry_dead_letter",
 	}
 }
 
@@ -72,6 +77,7 @@ type Worker struct {
 	logger  *slog.Logger
 	members *members
 	cons    []jetstream.Consumer
+	slots   chan struct{} // one per batch held, MaxConcurrentBatches in all
 
 	deadLettered atomic.Uint64
 	persisted    atomic.Uint64
@@ -79,7 +85,8 @@ type Worker struct {
 
 // NewWorker creates (or updates) the partitions' consumers and the dead-letter stream.
 func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Config, ch driver.Conn, cfg Config, logger *slog.Logger) (*Worker, error) {
-	w := &Worker{cfg: cfg, stream: streamCfg, js: js, ch: ch, logger: logger}
+	w := &Worker{cfg: cfg, stream: streamCfg, js: js, ch: ch, logger: logger,
+		slots: make(chan struct{}, max(cfg.MaxConcurrentBatches, 1))}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        cfg.DeadLetter,
 		Description: "telemetryd events persist workers could not store, with the reason in a header",
@@ -159,6 +166,10 @@ func (w *Worker) runPartition(ctx context.Context, k int) {
 		// partition when it stops owning it.
 		holding = true
 		msgs, err := w.fetch(cons)
+		if err == nil && len(msgs) > 0 && w.acquire(ctx, msgs) {
+			w.persistBatch(ctx, k, msgs)
+			<-w.slots
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				w.logger.Warn("fetch events", "partition", k, "err", err)
@@ -167,13 +178,28 @@ func (w *Worker) runPartition(ctx context.Context, k int) {
 			continue
 		}
 		backoff.reset()
-		if len(msgs) == 0 {
-			continue
-		}
-		w.persistBatch(ctx, k, msgs)
 	}
 	if holding {
 		w.release(k)
+	}
+}
+
+// acquire takes a batch slot for msgs, keeping them from being redelivered while it
+// waits. It returns false when ctx ended first; msgs then come back later.
+func (w *Worker) acquire(ctx context.Context, msgs []jetstream.Msg) bool {
+	tick := time.NewTicker(max(w.cfg.AckWait/3, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case w.slots <- struct{}{}:
+			return true
+		case <-tick.C:
+			for _, m := range msgs {
+				_ = m.InProgress()
+			}
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

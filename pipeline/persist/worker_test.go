@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,5 +301,43 @@ func TestGracefulStopLosesAndDuplicatesNothing(t *testing.T) {
 	})
 	if n := e.count("SELECT count() FROM spans"); n != uint64(total) {
 		t.Errorf("%d rows, want %d", n, total)
+	}
+}
+
+// TestConcurrentBatchesAreBounded: however many partitions have events, a process
+// decodes and inserts at most MaxConcurrentBatches batches at once, and a batch
+// waiting for its turn longer than AckWait is not redelivered meanwhile.
+func TestConcurrentBatchesAreBounded(t *testing.T) {
+	cases := map[string]struct{ slots, want int32 }{
+		"one at a time": {1, 1},
+		"two at a time": {2, 2},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			for i := 0; i < 40; i++ { // spread over the 4 partitions
+				e.publish(i, 2)
+			}
+			var inside, most atomic.Int32
+			cfg := testConfig()
+			cfg.MaxConcurrentBatches = int(tc.slots)
+			cfg.MaxBatchEvents = 3
+			cfg.AckWait = 500 * time.Millisecond // shorter than the wait for a slot below
+			cfg.AfterInsert = func() {
+				n := inside.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(150 * time.Millisecond) // hold the slot so the others must wait
+				inside.Add(-1)
+			}
+			e.startWorker(cfg)
+			testenv.Eventually(t, 30*time.Second, "80 span rows", func() bool { return e.count("SELECT count() FROM spans") >= 80 })
+			if got := most.Load(); got > tc.want {
+				t.Errorf("%d batches inserted at once, want at most %d", got, tc.want)
+			}
+			if n := e.count("SELECT count() FROM spans"); n != 80 {
+				t.Errorf("%d span rows, want 80: a waiting batch was redelivered and stored twice", n)
+			}
+		})
 	}
 }
