@@ -82,14 +82,26 @@ func splitStatements(body string) []string {
 // Migrate creates the database named in dsn if it is missing and applies every
 // migration not yet recorded in its schema_migrations table. It is safe to run again
 // and from several processes: every statement is idempotent.
-func Migrate(ctx context.Context, dsn string, logger *slog.Logger) error {
-	opts, err := Options(dsn)
+func Migrate(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) error {
+	l := layoutOf(opts)
+	if err := ValidateCluster(l.cluster); err != nil {
+		return err
+	}
+	chOpts, err := Options(dsn)
 	if err != nil {
 		return err
 	}
-	db := opts.Auth.Database
+	db := chOpts.Auth.Database
+	migrations, err := Migrations()
+	if err != nil {
+		return err
+	}
+	pl, err := plan(migrations, l.cluster)
+	if err != nil {
+		return err
+	}
 	// The database may not exist yet, so connect to the always-present "default".
-	bootstrap := *opts
+	bootstrap := *chOpts
 	bootstrap.Auth.Database = "default"
 	conn, err := open(ctx, &bootstrap)
 	if err != nil {
@@ -97,51 +109,82 @@ func Migrate(ctx context.Context, dsn string, logger *slog.Logger) error {
 	}
 	defer conn.Close()
 
-	migrations, err := Migrations()
-	if err != nil {
+	if err := checkLayout(ctx, conn, db, l.cluster); err != nil {
 		return err
 	}
-	setup := []string{
-		"CREATE DATABASE IF NOT EXISTS " + db,
-		"CREATE TABLE IF NOT EXISTS " + db + ".schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = MergeTree() ORDER BY version",
-	}
-	for _, stmt := range setup {
+	for _, stmt := range setupStatements(db, l.cluster) {
 		if err := conn.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("prepare database %s: %w", db, err)
 		}
 	}
-	applied := map[uint32]bool{}
-	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
+	applied, err := appliedMigrations(ctx, conn, db, l.cluster)
 	if err != nil {
-		return fmt.Errorf("read applied migrations: %w", err)
+		return err
 	}
-	for rows.Next() {
-		var v uint32
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("read applied migrations: %w", err)
-		}
-		applied[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read applied migrations: %w", err)
-	}
-
-	for _, m := range migrations {
+	for i, m := range migrations {
 		if applied[uint32(m.Version)] {
 			continue
 		}
-		for i, stmt := range m.Statements {
-			err := conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db))
-			if err != nil && !columnAlreadyAdded(stmt, err) {
-				return fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
+		for j, s := range pl.steps[i] {
+			if err := runStep(ctx, conn, db, s); err != nil {
+				return fmt.Errorf("migration %s statement %d: %w", m.Name, j+1, err)
 			}
 		}
 		if err := recordMigration(ctx, conn, db, m); err != nil {
 			return err
 		}
-		logger.Info("applied clickhouse migration", "database", db, "migration", m.Name)
+		logger.Info("applied clickhouse migration", "database", db, "migration", m.Name, "cluster", l.cluster)
+	}
+	for _, d := range pl.distributed {
+		if err := completeDistributed(ctx, conn, db, d, logger); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appliedMigrations reads the versions schema_migrations records. On a cluster the
+// local replica first catches up with what other nodes recorded.
+func appliedMigrations(ctx context.Context, conn driver.Conn, db, cluster string) (map[uint32]bool, error) {
+	if cluster != "" {
+		if err := conn.Exec(ctx, "SYSTEM SYNC REPLICA "+db+".schema_migrations"); err != nil {
+			return nil, fmt.Errorf("sync schema_migrations replica: %w", err)
+		}
+	}
+	applied := map[uint32]bool{}
+	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read applied migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read applied migrations: %w", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read applied migrations: %w", err)
+	}
+	return applied, nil
+}
+
+// runStep runs one statement. A statement adding columns that exist (a migration that
+// stopped halfway runs again) counts as applied: one column at once when the statement
+// adds several, so those still missing are added.
+func runStep(ctx context.Context, conn driver.Conn, db string, s step) error {
+	err := conn.Exec(ctx, strings.ReplaceAll(s.sql, "{db}", db))
+	if err == nil || len(s.columns) == 0 || !columnExists(err) {
+		return err
+	}
+	if len(s.columns) == 1 && s.columns[0] == s.sql {
+		return nil
+	}
+	for _, one := range s.columns {
+		if err := conn.Exec(ctx, strings.ReplaceAll(one, "{db}", db)); err != nil && !columnExists(err) {
+			return err
+		}
 	}
 	return nil
 }
@@ -163,15 +206,16 @@ func recordMigration(ctx context.Context, conn driver.Conn, db string, m Migrati
 	return nil
 }
 
-// codeIllegalColumn is ClickHouse's error for adding a column that exists.
+// codeIllegalColumn is ClickHouse's error for adding a column that exists. A distributed
+// DDL task that failed so on a node reports the node's code.
 const codeIllegalColumn = 44
 
+// addColumn matches an ALTER TABLE that adds exactly one column: the form migrations
+// use, since ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS.
 var addColumn = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s+\S+[^,]*$`)
 
-// columnAlreadyAdded reports whether stmt adds one column that is already there: a
-// migration that stopped after such an ALTER can run again (ClickHouse 18.16 has no
-// ADD COLUMN IF NOT EXISTS).
-func columnAlreadyAdded(stmt string, err error) bool {
+// columnExists reports whether err says a column to add is already there.
+func columnExists(err error) bool {
 	var ex *clickhouse.Exception
-	return addColumn.MatchString(stmt) && errors.As(err, &ex) && ex.Code == codeIllegalColumn
+	return errors.As(err, &ex) && ex.Code == codeIllegalColumn
 }

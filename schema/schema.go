@@ -1,5 +1,6 @@
 // Package schema owns telemetryd's ClickHouse database: connections, and the versioned,
-// idempotent migrations embedded in the binary.
+// idempotent migrations embedded in the binary, for one server or, rewritten
+// (cluster.go), for a ClickHouse cluster with replicated and Distributed tables.
 //
 // Every statement must run on ClickHouse 18.16 (Debian's package) and on current releases:
 // no Map, DateTime64, LowCardinality, CODEC, TTL or skip indexes in the base schema.
@@ -44,12 +45,40 @@ func Options(dsn string) (*clickhouse.Options, error) {
 }
 
 // Open connects to the database named in dsn and checks that it answers.
-func Open(ctx context.Context, dsn string) (driver.Conn, error) {
-	opts, err := Options(dsn)
+//
+// On a cluster (OnCluster) every INSERT through a Distributed table is synchronous
+// (insert_distributed_sync=1): it returns once every shard stored its rows, so a persist
+// worker acknowledges events only when they are stored and its redelivery lookup sees
+// them. Without it the Distributed table would queue the rows on local disk and send them
+// later. Open also checks the user's profile lets fetch filter with IN subqueries over
+// Distributed tables (distributed_product_mode): ClickHouse 18.16's native protocol takes
+// only numeric settings from a client, so that one must come from the server.
+func Open(ctx context.Context, dsn string, opts ...Option) (driver.Conn, error) {
+	l := layoutOf(opts)
+	if err := ValidateCluster(l.cluster); err != nil {
+		return nil, err
+	}
+	chOpts, err := Options(dsn)
 	if err != nil {
 		return nil, err
 	}
-	return open(ctx, opts)
+	if l.cluster != "" {
+		if chOpts.Settings == nil {
+			chOpts.Settings = clickhouse.Settings{}
+		}
+		chOpts.Settings["insert_distributed_sync"] = 1
+	}
+	conn, err := open(ctx, chOpts)
+	if err != nil {
+		return nil, err
+	}
+	if l.cluster != "" {
+		if err := checkClusterSettings(ctx, conn); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
 }
 
 func open(ctx context.Context, opts *clickhouse.Options) (driver.Conn, error) {

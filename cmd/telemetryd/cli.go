@@ -17,8 +17,8 @@ import (
 	"github.com/telemetryd/telemetryd/schema"
 )
 
-func migrateSchema(ctx context.Context, dsn string, logger *slog.Logger) error {
-	if err := schema.Migrate(ctx, dsn, logger); err != nil {
+func migrateSchema(ctx context.Context, dsn, cluster string, logger *slog.Logger) error {
+	if err := schema.Migrate(ctx, dsn, logger, schema.OnCluster(cluster)); err != nil {
 		return err
 	}
 	logger.Info("schema up to date")

@@ -101,4 +101,11 @@ func TestMigrateCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"migrate", "--clickhouse-dsn", "clickhouse://127.0.0.1:1/x"}, &out, &errOut); err == nil {
 		t.Error("migrate against a closed port succeeded")
 	}
+	// A cluster name is checked, and must be one the server defines.
+	for cluster, want := range map[string]string{"bad name": "--clickhouse-cluster", "no_such_cluster": "remote_servers"} {
+		err := run(context.Background(), []string{"migrate", "--clickhouse-dsn", dsn, "--clickhouse-cluster", cluster}, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("migrate --clickhouse-cluster %q: err = %v, want one mentioning %s", cluster, err, want)
+		}
+	}
 }

@@ -28,6 +28,9 @@ const (
 
 var allRoles = []string{roleIngest, rolePersist, roleFetch}
 
+// clickhouseClusterUsage is the help of --clickhouse-cluster, the same for every command.
+const clickhouseClusterUsage = "ClickHouse cluster (a remote_servers name) to create the tables on: replicated <table>_local tables ON CLUSTER and Distributed tables over them; empty: one server"
+
 // natsConfig says where NATS is: embedded (URL empty) or an existing server/cluster,
 // and how to authenticate to it.
 type natsConfig struct {
@@ -143,6 +146,9 @@ type serveConfig struct {
 	// BacklogThreshold is the share of the stream's limits that events not yet
 	// persisted may fill before ingest answers 503.
 	BacklogThreshold float64
+	// ClickHouseCluster is the ClickHouse cluster (remote_servers name) the tables are
+	// distributed over; "" for one server.
+	ClickHouseCluster string
 }
 
 func defaultServeConfig() serveConfig {
@@ -164,6 +170,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded NATS server's storage")
 	c.NATS.registerFlags(fs)
 	fs.StringVar(&c.ClickHouseDSN, "clickhouse-dsn", schema.DefaultDSN, "ClickHouse DSN (native protocol)")
+	fs.StringVar(&c.ClickHouseCluster, "clickhouse-cluster", "", clickhouseClusterUsage)
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes) that verifies dashboard JWTs; prefer the env var")
 	c.JWT.registerFlags(fs)
 	fs.StringVar(&c.Roles, "roles", strings.Join(allRoles, ","), "roles to run: any of ingest,persist,fetch")
@@ -185,6 +192,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Persist.TakeoverAfter, "takeover-after", c.Persist.TakeoverAfter, "a silent persist worker's partitions move to the others after about this long")
 	fs.IntVar(&c.Persist.MaxDeliver, "max-deliver", c.Persist.MaxDeliver, "attempts before an event ClickHouse keeps rejecting goes to the dead-letter stream")
 	fs.IntVar(&c.Persist.MaxBatchEvents, "batch-max-events", c.Persist.MaxBatchEvents, "events a persist worker pulls per batch")
+	fs.IntVar(&c.Persist.MaxConcurrentBatches, "persist-concurrency", c.Persist.MaxConcurrentBatches, "batches a persist process decodes and inserts at once, over all its partitions (bounds its memory)")
 	fs.DurationVar(&c.Persist.MaxBatchWait, "batch-max-wait", c.Persist.MaxBatchWait, "how long a persist batch waits to fill")
 	fs.Float64Var(&c.RateLimit.Rate, "rate-limit", c.RateLimit.Rate, "default requests per second per credential (0: unlimited); a credential's own limit wins")
 	fs.IntVar(&c.RateLimit.Burst, "rate-limit-burst", c.RateLimit.Burst, "default burst per credential")
@@ -247,6 +255,9 @@ func (c *serveConfig) validate() error {
 	if _, err := schema.Options(c.ClickHouseDSN); err != nil {
 		errs = append(errs, fmt.Errorf("--clickhouse-dsn: %w", err))
 	}
+	if err := schema.ValidateCluster(c.ClickHouseCluster); err != nil {
+		errs = append(errs, fmt.Errorf("--clickhouse-cluster: %w", err))
+	}
 	if slices.Contains(roles, roleFetch) {
 		if c.JWTSecret == "" && c.JWT.PublicKeys == "" && c.JWT.JWKS == "" {
 			errs = append(errs, fmt.Errorf("the fetch role needs a way to verify JWTs: --jwt-secret (or %s), --jwt-public-keys or --jwks-url", envName("jwt-secret")))
@@ -269,6 +280,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.Ingest.MaxInFlight < 1 || c.Ingest.MaxInFlight > 10000 {
 		errs = append(errs, fmt.Errorf("--max-inflight must be 1..10000, got %d", c.Ingest.MaxInFlight))
+	}
+	if c.Persist.MaxConcurrentBatches < 1 || c.Persist.MaxConcurrentBatches > 256 {
+		errs = append(errs, fmt.Errorf("--persist-concurrency must be 1..256, got %d", c.Persist.MaxConcurrentBatches))
 	}
 	if c.Persist.MaxBatchEvents < 1 || c.Persist.MaxBatchEvents > 10000 {
 		errs = append(errs, fmt.Errorf("--batch-max-events must be 1..10000, got %d", c.Persist.MaxBatchEvents))

@@ -66,8 +66,22 @@ func TestServeConfig(t *testing.T) {
 		{name: "bad leeway", args: []string{"--roles=ingest", "--jwt-leeway=1h"}, wantErr: "--jwt-leeway"},
 		{name: "short secret", args: []string{"--jwt-secret=short"}, wantErr: "at least 32 bytes"},
 		{name: "bad address", args: []string{"--roles=ingest", "--http-addr=4318"}, wantErr: "--http-addr"},
+		{name: "no persist concurrency", args: []string{"--roles=persist", "--persist-concurrency=0"}, wantErr: "--persist-concurrency must be 1..256"},
 		{name: "bad duration in env", args: []string{"--roles=ingest"}, env: map[string]string{"TELEMETRYD_BATCH_MAX_WAIT": "soon"}, wantErr: "TELEMETRYD_BATCH_MAX_WAIT"},
 		{name: "bad dsn", args: []string{"--roles=ingest", "--clickhouse-dsn=clickhouse://h:9000/a-b"}, wantErr: "--clickhouse-dsn"},
+		{name: "clickhouse cluster from env", args: []string{"--roles=persist"}, env: map[string]string{"TELEMETRYD_CLICKHOUSE_CLUSTER": "prod-eu_1"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.ClickHouseCluster != "prod-eu_1" {
+					t.Errorf("cluster = %q", c.ClickHouseCluster)
+				}
+			}},
+		{name: "one clickhouse server by default", args: []string{"--roles=persist"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.ClickHouseCluster != "" {
+					t.Errorf("cluster = %q, want none", c.ClickHouseCluster)
+				}
+			}},
+		{name: "bad clickhouse cluster", args: []string{"--roles=persist", "--clickhouse-cluster=x' ON CLUSTER"}, wantErr: "--clickhouse-cluster"},
 		{name: "stray argument", args: []string{"--roles=ingest", "extra"}, wantErr: "unexpected argument"},
 		{name: "all errors at once", args: []string{"--roles=fetch", "--http-addr=x", "--log-level=loud"},
 			wantErr: "--http-addr"},

@@ -41,6 +41,12 @@ func startTestServer(t testing.TB) *server {
 // startTestServerWith is startTestServer with the configuration changed by edit.
 func startTestServerWith(t testing.TB, edit func(*serveConfig)) *server {
 	t.Helper()
+	return startTestServerLogging(t, edit, io.Discard)
+}
+
+// startTestServerLogging is startTestServerWith with the server's log written to logs.
+func startTestServerLogging(t testing.TB, edit func(*serveConfig), logs io.Writer) *server {
+	t.Helper()
 	cfg := defaultServeConfig()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.GRPCAddr = "127.0.0.1:0"
@@ -59,7 +65,7 @@ func startTestServerWith(t testing.TB, edit func(*serveConfig)) *server {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := startServer(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := startServer(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}

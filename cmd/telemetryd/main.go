@@ -120,10 +120,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 func runMigrate(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("telemetryd migrate", stderr)
 	dsn := fs.String("clickhouse-dsn", schema.DefaultDSN, "ClickHouse DSN (native protocol)")
+	cluster := fs.String("clickhouse-cluster", "", clickhouseClusterUsage)
 	if err := parseFlags(fs, args, osLookupEnv); err != nil {
 		return err
 	}
-	return migrateSchema(ctx, *dsn, newLogger(stderr, "info"))
+	if err := schema.ValidateCluster(*cluster); err != nil {
+		return fmt.Errorf("--clickhouse-cluster: %w", err)
+	}
+	return migrateSchema(ctx, *dsn, *cluster, newLogger(stderr, "info"))
 }
 
 func parseLogLevel(s string) (slog.Level, error) {

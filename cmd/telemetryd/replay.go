@@ -21,6 +21,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("telemetryd replay", stderr)
 	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 	dsn := fs.String("clickhouse-dsn", schema.DefaultDSN, "ClickHouse DSN (native protocol) of the database to rebuild")
+	cluster := fs.String("clickhouse-cluster", "", clickhouseClusterUsage)
 	fromSeq := fs.Uint64("from-seq", 0, "replay from this stream sequence on (or --since)")
 	since := fs.String("since", "", "replay the events stored at or after this RFC 3339 time (or --from-seq)")
 	fs.IntVar(&cfg.MaxBatchEvents, "batch-max-events", cfg.MaxBatchEvents, "events per batch, hence per INSERT")
@@ -51,16 +52,20 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if _, err := schema.Options(*dsn); err != nil {
 		errs = append(errs, fmt.Errorf("--clickhouse-dsn: %w", err))
 	}
+	if err := schema.ValidateCluster(*cluster); err != nil {
+		errs = append(errs, fmt.Errorf("--clickhouse-cluster: %w", err))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("replay:\n%w", err)
 	}
 
 	logger := newLogger(stderr, "info")
 	// Migrate creates the database when it is missing, so an empty one can be rebuilt.
-	if err := schema.Migrate(ctx, *dsn, logger); err != nil {
+	on := schema.OnCluster(*cluster)
+	if err := schema.Migrate(ctx, *dsn, logger, on); err != nil {
 		return err
 	}
-	ch, err := schema.Open(ctx, *dsn)
+	ch, err := schema.Open(ctx, *dsn, on)
 	if err != nil {
 		return err
 	}

@@ -125,10 +125,11 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		s.store = store
 		s.metrics.GaugeFunc("telemetryd_credentials_cached", "Credentials in this process's index.", func() float64 { return float64(store.Len()) })
 	case modClickHouse:
-		if err := schema.Migrate(ctx, cfg.ClickHouseDSN, logger); err != nil {
+		on := schema.OnCluster(cfg.ClickHouseCluster)
+		if err := schema.Migrate(ctx, cfg.ClickHouseDSN, logger, on); err != nil {
 			return fmt.Errorf("migrate clickhouse: %w", err)
 		}
-		ch, err := schema.Open(ctx, cfg.ClickHouseDSN)
+		ch, err := schema.Open(ctx, cfg.ClickHouseDSN, on)
 		if err != nil {
 			return err
 		}
@@ -197,7 +198,9 @@ func (s *server) initPersist(ctx context.Context) error {
 	s.goWork(func() { _ = w.Run(s.workCtx) })
 	if cfg.RetentionDays > 0 {
 		opts, _ := schema.Options(cfg.ClickHouseDSN)
-		r := persist.NewRetention(s.ch, opts.Auth.Database, cfg.RetentionDays, s.logger)
+		r := persist.NewRetention(s.ch, persist.RetentionConfig{
+			Database: opts.Auth.Database, Cluster: cfg.ClickHouseCluster, Days: cfg.RetentionDays,
+		}, s.logger)
 		s.goWork(func() { r.Run(s.workCtx, time.Hour) })
 	}
 	return nil

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real servers: a private ClickHouse (Debian's
 # clickhouse-server, installed if missing) on free ports with its own data directory,
-# stopped afterwards; NATS is embedded in the tests.
+# and a private ClickHouse cluster (three more clickhouse-server processes and Debian's
+# zookeeper, see clickhouse-cluster.sh) for the --clickhouse-cluster tests; all stopped
+# afterwards. NATS is embedded in the tests.
 #
 # Extra arguments go to `go test`, e.g. ./deploy/local/test.sh -run TestEndToEnd ./cmd/...
 set -euo pipefail
@@ -10,13 +12,21 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 
 "$here/clickhouse.sh" install
+"$here/clickhouse-cluster.sh" install
 dir=$(mktemp -d "${TMPDIR:-/tmp}/telemetryd-test-clickhouse.XXXXXX")
-cleanup() { "$here/clickhouse.sh" stop "$dir"; rm -rf "$dir"; }
+cluster_dir=$(mktemp -d "${TMPDIR:-/tmp}/telemetryd-test-clickhouse-cluster.XXXXXX")
+cleanup() {
+  "$here/clickhouse.sh" stop "$dir"
+  "$here/clickhouse-cluster.sh" stop "$cluster_dir"
+  rm -rf "$dir" "$cluster_dir"
+}
 trap cleanup EXIT
 tcp=$("$here/clickhouse.sh" free-port)
 http=$("$here/clickhouse.sh" free-port)
 "$here/clickhouse.sh" start "$dir" "$tcp" "$http"
 export TELEMETRYD_TEST_CLICKHOUSE="127.0.0.1:$tcp"
+TELEMETRYD_TEST_CLICKHOUSE_CLUSTER=$("$here/clickhouse-cluster.sh" start "$cluster_dir")
+export TELEMETRYD_TEST_CLICKHOUSE_CLUSTER
 
 if [ "$#" -eq 0 ]; then set -- ./...; fi
 # -race on every package: most of them start goroutines (watches, consumers, servers).

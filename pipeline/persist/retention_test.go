@@ -43,7 +43,7 @@ func TestRetentionDropsOnlyOldPartitions(t *testing.T) {
 	if err := ch.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
 		t.Fatal(err)
 	}
-	r := NewRetention(ch, db, 30, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := NewRetention(ch, RetentionConfig{Database: db, Days: 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	dropped, err := r.RunOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
