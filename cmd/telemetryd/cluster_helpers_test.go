@@ -254,6 +254,7 @@ const spansPerRequest = 50
 func startTraceLoad(t *testing.T, addrs []string, token string, workers int) *traceLoad {
 	l := &traceLoad{t: t, addrs: addrs, token: token, stop: make(chan struct{})}
 	client := &http.Client{Timeout: 15 * time.Second}
+	waitTokenKnown(t, client, addrs, token)
 	for g := 0; g < workers; g++ {
 		l.wg.Add(1)
 		go func() {
@@ -273,6 +274,27 @@ func startTraceLoad(t *testing.T, addrs []string, token string, workers int) *tr
 		}()
 	}
 	return l
+}
+
+// waitTokenKnown waits until every ingest process has learnt of a token just created
+// elsewhere (its credential index follows the KV bucket by a watch): the load's 401s
+// are not retried, as exporters do not retry them.
+func waitTokenKnown(t *testing.T, client *http.Client, addrs []string, token string) {
+	t.Helper()
+	for _, addr := range addrs {
+		testenv.Eventually(t, 10*time.Second, "ingest "+addr+" to know the new token", func() bool {
+			// An empty export request: authenticated, then nothing to store.
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/traces", bytes.NewReader(nil))
+			req.Header.Set("Content-Type", "application/x-protobuf")
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := client.Do(req)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode != http.StatusUnauthorized
+		})
+	}
 }
 
 func (l *traceLoad) count(key string) {
