@@ -53,8 +53,8 @@ func DefaultConfig() Config {
 	return Config{
 		Durable:              "persist",
 		MaxBatchEvents:       1000,
-		MaxBatchBytes:        8 << 20,
-		MaxBatchRows:         50_000,
+		MaxBatchBytes:        4 << 20,
+		MaxBatchRows:         20_000,
 		MaxBatchWait:         time.Second,
 		MaxConcurrentBatches: 2,
 		AckWait:              time.Minute,
