@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"sync"
 
 	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/authn/ratelimit"
@@ -50,6 +51,46 @@ func (rc *Receiver) store(ctx context.Context, tok authn.Credential, signal stre
 		Payload:     payload,
 	})
 	return err
+}
+
+// maxPartsInFlight bounds the publishes one split request has outstanding: its parts
+// go to JetStream together instead of one round trip after another.
+const maxPartsInFlight = 8
+
+// storeParts publishes the parts of one request, at most maxPartsInFlight at a time,
+// and returns once every one was acknowledged, or with the first error (the others
+// are then abandoned; a retry of the request is deduplicated by content hash).
+func (rc *Receiver) storeParts(ctx context.Context, tok authn.Credential, signal stream.Signal, parts [][]byte, traceparent string) error {
+	if len(parts) == 1 {
+		return rc.store(ctx, tok, signal, parts[0], traceparent)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	slots := make(chan struct{}, maxPartsInFlight)
+	errs := make(chan error, len(parts))
+	var wg sync.WaitGroup
+	for _, part := range parts {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := rc.store(ctx, tok, signal, part, traceparent); err != nil {
+				errs <- err
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err, failed := <-errs; failed {
+		return err
+	}
+	return ctx.Err()
 }
 
 // count records a stored request in the metrics.

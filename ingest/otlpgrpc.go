@@ -99,11 +99,11 @@ func (rc *Receiver) exportGRPC(ctx context.Context, signal stream.Signal, prep f
 		return decoded{}, rc.refuseGRPC(ctx, signal, err, limit)
 	}
 	traceparent := firstValue(md, "traceparent")
+	if err := rc.storeParts(ctx, tok, signal, d.parts, traceparent); err != nil {
+		return decoded{}, rc.refuseGRPC(ctx, signal, err, limit)
+	}
 	size := 0
 	for _, part := range d.parts {
-		if err := rc.store(ctx, tok, signal, part, traceparent); err != nil {
-			return decoded{}, rc.refuseGRPC(ctx, signal, err, limit)
-		}
 		size += len(part)
 	}
 	rc.count(signal, d, size)

@@ -254,10 +254,8 @@ func (rc *Receiver) export(w http.ResponseWriter, r *http.Request, tok authn.Cre
 	}
 	rejected, reason := 0, ""
 	for i, codec := range codecs {
-		for _, part := range all[i].parts {
-			if err := rc.store(r.Context(), tok, codec.signal, part, r.Header.Get("traceparent")); err != nil {
-				return nil, err
-			}
+		if err := rc.storeParts(r.Context(), tok, codec.signal, all[i].parts, r.Header.Get("traceparent")); err != nil {
+			return nil, err
 		}
 		rc.count(codec.signal, all[i], len(body))
 		rejected += all[i].rejected
