@@ -208,25 +208,32 @@ func TestEndToEndTracesFromOTelExporter(t *testing.T) {
 		t.Errorf("trace summary = %+v", tr)
 	}
 
-	// The service's own metrics saw the same.
-	mresp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsText, _ := io.ReadAll(mresp.Body)
-	mresp.Body.Close()
-	for _, want := range []string{
+	// The service's own metrics saw the same. The persisted count follows the INSERT
+	// that made the rows queryable, so it is polled for.
+	wants := []string{
 		`telemetryd_ingest_items_accepted_total{signal="traces"} 2`,
 		`telemetryd_persist_rows_total{table="spans"} 2`,
 		`telemetryd_http_requests_total{code="200",route="/v1/traces"}`,
 		`telemetryd_credentials_cached 1`,
 		`process_resident_memory_bytes`,
 		`go_goroutines`,
-	} {
-		if !strings.Contains(string(metricsText), want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
 	}
+	var missing []string
+	testenv.Eventually(t, 10*time.Second, "/metrics to show the request and its rows", func() bool {
+		mresp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		metricsText, _ := io.ReadAll(mresp.Body)
+		mresp.Body.Close()
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(string(metricsText), want) {
+				missing = append(missing, want)
+			}
+		}
+		return len(missing) == 0
+	})
 
 	// Paging: one span per page.
 	paged := url.Values{"limit": {"1"}, "offset": {"1"}}
