@@ -155,22 +155,10 @@ func lastString(msg []byte, num protowire.Number) (string, error) {
 	return s, it.err
 }
 
-// resource is what every row of a resource stores of it.
-type resource struct {
-	service, schemaURL string
-	keys, values       []string
-}
-
-// scope is what every row of an instrumentation scope stores of it.
-type scope struct {
-	name, version, schemaURL string
-	keys, values             []string
-}
-
 // readResource reads the resource (field 1) and schema URL (field schemaField) of a
 // ResourceSpans/ResourceLogs/ResourceMetrics message, wherever they sit in it.
-func (a *arena) readResource(msg []byte, schemaField protowire.Number) (resource, error) {
-	var res resource
+func (a *arena) readResource(msg []byte, schemaField protowire.Number) (resourceInfo, error) {
+	var res resourceInfo
 	body, err := merged(msg, 1)
 	if err != nil {
 		return res, err
@@ -190,8 +178,8 @@ func (a *arena) readResource(msg []byte, schemaField protowire.Number) (resource
 
 // readScope reads the scope (field 1) and schema URL (field 3) of a ScopeSpans/
 // ScopeLogs/ScopeMetrics message.
-func (a *arena) readScope(msg []byte) (scope, error) {
-	var sc scope
+func (a *arena) readScope(msg []byte) (scopeInfo, error) {
+	var sc scopeInfo
 	body, err := merged(msg, 1)
 	if err != nil {
 		return sc, err
@@ -257,7 +245,7 @@ func (r *spanRows) resourceSpans(msg []byte, meta eventMeta) error {
 }
 
 // span appends one Span message as a row.
-func (r *spanRows) span(msg []byte, meta eventMeta, res *resource, sc *scope) error {
+func (r *spanRows) span(msg []byte, meta eventMeta, res *resourceInfo, sc *scopeInfo) error {
 	a := &r.arena
 	var (
 		traceID, spanID, parentID, traceState, name, statusMessage string
