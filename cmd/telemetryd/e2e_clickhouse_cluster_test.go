@@ -219,6 +219,13 @@ func TestClickHouseClusterShards(t *testing.T) {
 		mustPost(t, s, token, clusterSpans(t, 100+i, old))
 	}
 	waitForRows(t, s, "the old spans", "SELECT count() FROM spans", 2*requests+16)
+	// Retention lists the partitions it finds on the shards: wait until the old day of
+	// both tables is listed there (seen missing from trace_index_local once in CI).
+	for _, table := range []string{"spans_local", "trace_index_local"} {
+		waitForRows(t, s, "the old day's "+table+" parts on the shards",
+			"SELECT toUInt64(count() > 0) FROM cluster('"+cluster+"', system, parts) WHERE database = ? AND table = ? AND active AND partition = ?",
+			1, db, table, old.UTC().Format(time.DateOnly))
+	}
 	r := persist.NewRetention(s.ch, persist.RetentionConfig{Database: db, Cluster: cluster, Days: 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	dropped, err := r.RunOnce(ctx)
 	if err != nil {
