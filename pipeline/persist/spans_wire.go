@@ -1,7 +1,6 @@
 package persist
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
@@ -64,20 +63,8 @@ func enumAt(names []string, v uint64) string {
 func decodeSpans(payload []byte, meta eventMeta) (rowSet, error) {
 	r := &spanRows{}
 	r.reserve(countSpans(payload))
-	it := fields{msg: payload}
-	for it.next() {
-		if it.cur.num != 1 { // resource_spans
-			continue
-		}
-		if err := it.cur.want(protowire.BytesType); err != nil {
-			return nil, err
-		}
-		if err := r.resourceSpans(it.cur.data, meta); err != nil {
-			return nil, err
-		}
-	}
-	if it.err != nil {
-		return nil, it.err
+	if err := eachBytes(payload, 1, func(rs []byte) error { return r.resourceSpans(rs, meta) }); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -115,44 +102,6 @@ func (r *spanRows) reserve(n int) {
 	r.eventNames, r.linkTraceIDs, r.linkSpanIDs, r.linkTraceStates = make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n)
 	r.eventDropped, r.linkFlags, r.linkDropped = make([][]uint32, 0, n), make([][]uint32, 0, n), make([][]uint32, 0, n)
 	r.eventKeys, r.eventValues, r.linkKeys, r.linkValues = make([][][]string, 0, n), make([][][]string, 0, n), make([][][]string, 0, n), make([][][]string, 0, n)
-}
-
-// merged returns the value of the singular message field num of msg. Protobuf merges
-// repeated occurrences of a message field, which is what parsing their concatenation
-// gives.
-func merged(msg []byte, num protowire.Number) ([]byte, error) {
-	var out []byte
-	count := 0
-	it := fields{msg: msg}
-	for it.next() {
-		if it.cur.num != num {
-			continue
-		}
-		if err := it.cur.want(protowire.BytesType); err != nil {
-			return nil, err
-		}
-		if count++; count == 1 {
-			out = it.cur.data
-		} else {
-			out = append(bytes.Clone(out), it.cur.data...)
-		}
-	}
-	return out, it.err
-}
-
-// lastString returns the last occurrence of string field num of msg.
-func lastString(msg []byte, num protowire.Number) (string, error) {
-	s := ""
-	it := fields{msg: msg}
-	for it.next() {
-		if it.cur.num == num {
-			if err := it.cur.want(protowire.BytesType); err != nil {
-				return "", err
-			}
-			s = wireString(it.cur.data)
-		}
-	}
-	return s, it.err
 }
 
 // readResource reads the resource (field 1) and schema URL (field schemaField) of a
@@ -213,35 +162,18 @@ func (r *spanRows) resourceSpans(msg []byte, meta eventMeta) error {
 	if err != nil {
 		return err
 	}
-	it := fields{msg: msg}
-	for it.next() {
-		if it.cur.num != 2 { // scope_spans
-			continue
-		}
-		if err := it.cur.want(protowire.BytesType); err != nil {
-			return err
-		}
-		sc, err := r.arena.readScope(it.cur.data)
+	return eachBytes(msg, 2, func(scopeSpans []byte) error { // scope_spans
+		sc, err := r.arena.readScope(scopeSpans)
 		if err != nil {
 			return err
 		}
-		spans := fields{msg: it.cur.data}
-		for spans.next() {
-			if spans.cur.num != 2 {
-				continue
-			}
-			if err := spans.cur.want(protowire.BytesType); err != nil {
-				return err
-			}
-			if err := r.span(spans.cur.data, meta, &res, &sc); err != nil {
+		return eachBytes(scopeSpans, 2, func(span []byte) error { // spans
+			if err := r.span(span, meta, &res, &sc); err != nil {
 				return fmt.Errorf("span: %w", err)
 			}
-		}
-		if spans.err != nil {
-			return spans.err
-		}
-	}
-	return it.err
+			return nil
+		})
+	})
 }
 
 // span appends one Span message as a row.

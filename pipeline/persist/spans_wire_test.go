@@ -199,6 +199,9 @@ func TestDecodeSpansMatchesPdata(t *testing.T) {
 		// The resource after its scope spans, and sent twice: protobuf merges the two.
 		"resource last and repeated": wireBytes(1, wireMsg(scopeSpans, resource, wireBytes(1, wireBytes(1, wireKV("k", "v"))), wireBytes(3, []byte("schema")))),
 		"unknown top-level field":    wireMsg(wireVarint(5, 1), wireBytes(1, scopeSpans)),
+		// A value sent twice merges: an empty second one keeps the first's string.
+		"attribute value repeated": wireBytes(1, wireBytes(2, wireBytes(2, wireBytes(9, wireMsg(
+			wireBytes(1, []byte("k")), wireBytes(2, wireBytes(1, []byte("first"))), wireBytes(2, nil)))))),
 	}
 	for name, payload := range cases {
 		t.Run(name, func(t *testing.T) {

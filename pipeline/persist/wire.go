@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -167,6 +168,24 @@ func (f field) want(typ protowire.Type) error {
 	return nil
 }
 
+// eachBytes calls fn with the value of every occurrence of the length-delimited
+// field num of msg, refusing an occurrence of another wire type as pdata does.
+func eachBytes(msg []byte, num protowire.Number, fn func([]byte) error) error {
+	it := fields{msg: msg}
+	for it.next() {
+		if it.cur.num != num {
+			continue
+		}
+		if err := it.cur.want(protowire.BytesType); err != nil {
+			return err
+		}
+		if err := fn(it.cur.data); err != nil {
+			return err
+		}
+	}
+	return it.err
+}
+
 // wireString views b as a string without copying. Payloads are never modified after
 // they are received, and the strings live no longer than the batch holding them.
 func wireString(b []byte) string {
@@ -271,45 +290,35 @@ func (a *arena) attributes(msg []byte, num protowire.Number) (keys, values []str
 		return nil, nil, nil
 	}
 	keys, values = a.strings(n), a.strings(n)
-	it := fields{msg: msg}
-	for it.next() {
-		if it.cur.num != num {
-			continue
-		}
-		if err := it.cur.want(protowire.BytesType); err != nil {
-			return nil, nil, err
-		}
-		k, v, err := a.keyValue(it.cur.data)
-		if err != nil {
-			return nil, nil, err
-		}
+	err = eachBytes(msg, num, func(kv []byte) error {
+		k, v, err := a.keyValue(kv)
 		keys, values = append(keys, k), append(values, v)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	return keys, values, it.err
+	return keys, values, nil
 }
 
-// keyValue decodes an OTLP KeyValue: key 1, value 2 (AnyValue).
+// keyValue decodes an OTLP KeyValue, its value rendered as a string.
 func (a *arena) keyValue(msg []byte) (string, string, error) {
-	var key, value string
-	it := fields{msg: msg}
-	for it.next() {
-		switch it.cur.num {
-		case 1, 2:
-			if err := it.cur.want(protowire.BytesType); err != nil {
-				return "", "", err
-			}
-			if it.cur.num == 1 {
-				key = wireString(it.cur.data)
-				continue
-			}
-			v, err := a.anyValueString(it.cur.data)
-			if err != nil {
-				return "", "", err
-			}
-			value = v
-		}
+	key, value, err := splitKeyValue(msg)
+	if err != nil {
+		return "", "", err
 	}
-	return key, value, it.err
+	v, err := a.anyValueString(value)
+	return wireString(key), v, err
+}
+
+// splitKeyValue returns an OTLP KeyValue's key (field 1, the last one sent) and value
+// (field 2, an AnyValue: repeated ones merge, as protobuf and pdata merge them).
+func splitKeyValue(msg []byte) (key, value []byte, err error) {
+	if err = eachBytes(msg, 1, func(k []byte) error { key = k; return nil }); err != nil {
+		return nil, nil, err
+	}
+	value, err = merged(msg, 2)
+	return key, value, err
 }
 
 // anyValueString renders an OTLP AnyValue as pcommon.Value.AsString does. Strings,
@@ -393,52 +402,39 @@ func setValue(v pcommon.Value, msg []byte) error {
 }
 
 func setSlice(s pcommon.Slice, msg []byte) error {
-	it := fields{msg: msg}
-	for it.next() {
-		if it.cur.num != 1 {
-			continue
-		}
-		if err := it.cur.want(protowire.BytesType); err != nil {
-			return err
-		}
-		if err := setValue(s.AppendEmpty(), it.cur.data); err != nil {
-			return err
-		}
-	}
-	return it.err
+	return eachBytes(msg, 1, func(v []byte) error { return setValue(s.AppendEmpty(), v) })
 }
 
 func setMap(m pcommon.Map, msg []byte) error {
-	it := fields{msg: msg}
-	for it.next() {
-		if it.cur.num != 1 {
-			continue
-		}
-		if err := it.cur.want(protowire.BytesType); err != nil {
+	return eachBytes(msg, 1, func(kv []byte) error {
+		key, value, err := splitKeyValue(kv)
+		if err != nil {
 			return err
 		}
-		var key []byte
-		var value []byte
-		kv := fields{msg: it.cur.data}
-		for kv.next() {
-			switch kv.cur.num {
-			case 1, 2:
-				if err := kv.cur.want(protowire.BytesType); err != nil {
-					return err
-				}
-				if kv.cur.num == 1 {
-					key = kv.cur.data
-				} else {
-					value = kv.cur.data
-				}
-			}
+		return setValue(m.PutEmpty(string(key)), value)
+	})
+}
+
+// merged returns the value of the singular message field num of msg. Protobuf merges
+// repeated occurrences of a message field, which is what parsing their concatenation
+// gives.
+func merged(msg []byte, num protowire.Number) ([]byte, error) {
+	var out []byte
+	count := 0
+	err := eachBytes(msg, num, func(b []byte) error {
+		if count++; count == 1 {
+			out = b
+		} else {
+			out = append(bytes.Clone(out), b...)
 		}
-		if kv.err != nil {
-			return kv.err
-		}
-		if err := setValue(m.PutEmpty(string(key)), value); err != nil {
-			return err
-		}
-	}
-	return it.err
+		return nil
+	})
+	return out, err
+}
+
+// lastString returns the last occurrence of string field num of msg.
+func lastString(msg []byte, num protowire.Number) (string, error) {
+	s := ""
+	err := eachBytes(msg, num, func(b []byte) error { s = wireString(b); return nil })
+	return s, err
 }
