@@ -218,21 +218,19 @@ func TestEndToEndTracesFromOTelExporter(t *testing.T) {
 		`process_resident_memory_bytes`,
 		`go_goroutines`,
 	}
-	var missing []string
-	testenv.Eventually(t, 10*time.Second, "/metrics to show the request and its rows", func() bool {
+	testenv.Eventually(t, 10*time.Second, "/metrics to show "+strings.Join(wants, ", "), func() bool {
 		mresp, err := http.Get(base + "/metrics")
 		if err != nil {
 			return false
 		}
 		metricsText, _ := io.ReadAll(mresp.Body)
 		mresp.Body.Close()
-		missing = missing[:0]
 		for _, want := range wants {
 			if !strings.Contains(string(metricsText), want) {
-				missing = append(missing, want)
+				return false
 			}
 		}
-		return len(missing) == 0
+		return true
 	})
 
 	// Paging: one span per page.
