@@ -132,7 +132,7 @@ func checkClusterSettings(ctx context.Context, conn driver.Conn) error {
 	}
 	product := got["distributed_product_mode"]
 	if product != "global" && product != "allow" {
-		return fmt.Errorf("clickhouse distributed_product_mode is %q: set it to 'global' in the profile of the user telemetryd connects as (see deploy/clickhouse-cluster/users.xml); fetch filters traces with IN subqueries over Distributed tables", product)
+		return fmt.Errorf("clickhouse distributed_product_mode is %q: set it to 'global' in the profile of the user telemetryd connects as (see deploy/clickhouse-cluster/users.d/telemetryd.xml); fetch filters traces with IN subqueries over Distributed tables", product)
 	}
 	return nil
 }
