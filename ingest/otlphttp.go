@@ -163,11 +163,16 @@ func HTTPPaths() []string {
 	return append(out, combinedPath)
 }
 
-func (rc *Receiver) handler(codecs ...signalCodec) http.Handler {
-	signal := codecs[0].signal
+// signalOf names what a handler takes: its signal, or "any" on the combined endpoint.
+func signalOf(codecs []signalCodec) stream.Signal {
 	if len(codecs) > 1 {
-		signal = "any"
+		return "any"
 	}
+	return codecs[0].signal
+}
+
+func (rc *Receiver) handler(codecs ...signalCodec) http.Handler {
+	signal := signalOf(codecs)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -203,32 +208,29 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codecs []signa
 	if err != nil {
 		return err
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if key != "" && rc.idempotency != nil {
-		// A repeated key gets the first answer, and stores nothing again.
-		prev, found, err := rc.idempotency.Get(r.Context(), tok.Tenant, key)
-		if err != nil {
-			return err
-		}
-		if found {
-			w.Header().Set("Content-Type", prev.ContentType)
-			w.Header().Set("Idempotent-Replayed", "true")
-			w.WriteHeader(prev.Status)
-			_, _ = w.Write(prev.Body)
-			return nil
-		}
-	}
-	resp, err := rc.export(w, r, tok, codecs, enc)
+	buf := rc.getBuffer()
+	defer rc.putBuffer(buf) // the events, which may hold the body, are stored by then
+	body, err := rc.readBody(w, r, buf)
 	if err != nil {
 		return err
 	}
-	if key != "" && rc.idempotency != nil {
-		stored := StoredResponse{Status: http.StatusOK, ContentType: enc.contentType(), Body: resp}
-		if err := rc.idempotency.Put(r.Context(), tok.Tenant, key, stored); err != nil {
-			// The data is stored; a retry with this key would be deduplicated by the
-			// stream's content-hash message ids within its duplicate window.
-			rc.logger.Warn("remember idempotency key", "tenant", tok.Tenant, "err", err)
+	key := r.Header.Get("Idempotency-Key")
+	idempotent := key != "" && rc.idempotency != nil
+	var scope IdempotencyScope
+	var fingerprint string
+	if idempotent {
+		// A repeated key gets the first answer, and stores nothing again.
+		scope, fingerprint = IdempotencyScope{Tenant: tok.Tenant, Route: r.Pattern, Signal: signalOf(codecs)}, requestFingerprint(body)
+		if replayed, err := rc.replayIdempotent(r.Context(), w, scope, key, fingerprint); replayed || err != nil {
+			return err
 		}
+	}
+	resp, err := rc.export(r, tok, codecs, enc, body)
+	if err != nil {
+		return err
+	}
+	if idempotent {
+		rc.rememberIdempotent(r.Context(), scope, key, StoredResponse{Status: http.StatusOK, ContentType: enc.contentType(), Body: resp, RequestSHA256: fingerprint})
 	}
 	w.Header().Set("Content-Type", enc.contentType())
 	w.WriteHeader(http.StatusOK)
@@ -236,17 +238,12 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codecs []signa
 	return nil
 }
 
-// export reads, decodes and stores the request's payload and returns the encoded
-// export response.
-func (rc *Receiver) export(w http.ResponseWriter, r *http.Request, tok authn.Credential, codecs []signalCodec, enc encoding) ([]byte, error) {
-	buf := rc.getBuffer()
-	defer rc.putBuffer(buf) // the events, which may hold the body, are stored by then
-	body, err := rc.readBody(w, r, buf)
-	if err != nil {
-		return nil, err
-	}
+// export decodes and stores the request's payload and returns the encoded export
+// response.
+func (rc *Receiver) export(r *http.Request, tok authn.Credential, codecs []signalCodec, enc encoding, body []byte) ([]byte, error) {
 	// Decode every signal before storing any, so a bad body stores nothing.
 	all := make([]decoded, len(codecs))
+	var err error
 	for i, codec := range codecs {
 		if all[i], err = codec.decode(body, enc, rc.cfg.MaxEventBytes); err != nil {
 			return nil, err

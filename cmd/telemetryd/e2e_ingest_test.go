@@ -47,22 +47,32 @@ func TestIdempotencyKeyAndRetryDeduplication(t *testing.T) {
 			t.Fatalf("retry %d: status %d", i, resp.StatusCode)
 		}
 	}
-	// With an Idempotency-Key, a repeat gets the first answer and stores nothing,
-	// even with a different body.
+	// With an Idempotency-Key, a repeat of the same body gets the first answer and
+	// stores nothing; another body with the same key is refused with 422.
 	headers["Idempotency-Key"] = "batch-7f3a"
-	first, firstBody := postWith(t, url, headers, tracesBody(t, 2, 5))
-	again, againBody := postWith(t, url, headers, tracesBody(t, 3, 7))
+	keyed := tracesBody(t, 2, 5)
+	first, firstBody := postWith(t, url, headers, keyed)
+	again, againBody := postWith(t, url, headers, keyed)
 	if first.StatusCode != http.StatusOK || again.StatusCode != http.StatusOK || !bytes.Equal(firstBody, againBody) {
 		t.Fatalf("idempotent repeat: %d %q then %d %q", first.StatusCode, firstBody, again.StatusCode, againBody)
 	}
 	if again.Header.Get("Idempotent-Replayed") != "true" {
 		t.Error("the repeat is not marked as replayed")
 	}
+	if resp, answer := postWith(t, url, headers, tracesBody(t, 3, 7)); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("the key with another body: status %d %q, want 422", resp.StatusCode, answer)
+	}
+	// The key is scoped to the route and signal: the same key on /v1/logs is a new request.
+	logsURL := "http://" + s.httpAddr.String() + "/v1/logs"
+	if resp, answer := postWith(t, logsURL, headers, logsBody(t, 9, 4)); resp.StatusCode != http.StatusOK || resp.Header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("logs with the traces' key: status %d %q replayed %q", resp.StatusCode, answer, resp.Header.Get("Idempotent-Replayed"))
+	}
 	headers["Idempotency-Key"] = strings.Repeat("k", 300)
 	if resp, _ := postWith(t, url, headers, tracesBody(t, 4, 1)); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("an overlong Idempotency-Key: status %d, want 400", resp.StatusCode)
 	}
 	waitForRows(t, s, "3 + 5 spans, each stored once", "SELECT count() FROM spans WHERE service_name = 'overload'", 8)
+	waitForRows(t, s, "the 4 log records sent with the traces' key", "SELECT count() FROM logs WHERE tenant_id = 'acme'", 4)
 }
 
 func TestLargeRequestIsSplitAndStoredWhole(t *testing.T) {

@@ -296,6 +296,9 @@ func TestIngestRefusesBadTokenAndHealthAnswers(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("bad ingest token: status %d, want 401", resp.StatusCode)
 	}
+	if n := resp.Header.Get("X-Content-Type-Options"); n != "nosniff" {
+		t.Errorf("X-Content-Type-Options = %q, want nosniff", n)
+	}
 	for path, want := range map[string]int{"/health": 200, "/ready": 200} {
 		if status := getJSON(t, base+path, "", nil); status != want {
 			t.Errorf("%s: status %d, want %d", path, status, want)

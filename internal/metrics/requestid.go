@@ -15,7 +15,8 @@ type requestIDKey struct{}
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // RequestIDs gives every request an id, in the X-Request-Id response header and in the
-// request context (for log lines about it).
+// request context (for log lines about it). It wraps every answer of the HTTP server, so
+// it also marks them all nosniff: no browser may guess an answer's type from its body.
 func RequestIDs(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -25,6 +26,7 @@ func RequestIDs(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
 	})
 }

@@ -24,6 +24,9 @@ func TestRequestIDs(t *testing.T) {
 		if got == "" || got != seen {
 			t.Fatalf("%q: header %q, context %q", tt.in, got, seen)
 		}
+		if n := rec.Header().Get("X-Content-Type-Options"); n != "nosniff" {
+			t.Errorf("X-Content-Type-Options = %q, want nosniff", n)
+		}
 		if tt.want != "" && got != tt.want {
 			t.Errorf("%q: kept as %q", tt.in, got)
 		}
