@@ -63,6 +63,12 @@ func classify(err error) (int, codes.Code, string) {
 	}
 }
 
+// retryable says whether a refusal tells the client when to retry (Retry-After on HTTP,
+// RetryInfo on gRPC): rate limits and overload pass, the rest would fail again.
+func retryable(httpStatus int) bool {
+	return httpStatus == http.StatusTooManyRequests || httpStatus == http.StatusServiceUnavailable
+}
+
 // writeStatus answers with a google.rpc.Status body in the request's encoding.
 func writeStatus(w http.ResponseWriter, enc encoding, err error) {
 	httpStatus, code, msg := classify(err)
@@ -73,8 +79,7 @@ func writeStatus(w http.ResponseWriter, enc encoding, err error) {
 	} else {
 		body, _ = proto.Marshal(st)
 	}
-	retryable := httpStatus == http.StatusTooManyRequests || httpStatus == http.StatusServiceUnavailable
-	if retryable && w.Header().Get("Retry-After") == "" {
+	if retryable(httpStatus) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
 	if httpStatus == http.StatusUnauthorized {

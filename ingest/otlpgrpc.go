@@ -1,19 +1,19 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters compress with gzip by default
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -25,89 +25,153 @@ import (
 
 // OTLP/gRPC: the same contract as OTLP/HTTP (authorize, sanitize, split, store, answer
 // after the stream's ack) with the token in metadata and errors as gRPC statuses.
+//
+// The order matters for memory. grpc-go reads and decompresses a unary call's message
+// before any handler or interceptor runs, so generated unary handlers would inflate an
+// unauthenticated gzip bomb before its token is looked at. The export services are
+// therefore registered as stream handlers: the handler checks the token and takes an
+// in-flight slot first, and only then calls RecvMsg, which is where grpc-go reads and
+// decompresses the message (bounded by MaxRecvMsgSize after decompression). The wire
+// protocol is unchanged: clients still make unary calls.
 
-// GRPCServer returns a gRPC server serving the OTLP trace, metrics and logs services.
-// Received messages are bounded by MaxBodyBytes; grpc-go applies the bound after
-// decompression, so a gzip bomb is refused before it is inflated in full.
-// opts are applied after the defaults and may override them (e.g. TLS credentials).
+// GRPCConfig bounds the OTLP/gRPC connections. Message size and in-flight calls are the
+// receiver's MaxBodyBytes and MaxInFlight, shared with OTLP/HTTP.
+type GRPCConfig struct {
+	// MaxConcurrentStreams bounds the calls one connection may have open at once.
+	MaxConcurrentStreams int
+	// MaxConnectionAge closes a connection (GOAWAY, then MaxConnectionAgeGrace for its
+	// calls to finish) after about this long, so no client holds one forever and load
+	// spreads again over the ingest processes behind a balancer.
+	MaxConnectionAge time.Duration
+}
+
+// DefaultGRPCConfig is the default gRPC configuration.
+func DefaultGRPCConfig() GRPCConfig {
+	return GRPCConfig{MaxConcurrentStreams: 64, MaxConnectionAge: 30 * time.Minute}
+}
+
+// Connection bounds that need no flag.
+const (
+	// grpcKeepaliveMinTime: a client pinging more often is sent GOAWAY (too_many_pings).
+	grpcKeepaliveMinTime = 10 * time.Second
+	// grpcMaxConnectionAgeGrace lets the calls of an aged connection finish; an export
+	// takes at most a body read and PublishTimeout per part.
+	grpcMaxConnectionAgeGrace = 30 * time.Second
+	// grpcMaxConnectionIdle closes connections without calls.
+	grpcMaxConnectionIdle = 5 * time.Minute
+	// grpcPingAfter, grpcPingTimeout: a silent connection is pinged and closed when the
+	// ping is not answered, so dead peers do not keep their streams.
+	grpcPingAfter   = time.Minute
+	grpcPingTimeout = 20 * time.Second
+	// grpcHandshakeTimeout bounds the HTTP/2 preface, as ReadHeaderTimeout does on HTTP.
+	grpcHandshakeTimeout = 10 * time.Second
+	// grpcMaxHeaderListSize bounds the metadata of a call, as MaxHeaderBytes does on HTTP
+	// (grpc-go's default is 16 MiB).
+	grpcMaxHeaderListSize = 64 << 10
+)
+
+// grpcServices are the OTLP export services, each decoded by the codec OTLP/HTTP uses
+// for protobuf bodies of its signal.
+var grpcServices = []struct {
+	name  string
+	codec signalCodec
+}{
+	{"opentelemetry.proto.collector.trace.v1.TraceService", tracesCodec},
+	{"opentelemetry.proto.collector.metrics.v1.MetricsService", metricsCodec},
+	{"opentelemetry.proto.collector.logs.v1.LogsService", logsCodec},
+}
+
+// GRPCServer returns a gRPC server serving the OTLP trace, metrics and logs services,
+// with the bounds of the receiver's Config. opts are applied after them and may add to
+// them (e.g. TLS credentials).
 func (rc *Receiver) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	all := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(int(rc.cfg.MaxBodyBytes))}, opts...)
+	gc := rc.cfg.GRPC
+	all := append([]grpc.ServerOption{
+		grpc.ForceServerCodecV2(rawCodec{}),
+		grpc.MaxRecvMsgSize(int(rc.cfg.MaxBodyBytes)),
+		grpc.MaxConcurrentStreams(uint32(max(gc.MaxConcurrentStreams, 1))),
+		grpc.MaxHeaderListSize(grpcMaxHeaderListSize),
+		grpc.ConnectionTimeout(grpcHandshakeTimeout),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcKeepaliveMinTime, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle:     grpcMaxConnectionIdle,
+			MaxConnectionAge:      gc.MaxConnectionAge,
+			MaxConnectionAgeGrace: grpcMaxConnectionAgeGrace,
+			Time:                  grpcPingAfter,
+			Timeout:               grpcPingTimeout,
+		}),
+	}, opts...)
 	s := grpc.NewServer(all...)
-	rc.RegisterGRPC(s)
+	for _, svc := range grpcServices {
+		s.RegisterService(&grpc.ServiceDesc{
+			ServiceName: svc.name,
+			HandlerType: (*any)(nil),
+			Streams:     []grpc.StreamDesc{{StreamName: "Export", Handler: rc.grpcExportHandler(svc.codec)}},
+		}, nil)
+	}
 	return s
 }
 
-// RegisterGRPC adds the OTLP services to s, for callers that build the server themselves.
-func (rc *Receiver) RegisterGRPC(s *grpc.Server) {
-	ptraceotlp.RegisterGRPCServer(s, &tracesService{rc: rc})
-	pmetricotlp.RegisterGRPCServer(s, &metricsService{rc: rc})
-	plogotlp.RegisterGRPCServer(s, &logsService{rc: rc})
-}
-
-type tracesService struct {
-	ptraceotlp.UnimplementedGRPCServer
-	rc *Receiver
-}
-
-func (s *tracesService) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	return exportWith(ctx, s.rc, stream.SignalTraces, tracesTypes, req)
-}
-
-type metricsService struct {
-	pmetricotlp.UnimplementedGRPCServer
-	rc *Receiver
-}
-
-func (s *metricsService) Export(ctx context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	return exportWith(ctx, s.rc, stream.SignalMetrics, metricsTypes, req)
-}
-
-type logsService struct {
-	plogotlp.UnimplementedGRPCServer
-	rc *Receiver
-}
-
-func (s *logsService) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	return exportWith(ctx, s.rc, stream.SignalLogs, logsTypes, req)
-}
-
-// exportWith serves one signal's Export with the same sanitize/split as OTLP/HTTP.
-func exportWith[Req exportRequest, Resp exportResponse](ctx context.Context, rc *Receiver, signal stream.Signal, t signalTypes[Req, Resp], req Req) (Resp, error) {
-	d, err := rc.exportGRPC(ctx, signal, func(maxPart int) (decoded, error) { return t.prepare(req, maxPart, nil) })
-	if err != nil {
-		return t.respond(0, ""), err
+// grpcExportHandler serves one signal's Export and counts it.
+func (rc *Receiver) grpcExportHandler(codec signalCodec) grpc.StreamHandler {
+	return func(_ any, ss grpc.ServerStream) error {
+		start := time.Now()
+		err := rc.exportGRPC(ss, codec)
+		if rc.metrics != nil {
+			rc.metrics.GRPCRequests.WithLabelValues(string(codec.signal), status.Code(err).String()).Inc()
+			rc.metrics.GRPCRequestSeconds.WithLabelValues(string(codec.signal)).Observe(time.Since(start).Seconds())
+		}
+		return err
 	}
-	return t.respond(int64(d.rejected), d.reason), nil
 }
 
-// exportGRPC runs one export: authorize the token from the metadata, report the rate
-// limit, prepare the payloads and store each of them. It returns a gRPC status error.
-func (rc *Receiver) exportGRPC(ctx context.Context, signal stream.Signal, prep func(maxPart int) (decoded, error)) (decoded, error) {
-	// The same in-flight bound as OTLP/HTTP: the two transports share one memory budget.
-	if !rc.acquire() {
-		return decoded{}, rc.refuseGRPC(ctx, signal, errOverloaded, ratelimit.Decision{})
-	}
-	defer rc.release()
+// exportGRPC runs one export: authorize the token from the metadata and take an
+// in-flight slot, and only then read the message, decode, store and answer. It returns
+// a gRPC status error.
+func (rc *Receiver) exportGRPC(ss grpc.ServerStream, codec signalCodec) error {
+	ctx, signal := ss.Context(), codec.signal
 	md, _ := metadata.FromIncomingContext(ctx)
 	tok, limit, err := rc.authorize(credentialFromMetadata(md))
-	setRateLimitHeader(ctx, limit)
+	setRateLimitHeader(ss, limit)
 	if err != nil {
-		return decoded{}, rc.refuseGRPC(ctx, signal, err, limit)
+		return rc.refuseGRPC(ctx, signal, err, limit)
 	}
-	d, err := prep(rc.cfg.MaxEventBytes)
+	// The same in-flight bound as OTLP/HTTP: the two transports share one memory budget.
+	if !rc.acquire() {
+		return rc.refuseGRPC(ctx, signal, errOverloaded, limit)
+	}
+	defer rc.release()
+	buf := rc.getBuffer()
+	defer rc.putBuffer(buf) // the events, which may hold the message, are stored by then
+	if err := ss.RecvMsg(buf); err != nil {
+		return rc.refuseGRPC(ctx, signal, receiveError(err), limit)
+	}
+	d, err := codec.decode(buf.Bytes(), encodingProto, rc.cfg.MaxEventBytes)
 	if err != nil {
-		return decoded{}, rc.refuseGRPC(ctx, signal, err, limit)
+		return rc.refuseGRPC(ctx, signal, err, limit)
 	}
-	traceparent := firstValue(md, "traceparent")
-	if err := rc.storeParts(ctx, tok, signal, d.parts, traceparent); err != nil {
-		return decoded{}, rc.refuseGRPC(ctx, signal, err, limit)
+	if err := rc.storeParts(ctx, tok, signal, d.parts, firstValue(md, "traceparent")); err != nil {
+		return rc.refuseGRPC(ctx, signal, err, limit)
 	}
-	size := 0
-	for _, part := range d.parts {
-		size += len(part)
+	rc.count(signal, d, buf.Len())
+	resp, err := codec.response(encodingProto, d.rejected, d.reason)
+	if err != nil {
+		return rc.refuseGRPC(ctx, signal, fmt.Errorf("encode response: %w", err), limit)
 	}
-	rc.count(signal, d, size)
-	return d, nil
+	return ss.SendMsg(bytes.NewBuffer(resp))
+}
+
+// receiveError describes a RecvMsg failure for the log and the metrics. grpc-go has
+// answered the call itself by then, with the status err carries: ResourceExhausted for a
+// message over MaxRecvMsgSize (as sent or after decompression), Internal for one that
+// does not decompress, Canceled when the client went away.
+func receiveError(err error) error {
+	st := status.Convert(err)
+	httpStatus := http.StatusBadRequest
+	if st.Code() == codes.ResourceExhausted {
+		httpStatus = http.StatusRequestEntityTooLarge
+	}
+	return &requestError{httpStatus, st.Code(), st.Message()}
 }
 
 // credentialFromMetadata reads the credential from gRPC metadata (keys lower-cased by
@@ -126,7 +190,7 @@ func firstValue(md metadata.MD, key string) string {
 // setRateLimitHeader reports the limit as response header metadata. It reuses the
 // HTTP header writer so both transports report identical values; grpc-go sends the
 // header with the status even when the call fails.
-func setRateLimitHeader(ctx context.Context, d ratelimit.Decision) {
+func setRateLimitHeader(ss grpc.ServerStream, d ratelimit.Decision) {
 	h := http.Header{}
 	ratelimit.WriteHeaders(h, d)
 	if len(h) == 0 {
@@ -136,25 +200,25 @@ func setRateLimitHeader(ctx context.Context, d ratelimit.Decision) {
 	for k, v := range h {
 		md[strings.ToLower(k)] = v
 	}
-	_ = grpc.SetHeader(ctx, md) // fails only outside a unary handler
+	_ = ss.SetHeader(md) // fails only once the header is sent, which it is not yet
 }
 
 // refuseGRPC logs a refusal and turns it into a gRPC status via classify, the one
-// error mapping. Retryable codes carry RetryInfo: OTLP exporters retry
+// error mapping. Retryable refusals carry RetryInfo: OTLP exporters retry
 // ResourceExhausted only when it is present, and honour its delay.
 func (rc *Receiver) refuseGRPC(ctx context.Context, signal stream.Signal, err error, limit ratelimit.Decision) error {
-	_, code, msg := classify(err)
+	httpStatus, code, msg := classify(err)
 	level := slog.LevelInfo
-	if code == codes.Internal || code == codes.Unavailable {
+	if httpStatus >= 500 {
 		level = slog.LevelWarn
 	}
 	rc.logger.Log(ctx, level, "ingest request refused", "transport", "grpc", "signal", signal, "code", code.String(), "reason", msg, "cause", err)
 	st := status.New(code, msg)
-	if code != codes.ResourceExhausted && code != codes.Unavailable {
+	if !retryable(httpStatus) {
 		return st.Err()
 	}
 	delay := retryAfterSeconds * time.Second
-	if code == codes.ResourceExhausted && limit.RetryAfter > 0 {
+	if httpStatus == http.StatusTooManyRequests && limit.RetryAfter > 0 {
 		delay = limit.RetryAfter
 	}
 	if withInfo, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)}); derr == nil {

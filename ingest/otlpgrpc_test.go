@@ -34,13 +34,13 @@ import (
 )
 
 // startGRPC serves a receiver on a free local port and returns its address.
-func startGRPC(t *testing.T, pub *sinkPublisher, limits RateLimiter, cfg Config) string {
+func startGRPC(t *testing.T, pub Publisher, limits RateLimiter, cfg Config, opts ...Option) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := NewReceiver(cfg, fakeAuth{}, limits, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rc := NewReceiver(cfg, fakeAuth{}, limits, pub, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
 	s := rc.GRPCServer()
 	go func() { _ = s.Serve(lis) }()
 	t.Cleanup(s.GracefulStop)

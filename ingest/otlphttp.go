@@ -51,11 +51,14 @@ type Config struct {
 	// MaxInFlight bounds the requests served at once (and so the memory they hold:
 	// about MaxInFlight × MaxBodyBytes × 3); past it requests get 503.
 	MaxInFlight int
+	// GRPC bounds the OTLP/gRPC connections.
+	GRPC GRPCConfig
 }
 
 // DefaultConfig is the default receiver configuration.
 func DefaultConfig() Config {
-	return Config{MaxBodyBytes: 16 << 20, PublishTimeout: 10 * time.Second, MaxEventBytes: 1<<20 - 16<<10, MaxInFlight: 32}
+	return Config{MaxBodyBytes: 16 << 20, PublishTimeout: 10 * time.Second, MaxEventBytes: 1<<20 - 16<<10, MaxInFlight: 32,
+		GRPC: DefaultGRPCConfig()}
 }
 
 // Admission says whether the stream can take more events now.

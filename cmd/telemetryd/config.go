@@ -181,6 +181,8 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CORSOrigins, "cors-allowed-origins", "", `origins browsers may call from, comma-separated ("*" for any; empty: no CORS)`)
 	fs.Float64Var(&c.BacklogThreshold, "backlog-threshold", c.BacklogThreshold, "share of the stream's max bytes/age that un-persisted events may fill before ingest answers 503")
 	fs.IntVar(&c.Ingest.MaxInFlight, "max-inflight", c.Ingest.MaxInFlight, "ingest requests served at once; more get 503")
+	fs.IntVar(&c.Ingest.GRPC.MaxConcurrentStreams, "grpc-max-concurrent-streams", c.Ingest.GRPC.MaxConcurrentStreams, "OTLP/gRPC calls one connection may have open at once")
+	fs.DurationVar(&c.Ingest.GRPC.MaxConnectionAge, "grpc-max-connection-age", c.Ingest.GRPC.MaxConnectionAge, "an OTLP/gRPC connection is closed after about this long (its calls get 30s to finish); clients reconnect")
 	fs.IntVar(&c.Stream.Replicas, "stream-replicas", c.Stream.Replicas, "stream and credential bucket replicas (3 on a NATS cluster)")
 	fs.IntVar(&c.Stream.Replicas, "nats-replicas", c.Stream.Replicas, "the same as --stream-replicas")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
@@ -280,6 +282,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.Ingest.MaxInFlight < 1 || c.Ingest.MaxInFlight > 10000 {
 		errs = append(errs, fmt.Errorf("--max-inflight must be 1..10000, got %d", c.Ingest.MaxInFlight))
+	}
+	if c.Ingest.GRPC.MaxConcurrentStreams < 1 || c.Ingest.GRPC.MaxConcurrentStreams > 10000 {
+		errs = append(errs, fmt.Errorf("--grpc-max-concurrent-streams must be 1..10000, got %d", c.Ingest.GRPC.MaxConcurrentStreams))
+	}
+	if c.Ingest.GRPC.MaxConnectionAge < 10*time.Second {
+		errs = append(errs, fmt.Errorf("--grpc-max-connection-age must be at least 10s, got %s", c.Ingest.GRPC.MaxConnectionAge))
 	}
 	if c.Persist.MaxConcurrentBatches < 1 || c.Persist.MaxConcurrentBatches > 256 {
 		errs = append(errs, fmt.Errorf("--persist-concurrency must be 1..256, got %d", c.Persist.MaxConcurrentBatches))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 func parseServe(t *testing.T, args []string, env map[string]string) (serveConfig, error) {
@@ -66,6 +67,20 @@ func TestServeConfig(t *testing.T) {
 		{name: "bad leeway", args: []string{"--roles=ingest", "--jwt-leeway=1h"}, wantErr: "--jwt-leeway"},
 		{name: "short secret", args: []string{"--jwt-secret=short"}, wantErr: "at least 32 bytes"},
 		{name: "bad address", args: []string{"--roles=ingest", "--http-addr=4318"}, wantErr: "--http-addr"},
+		{name: "grpc bounds", args: []string{"--roles=ingest", "--grpc-max-concurrent-streams=8", "--grpc-max-connection-age=5m"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.Ingest.GRPC.MaxConcurrentStreams != 8 || c.Ingest.GRPC.MaxConnectionAge != 5*time.Minute {
+					t.Errorf("grpc config = %+v", c.Ingest.GRPC)
+				}
+			}},
+		{name: "grpc bounds by default", args: []string{"--roles=ingest"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.Ingest.GRPC.MaxConcurrentStreams != 64 || c.Ingest.GRPC.MaxConnectionAge != 30*time.Minute {
+					t.Errorf("grpc config = %+v", c.Ingest.GRPC)
+				}
+			}},
+		{name: "no grpc streams", args: []string{"--roles=ingest", "--grpc-max-concurrent-streams=0"}, wantErr: "--grpc-max-concurrent-streams must be 1..10000"},
+		{name: "grpc connection age too short", args: []string{"--roles=ingest", "--grpc-max-connection-age=1s"}, wantErr: "--grpc-max-connection-age must be at least 10s"},
 		{name: "no persist concurrency", args: []string{"--roles=persist", "--persist-concurrency=0"}, wantErr: "--persist-concurrency must be 1..256"},
 		{name: "bad duration in env", args: []string{"--roles=ingest"}, env: map[string]string{"TELEMETRYD_BATCH_MAX_WAIT": "soon"}, wantErr: "TELEMETRYD_BATCH_MAX_WAIT"},
 		{name: "bad dsn", args: []string{"--roles=ingest", "--clickhouse-dsn=clickhouse://h:9000/a-b"}, wantErr: "--clickhouse-dsn"},

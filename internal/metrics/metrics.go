@@ -27,6 +27,9 @@ type Metrics struct {
 	ConsumerLag    *prometheus.GaugeVec     // partition
 	DeadLetters    prometheus.Counter
 	RateLimited    *prometheus.CounterVec // surface: ingest or api
+	// OTLP/gRPC calls, the twins of Requests and RequestSeconds for the gRPC listener.
+	GRPCRequests       *prometheus.CounterVec   // signal, code
+	GRPCRequestSeconds *prometheus.HistogramVec // signal
 }
 
 // New creates the metrics on a registry of their own, with the Go runtime and process
@@ -60,9 +63,14 @@ func New() *Metrics {
 			Help: "Events sent to the dead-letter stream."}),
 		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetryd_rate_limited_total",
 			Help: "Requests refused by a credential's rate limit."}, []string{"surface"}),
+		GRPCRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetryd_grpc_requests_total",
+			Help: "OTLP/gRPC export calls by signal and status code."}, []string{"signal", "code"}),
+		GRPCRequestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "telemetryd_grpc_request_duration_seconds",
+			Help: "OTLP/gRPC export latency by signal.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"signal"}),
 	}
 	for _, c := range []prometheus.Collector{m.Requests, m.RequestSeconds, m.BytesIn, m.ItemsAccepted, m.ItemsRejected,
-		m.ItemsPersisted, m.BatchEvents, m.InsertSeconds, m.ConsumerLag, m.DeadLetters, m.RateLimited} {
+		m.ItemsPersisted, m.BatchEvents, m.InsertSeconds, m.ConsumerLag, m.DeadLetters, m.RateLimited,
+		m.GRPCRequests, m.GRPCRequestSeconds} {
 		f(c)
 	}
 	return m
