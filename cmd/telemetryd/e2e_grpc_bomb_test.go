@@ -110,5 +110,11 @@ func TestGRPCBombsKeepMemoryBounded(t *testing.T) {
 	if peak > baseline+maxGrowth {
 		t.Errorf("heap in use grew by %d MiB during the attack, want at most %d MiB", (peak-baseline)>>20, maxGrowth>>20)
 	}
-	waitForRows(t, s, "every span of the authenticated exports", "SELECT count() FROM spans WHERE service_name = 'overload'", uint64(2*served))
+
+	// With a valid token, a bomb past --max-body-bytes (16 MiB) is cut off there.
+	over := testenv.DialBomber(t, addr, testenv.GzipTraceBomb(t, 17<<20), insecureOpt)
+	if code := status.Code(testenv.ExportTraceBomb(goodCtx, over)); code != codes.ResourceExhausted {
+		t.Errorf("an authenticated bomb past the size limit got %v, want ResourceExhausted", code)
+	}
+	waitForRows(t, s, "every span of the authenticated exports, and nothing else", "SELECT count() FROM spans WHERE tenant_id = 'acme'", uint64(2*served))
 }
