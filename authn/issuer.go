@@ -3,6 +3,7 @@ package authn
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -168,6 +169,21 @@ func (i *Issuer) JWKSHandler() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		_, _ = w.Write(doc)
 	})
+}
+
+// derivedKey is a 32-byte key for purpose, derived from the signing key, so that every
+// process sharing the signing key shares it without configuring another secret.
+func (i *Issuer) derivedKey(purpose string) []byte {
+	var secret []byte
+	switch k := i.sign.(type) {
+	case ed25519.PrivateKey:
+		secret = k.Seed()
+	case []byte:
+		secret = k
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("telemetryd " + purpose))
+	return mac.Sum(nil)
 }
 
 // okpThumbprint is the RFC 7638 thumbprint of an Ed25519 key: a kid that changes with

@@ -37,6 +37,7 @@ type Accounts struct {
 	throttle  *loginThrottle
 	anonymous *ratelimit.Limiter
 	logger    *slog.Logger
+	oidc      *OIDC // nil unless EnableOIDC was called (before the server starts)
 }
 
 // NewAccounts returns the sign-in service.

@@ -24,6 +24,7 @@ func (a *Accounts) Register(mux *http.ServeMux) {
 	mux.Handle("GET /auth/users", users(http.HandlerFunc(a.listUsers)))
 	mux.Handle("POST /auth/users/{id}/disable", users(http.HandlerFunc(a.disableUser)))
 	mux.Handle("POST /auth/users/{id}/reset_password", users(http.HandlerFunc(a.resetPassword)))
+	a.ssoRoutes(mux)
 }
 
 // clientAddr is the request's peer address (no proxy header is trusted).

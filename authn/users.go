@@ -59,8 +59,9 @@ type NewUser struct {
 	DisplayName string
 	Role        string
 	// PasswordHash, if set, is the initial password (from Passwords.Hash). Without it
-	// the user gets a one-time set-password token.
-	PasswordHash string
+	// the user gets a one-time set-password token, unless WithoutPassword (SSO only).
+	PasswordHash    string
+	WithoutPassword bool
 }
 
 // SetPasswordGrant is a one-time set-password token, shown once.
@@ -123,7 +124,7 @@ func (s *Store) CreateUser(ctx context.Context, n NewUser) (User, *SetPasswordGr
 	var grant *SetPasswordGrant
 	if n.PasswordHash != "" {
 		u.PasswordHash, u.PasswordChangedAt = n.PasswordHash, &now
-	} else {
+	} else if !n.WithoutPassword {
 		g, err := s.newSetPasswordGrant(&u, now)
 		if err != nil {
 			return User{}, nil, err

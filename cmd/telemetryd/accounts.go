@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ type authConfig struct {
 	RefreshTTL time.Duration
 	// AnonymousLimit limits, per client address, the routes that take no credential.
 	AnonymousLimit authn.RateLimit
+	OIDC           authn.OIDCConfig // SSO; off while Issuer is empty
 }
 
 func defaultAuthConfig() authConfig {
@@ -36,6 +38,14 @@ func (c *authConfig) registerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RefreshTTL, "auth-refresh-ttl", c.RefreshTTL, "lifetime of a refresh token (each refresh starts a new one)")
 	fs.Float64Var(&c.AnonymousLimit.Rate, "auth-rate-limit", c.AnonymousLimit.Rate, "requests per second per client address to the sign-in routes (login, refresh, logout, set_password, OIDC)")
 	fs.IntVar(&c.AnonymousLimit.Burst, "auth-rate-limit-burst", c.AnonymousLimit.Burst, "burst per client address to the sign-in routes")
+	o := &c.OIDC
+	fs.StringVar(&o.Issuer, "oidc-issuer", "", "OpenID Provider issuer URL for single sign-on (empty: off)")
+	fs.StringVar(&o.ClientID, "oidc-client-id", "", "client id of telemetryd at the OpenID Provider")
+	fs.StringVar(&o.ClientSecret, "oidc-client-secret", "", "client secret at the OpenID Provider (prefer TELEMETRYD_OIDC_CLIENT_SECRET)")
+	fs.StringVar(&o.RedirectURL, "oidc-redirect-url", "", "telemetryd's callback as registered at the provider, e.g. https://telemetry.example.com/auth/oidc/callback")
+	fs.StringVar(&o.ProvisionTenant, "oidc-tenant", "", "tenant of users created at their first SSO sign-in (empty: only existing users, matched by verified email)")
+	fs.StringVar(&o.ProvisionRole, "oidc-role", authn.RoleViewer, "role of users created at their first SSO sign-in")
+	fs.StringVar(&o.SuccessURL, "oidc-success-url", "", "where the browser goes after SSO sign-in, tokens in the URL fragment (empty: answer them as JSON)")
 }
 
 func (c *serveConfig) validateAuth() error {
@@ -62,6 +72,12 @@ func (c *serveConfig) validateAuth() error {
 	if a.AnonymousLimit.Rate <= 0 || a.AnonymousLimit.Burst < 1 {
 		errs = append(errs, errors.New("--auth-rate-limit and --auth-rate-limit-burst must be positive"))
 	}
+	if o := a.OIDC; o.Issuer != "" && (o.ClientID == "" || o.RedirectURL == "") {
+		errs = append(errs, errors.New("--oidc-issuer needs --oidc-client-id and --oidc-redirect-url"))
+	}
+	if r := a.OIDC.ProvisionRole; r != "" && !authn.ValidRole(r) {
+		errs = append(errs, fmt.Errorf("--oidc-role %q: want one of %v", r, authn.Roles()))
+	}
 	if a.RefreshTTL < a.AccessTTL || a.RefreshTTL > 365*24*time.Hour {
 		errs = append(errs, fmt.Errorf("--auth-refresh-ttl must be between --auth-access-ttl and 8760h, got %s", a.RefreshTTL))
 	}
@@ -81,8 +97,8 @@ func (c *serveConfig) issuerConfig() authn.IssuerConfig {
 	return cfg
 }
 
-// initAccounts serves sign-in, the user routes and the JWKS.
-func (s *server) initAccounts(issuer *authn.Issuer, guard *authn.Guard) error {
+// initAccounts serves sign-in, the user routes, the JWKS and, when configured, SSO.
+func (s *server) initAccounts(ctx context.Context, issuer *authn.Issuer, guard *authn.Guard) error {
 	passwords, err := authn.NewPasswords(authn.PasswordParams{})
 	if err != nil {
 		return err
@@ -94,6 +110,11 @@ func (s *server) initAccounts(issuer *authn.Issuer, guard *authn.Guard) error {
 		AnonymousLimit: s.cfg.Auth.AnonymousLimit,
 		OnFailure:      func(reason string) { failures.WithLabelValues(reason).Inc() },
 	}, s.logger)
+	if s.cfg.Auth.OIDC.Issuer != "" {
+		if _, err := accounts.EnableOIDC(ctx, s.cfg.Auth.OIDC); err != nil {
+			return err
+		}
+	}
 	accounts.Register(s.mux)
 	return nil
 }

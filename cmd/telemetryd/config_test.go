@@ -62,6 +62,14 @@ func TestServeConfig(t *testing.T) {
 					t.Errorf("issuer config = %+v", ic)
 				}
 			}},
+		{name: "oidc needs client and redirect", args: []string{"--roles=fetch", "--oidc-issuer=https://idp.example"}, wantErr: "--oidc-client-id and --oidc-redirect-url"},
+		{name: "oidc secret from env", args: []string{"--roles=fetch", "--oidc-issuer=https://idp.example", "--oidc-client-id=t", "--oidc-redirect-url=https://t.example/auth/oidc/callback"},
+			env: map[string]string{"TELEMETRYD_OIDC_CLIENT_SECRET": "s3cret"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.Auth.OIDC.ClientSecret != "s3cret" || c.Auth.OIDC.ProvisionRole != "viewer" {
+					t.Errorf("oidc config = %+v", c.Auth.OIDC)
+				}
+			}},
 		{name: "HS256 issuer needs the secret", args: []string{"--roles=fetch", "--auth-signing-alg=HS256"}, wantErr: "--jwt-secret"},
 		{name: "own issuer differs from the external one", args: []string{"--roles=fetch", "--jwt-issuer=telemetryd"}, wantErr: "--auth-issuer must differ"},
 		{name: "fetch with public keys only", args: []string{"--roles=fetch", "--jwt-public-keys=a.pem,b.pem", "--jwt-issuer=https://idp"},

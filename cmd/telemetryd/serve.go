@@ -159,7 +159,7 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		}
 		guard := authn.NewGuard(verifier, s.store, s.limits)
 		authn.NewRoutes(s.store, guard, logger).Register(s.mux)
-		if err := s.initAccounts(issuer, guard); err != nil {
+		if err := s.initAccounts(ctx, issuer, guard); err != nil {
 			return err
 		}
 		fetch.NewAPI(cfg.Fetch, s.ch, guard, logger, fetch.WithTail(s.js, cfg.Stream)).Register(s.mux)
