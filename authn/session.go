@@ -102,10 +102,14 @@ func (s *Store) RotateSession(ctx context.Context, token string, ttl time.Durati
 	sess, rev, err := casUpdate(ctx, s.kv, sessionKey(id), func(sess *Session) error {
 		now := s.now().UTC().Truncate(time.Millisecond)
 		next, reused = "", false
+		current := subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(hash)) == 1
+		rotated := slices.Contains(sess.Rotated, hash)
 		switch {
+		case !current && !rotated:
+			return ErrInvalidCredential // says nothing about the session it names
 		case sess.RevokedAt != nil:
 			return ErrRevokedCredential
-		case subtle.ConstantTimeCompare([]byte(sess.RefreshHash), []byte(hash)) == 1:
+		case current:
 			if !now.Before(sess.ExpiresAt) {
 				return ErrExpiredCredential
 			}
@@ -119,12 +123,10 @@ func (s *Store) RotateSession(ctx context.Context, token string, ttl time.Durati
 			}
 			next, sess.RefreshedAt, sess.ExpiresAt = t, &now, now.Add(ttl)
 			return nil
-		case slices.Contains(sess.Rotated, hash):
-			reused = true
-			sess.RevokedAt, sess.RevokeReason = &now, "refresh token reuse"
-			return nil
 		}
-		return ErrInvalidCredential
+		reused = true
+		sess.RevokedAt, sess.RevokeReason = &now, "refresh token reuse"
+		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, "", ErrInvalidCredential
