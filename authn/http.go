@@ -53,7 +53,7 @@ func NewGuard(v *JWTVerifier, store *Store, limits *Limits) *Guard {
 }
 
 // errNeedsJWT refuses an API key on a route for users only.
-var errNeedsJWT = errors.New("this route needs a user JWT; API keys cannot manage API keys")
+var errNeedsJWT = errors.New("this route needs a user JWT; API keys cannot manage API keys or users")
 
 // Require lets a request through with a valid JWT, or an API key holding scope, and
 // puts its principal in the request context.
@@ -73,8 +73,22 @@ func (g *Guard) Require(scope string) func(http.Handler) http.Handler {
 	}
 }
 
-// RequireJWT lets only JWTs through.
+// RequireJWT lets only JWTs through, whatever their role.
 func (g *Guard) RequireJWT(next http.Handler) http.Handler { return g.Require("")(next) }
+
+// RequireUser lets only JWTs through whose role grants scope: routes that manage API
+// keys or users, which no API key may reach.
+func (g *Guard) RequireUser(scope string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return g.Require("")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p, _ := PrincipalFrom(r.Context()); !p.HasScope(scope) {
+				WriteError(w, http.StatusForbidden, errors.New(ErrMissingScope.Error()+": "+scope+" (role "+p.Role+")"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		}))
+	}
+}
 
 // authenticate resolves the request's credential; scope "" admits JWTs only.
 func (g *Guard) authenticate(r *http.Request, scope string) (Principal, int, error) {
@@ -86,6 +100,14 @@ func (g *Guard) authenticate(r *http.Request, scope string) (Principal, int, err
 		p, err := g.jwt.Verify(secret)
 		if err != nil {
 			return Principal{}, http.StatusUnauthorized, err
+		}
+		if p.issued {
+			if err := g.store.checkSignedIn(r.Context(), &p); err != nil {
+				return Principal{}, http.StatusUnauthorized, err
+			}
+		}
+		if scope != "" && !p.HasScope(scope) {
+			return Principal{}, http.StatusForbidden, errors.New(ErrMissingScope.Error() + ": " + scope + " (role " + p.Role + ")")
 		}
 		g.store.RecordUse(p.CredentialID)
 		return p, 0, nil

@@ -17,7 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// JWTConfig configures verification of dashboard JWTs. At least one of Secret,
+// JWTConfig configures verification of dashboard JWTs. At least one of Own, Secret,
 // PublicKeyFiles and JWKS must be set; each key verifies exactly one algorithm:
 // the secret HS256, RSA keys RS256, ECDSA P-256 keys ES256, Ed25519 keys EdDSA.
 type JWTConfig struct {
@@ -45,6 +45,10 @@ type JWTConfig struct {
 	Leeway      time.Duration // clock skew allowed for exp/nbf/iat
 	// Now is the clock for claims and the JWKS refresh interval; default time.Now.
 	Now func() time.Time
+
+	// Own is telemetryd's own issuer: tokens whose "iss" is its issuer are verified
+	// with its key, audience and issuer alone; all others as configured above.
+	Own *Issuer
 }
 
 // JWTVerifier verifies JWTs against pinned keys and algorithms. It is safe for
@@ -54,7 +58,8 @@ type JWTVerifier struct {
 	secret      []byte
 	static      []verifyKey // from PublicKeyFiles
 	jwks        *jwksCache  // nil without a JWKS
-	parser      *jwt.Parser
+	parser      *jwt.Parser // nil when only Own is configured
+	own         *Issuer
 }
 
 // Reasons a token is refused before its signature is checked.
@@ -68,6 +73,9 @@ var (
 // so a misconfiguration fails at start rather than on the first request.
 func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	if len(cfg.Secret) == 0 && len(cfg.PublicKeyFiles) == 0 && cfg.JWKS == "" {
+		if cfg.Own != nil {
+			return &JWTVerifier{own: cfg.Own}, nil
+		}
 		return nil, errors.New("jwt: configure a secret, public key files or a JWKS")
 	}
 	if len(cfg.Secret) > 0 && len(cfg.Secret) < 32 {
@@ -89,7 +97,7 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 
-	v := &JWTVerifier{tenantClaim: cfg.TenantClaim}
+	v := &JWTVerifier{tenantClaim: cfg.TenantClaim, own: cfg.Own}
 	var algs []string
 	if len(cfg.Secret) > 0 {
 		v.secret = bytes.Clone(cfg.Secret)
@@ -138,6 +146,12 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 // Verify checks a compact JWT and returns its principal. Errors wrap
 // ErrInvalidCredential or ErrExpiredCredential and never contain the token.
 func (v *JWTVerifier) Verify(token string) (Principal, error) {
+	if v.own != nil && v.own.owns(token) {
+		return v.own.principal(token)
+	}
+	if v.parser == nil {
+		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidCredential, jwt.ErrTokenInvalidIssuer)
+	}
 	claims := jwt.MapClaims{}
 	if _, err := v.parser.ParseWithClaims(token, claims, v.keyFor); err != nil {
 		return Principal{}, classifyJWTError(err)
@@ -148,7 +162,9 @@ func (v *JWTVerifier) Verify(token string) (Principal, error) {
 	}
 	sub, _ := claims["sub"].(string)
 	jti, _ := claims["jti"].(string)
-	return Principal{Kind: KindJWT, Tenant: tenant, Subject: sub, CredentialID: jwtUsageID(jti, sub)}, nil
+	role := externalJWTRole(claims["role"])
+	return Principal{Kind: KindJWT, Tenant: tenant, Subject: sub, CredentialID: jwtUsageID(jti, sub),
+		Role: role, Scopes: RoleScopes(role)}, nil
 }
 
 // keyFor is the jwt.Keyfunc: it returns only keys pinned to the token's algorithm, so

@@ -19,8 +19,16 @@ type Principal struct {
 	// CredentialID identifies the credential for usage recording and rate limits:
 	// the token or key id, or for a JWT its "jti" (else "sub:<sub>").
 	CredentialID string
-	// Scopes of an API key; a JWT carries every dashboard right of its tenant.
+	// Scopes of an API key, or of a JWT's role.
 	Scopes []string
+	// Role of a JWT's user (admin, member or viewer); empty for an API key.
+	Role string
+	// SessionID is the sign-in session of a token telemetryd issued; empty otherwise.
+	SessionID string
+
+	// issued: the JWT was signed by telemetryd's own issuer, so its user and session
+	// are in the store and are checked on every request.
+	issued bool
 
 	rateLimit RateLimit // the credential's own limit, if it has one
 }

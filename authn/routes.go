@@ -30,9 +30,10 @@ func (rt *Routes) Register(mux *http.ServeMux) {
 	mux.Handle("POST /auth/revoke_ingest_token/{uuid}", tokens(http.HandlerFunc(rt.revokeIngestToken)))
 	mux.Handle("POST /auth/rotate_ingest_token/{uuid}", tokens(http.HandlerFunc(rt.rotateIngestToken)))
 	// API keys are managed by users only: a key cannot mint or revoke keys.
-	mux.Handle("POST /auth/api_keys", rt.guard.RequireJWT(http.HandlerFunc(rt.createAPIKey)))
-	mux.Handle("GET /auth/api_keys", rt.guard.RequireJWT(http.HandlerFunc(rt.listAPIKeys)))
-	mux.Handle("POST /auth/api_keys/{id}/revoke", rt.guard.RequireJWT(http.HandlerFunc(rt.revokeAPIKey)))
+	keys := rt.guard.RequireUser(ScopeAPIKeysWrite)
+	mux.Handle("POST /auth/api_keys", keys(http.HandlerFunc(rt.createAPIKey)))
+	mux.Handle("GET /auth/api_keys", keys(http.HandlerFunc(rt.listAPIKeys)))
+	mux.Handle("POST /auth/api_keys/{id}/revoke", keys(http.HandlerFunc(rt.revokeAPIKey)))
 }
 
 // createRequest is the body of the create routes; every field is optional.

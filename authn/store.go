@@ -47,6 +47,8 @@ type Store struct {
 	logger *slog.Logger
 	now    func() time.Time
 	usage  *usageRecorder
+	// accounts indexes users and sign-in sessions (users.go, session.go).
+	accounts *accountIndex
 
 	mu       sync.RWMutex
 	byID     map[string]indexed
@@ -91,6 +93,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, log
 		byID:     map[string]indexed{},
 		byHash:   map[string]hashRef{},
 		lastUsed: map[string]time.Time{},
+		accounts: newAccountIndex(),
 		cancel:   cancel,
 		done:     make(chan struct{}),
 	}
@@ -156,6 +159,9 @@ func (s *Store) follow(w jetstream.KeyWatcher, loaded chan struct{}) {
 
 func (s *Store) apply(entry jetstream.KeyValueEntry) {
 	key := entry.Key()
+	if s.accounts.apply(entry, s.logger) {
+		return
+	}
 	switch {
 	case strings.HasPrefix(key, credKeyPrefix):
 		id := strings.TrimPrefix(key, credKeyPrefix)

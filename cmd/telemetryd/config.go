@@ -132,6 +132,7 @@ type serveConfig struct {
 	ClickHouseDSN string
 	JWTSecret     string
 	JWT           jwtFlags
+	Auth          authConfig // users' sign-in (accounts.go)
 	Roles         string
 	LogLevel      string
 	Stream        stream.Config
@@ -158,6 +159,7 @@ func defaultServeConfig() serveConfig {
 		Persist:     persist.DefaultConfig(),
 		Fetch:       fetch.DefaultConfig(),
 		Credentials: authn.DefaultStoreConfig(),
+		Auth:        defaultAuthConfig(),
 		RateLimit:   authn.RateLimit{Rate: 200, Burst: 400},
 
 		BacklogThreshold: 0.9,
@@ -173,6 +175,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClickHouseCluster, "clickhouse-cluster", "", clickhouseClusterUsage)
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes) that verifies dashboard JWTs; prefer the env var")
 	c.JWT.registerFlags(fs)
+	c.Auth.registerFlags(fs)
 	fs.StringVar(&c.Roles, "roles", strings.Join(allRoles, ","), "roles to run: any of ingest,persist,fetch")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.Int64Var(&c.Ingest.MaxBodyBytes, "max-body-bytes", c.Ingest.MaxBodyBytes, "largest accepted request body, before and after decompression")
@@ -261,12 +264,12 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("--clickhouse-cluster: %w", err))
 	}
 	if slices.Contains(roles, roleFetch) {
-		if c.JWTSecret == "" && c.JWT.PublicKeys == "" && c.JWT.JWKS == "" {
-			errs = append(errs, fmt.Errorf("the fetch role needs a way to verify JWTs: --jwt-secret (or %s), --jwt-public-keys or --jwks-url", envName("jwt-secret")))
-		}
+		// telemetryd's own issuer always verifies its users' tokens; external JWTs
+		// (--jwt-secret, --jwt-public-keys, --jwks-url) are optional.
 		if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 			errs = append(errs, errors.New("--jwt-secret must be at least 32 bytes"))
 		}
+		errs = append(errs, c.validateAuth())
 	}
 	if c.JWT.Leeway < 0 || c.JWT.Leeway > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("--jwt-leeway must be 0..5m, got %s", c.JWT.Leeway))

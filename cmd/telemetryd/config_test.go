@@ -56,7 +56,22 @@ func TestServeConfig(t *testing.T) {
 		{name: "ingest alone needs no JWT secret", args: []string{"--roles=ingest"}},
 		{name: "unknown flag", args: []string{"--no-such-flag"}, wantErr: "no-such-flag"},
 		{name: "unknown role", args: []string{"--roles=ingest,bogus"}, wantErr: `unknown role "bogus"`},
-		{name: "fetch without secret", args: []string{"--roles=fetch"}, wantErr: "--jwt-secret"},
+		{name: "fetch without external JWTs: its own issuer", args: []string{"--roles=fetch"},
+			check: func(t *testing.T, c serveConfig) {
+				if ic := c.issuerConfig(); ic.KeyFile != "data/auth/signing-ed25519.pem" || ic.HS256Secret != nil || c.Auth.AccessTTL != 15*time.Minute {
+					t.Errorf("issuer config = %+v", ic)
+				}
+			}},
+		{name: "oidc needs client and redirect", args: []string{"--roles=fetch", "--oidc-issuer=https://idp.example"}, wantErr: "--oidc-client-id and --oidc-redirect-url"},
+		{name: "oidc secret from env", args: []string{"--roles=fetch", "--oidc-issuer=https://idp.example", "--oidc-client-id=t", "--oidc-redirect-url=https://t.example/auth/oidc/callback"},
+			env: map[string]string{"TELEMETRYD_OIDC_CLIENT_SECRET": "s3cret"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.Auth.OIDC.ClientSecret != "s3cret" || c.Auth.OIDC.ProvisionRole != "viewer" {
+					t.Errorf("oidc config = %+v", c.Auth.OIDC)
+				}
+			}},
+		{name: "HS256 issuer needs the secret", args: []string{"--roles=fetch", "--auth-signing-alg=HS256"}, wantErr: "--jwt-secret"},
+		{name: "own issuer differs from the external one", args: []string{"--roles=fetch", "--jwt-issuer=telemetryd"}, wantErr: "--auth-issuer must differ"},
 		{name: "fetch with public keys only", args: []string{"--roles=fetch", "--jwt-public-keys=a.pem,b.pem", "--jwt-issuer=https://idp"},
 			check: func(t *testing.T, c serveConfig) {
 				v := c.verifierConfig()
@@ -118,7 +133,7 @@ func TestServeConfig(t *testing.T) {
 			}
 		})
 	}
-	_, err := parseServe(t, []string{"--roles=fetch", "--http-addr=x", "--log-level=loud"}, nil)
+	_, err := parseServe(t, []string{"--roles=fetch", "--http-addr=x", "--log-level=loud", "--jwt-secret=short"}, nil)
 	for _, want := range []string{"--http-addr", "--jwt-secret", "--log-level"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("joined error %v lacks %q", err, want)

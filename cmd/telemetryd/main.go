@@ -33,6 +33,8 @@ Usage:
                                 manage ingest tokens
   telemetryd apikeys create|list|revoke [flags]
                                 manage platform API keys
+  telemetryd users create|list|disable|reset-password [flags]
+                                manage users who sign in
   telemetryd jwt mint [flags]   issue a development JWT
   telemetryd bench --target URL --token T [flags]
                                 load-test a running telemetryd and report its limits
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCredentials(ctx, authn.KindIngestToken, rest, stdout, stderr)
 	case "apikeys":
 		return runCredentials(ctx, authn.KindAPIKey, rest, stdout, stderr)
+	case "users":
+		return runUsers(ctx, rest, os.Stdin, stdout, stderr)
 	case "jwt":
 		return runJWT(rest, stdout, stderr)
 	case "bench":

@@ -147,14 +147,21 @@ func (s *server) initModule(ctx context.Context, name string) error {
 	case modIngest:
 		return s.initIngest(ctx)
 	case modFetch:
+		issuer, err := authn.NewIssuer(cfg.issuerConfig())
+		if err != nil {
+			return err
+		}
 		jcfg := cfg.verifierConfig()
-		jcfg.Logger = logger
+		jcfg.Logger, jcfg.Own = logger, issuer
 		verifier, err := authn.NewJWTVerifier(jcfg)
 		if err != nil {
 			return err
 		}
 		guard := authn.NewGuard(verifier, s.store, s.limits)
 		authn.NewRoutes(s.store, guard, logger).Register(s.mux)
+		if err := s.initAccounts(ctx, issuer, guard); err != nil {
+			return err
+		}
 		fetch.NewAPI(cfg.Fetch, s.ch, guard, logger, fetch.WithTail(s.js, cfg.Stream)).Register(s.mux)
 	case modPersist:
 		return s.initPersist(ctx)

@@ -54,12 +54,32 @@ fi
 token=$(cat "$data/ingest-token")
 jwt=$(bin/telemetryd jwt mint --tenant "$tenant" --ttl 720h)
 
+# An admin user of the development tenant with a random password, made once and kept (mode 600).
+admin_email=${ADMIN_EMAIL:-admin@$tenant.local}
+if [ ! -s "$data/admin-password" ]; then
+  (umask 077; head -c 18 /dev/urandom | base64 | tr -d '\n/+=' >"$data/admin-password.new")
+  if bin/telemetryd users create --tenant "$tenant" --email "$admin_email" --role admin --name Admin \
+       --password-stdin <"$data/admin-password.new" >/dev/null 2>&1; then
+    mv "$data/admin-password.new" "$data/admin-password"
+  else
+    rm -f "$data/admin-password.new"
+    echo "could not create $admin_email (it may exist already: telemetryd users reset-password)" >&2
+  fi
+fi
+admin_password=$(cat "$data/admin-password" 2>/dev/null || echo "(unknown)")
+
 cat <<MSG
 
 telemetryd is running: OTLP/HTTP and the API on http://127.0.0.1:$http_port (Ctrl-C stops it)
   tenant: $tenant
   ingest token (write-only): $token
   dashboard JWT (30 days):   $jwt
+  admin user:                $admin_email  password: $admin_password
+
+Sign in as the admin (an access token for 15 minutes and a refresh token):
+
+  curl -sS -X POST http://127.0.0.1:$http_port/auth/login \\
+    -d '{"email":"$admin_email","password":"$admin_password"}'
 
 Send a span (OTLP JSON; any OpenTelemetry exporter works too, with
 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$http_port and
