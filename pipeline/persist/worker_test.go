@@ -183,7 +183,7 @@ func TestRedeliveredEventIsStoredOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := dead.insert(context.Background(), ev.table, []event{ev}); err != nil {
+			if _, _, err := dead.insert(context.Background(), ev.table, []event{ev}); err != nil {
 				t.Fatal(err)
 			}
 			inserted = ev.seq == seq
