@@ -108,8 +108,14 @@ func testConfig() Config {
 // the returned stop is called.
 func (e *env) startWorker(cfg Config) (*Worker, *nats.Conn, func()) {
 	e.t.Helper()
+	return e.startWorkerLogging(cfg, discard())
+}
+
+// startWorkerLogging is startWorker with the worker logging to logger.
+func (e *env) startWorkerLogging(cfg Config, logger *slog.Logger) (*Worker, *nats.Conn, func()) {
+	e.t.Helper()
 	nc, js := testenv.Connect(e.t, e.srv.ClientURL())
-	w, err := NewWorker(context.Background(), js, e.scfg, e.ch, cfg, discard())
+	w, err := NewWorker(context.Background(), js, e.scfg, e.ch, cfg, logger)
 	if err != nil {
 		e.t.Fatal(err)
 	}
