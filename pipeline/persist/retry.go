@@ -35,7 +35,7 @@ func (b *batchRun) write(ctx context.Context, t table, events []event, dataAttem
 		if err == nil {
 			return true
 		}
-		b.w.logger.Warn("insert failed, looking up what it stored before writing the rest", "partition", b.k,
+		b.w.logger.Warn("insert failed, retrying what it did not store", "partition", b.k,
 			"table", t.name, "events", failed, "data_error", isDataError(err), "err", err)
 		unstored, ok := b.unstored(ctx, t, events[done:done+failed], err, backoff)
 		if !ok {
@@ -88,7 +88,7 @@ func (b *batchRun) unstored(ctx context.Context, t table, suspects []event, caus
 		}
 		kept, stored, err := splitStored(ctx, b.w.ch, b.w.cfg.InsertTimeout, suspects, true)
 		if err != nil {
-			b.w.logger.Warn("look up the events of a failed insert, will retry", "partition", b.k, "table", t.name, "err", err)
+			b.w.logger.Warn("look up what a failed insert stored, retrying", "partition", b.k, "table", t.name, "err", err)
 			continue
 		}
 		if len(stored) > 0 && failedAfterWrite(cause) {
