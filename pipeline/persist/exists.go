@@ -96,13 +96,30 @@ func (q *lookup) add(ev event) {
 	q.tenants[ev.tenant] = true
 }
 
-// run returns the sequences of q that tableName holds rows of. The sequences are
-// numbers, written into the query; tenants are bound.
+// lookupSeqs bounds the sequences of one look-up query, about 100 KB of text: well
+// inside ClickHouse's max_query_size (256 KiB) whatever --batch-max-events is.
+const lookupSeqs = 5000
+
+// run returns the sequences of q that tableName holds rows of.
 func (q *lookup) run(ctx context.Context, ch driver.Conn, timeout time.Duration, tableName string) ([]uint64, error) {
+	var out []uint64
+	for i := 0; i < len(q.seqs); i += lookupSeqs {
+		got, err := q.query(ctx, ch, timeout, tableName, q.seqs[i:min(i+lookupSeqs, len(q.seqs))])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// query looks up some of q's sequences. They are numbers, written into the query;
+// tenants are bound.
+func (q *lookup) query(ctx context.Context, ch driver.Conn, timeout time.Duration, tableName string, of []uint64) ([]uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	seqs := make([]string, len(q.seqs))
-	for i, s := range q.seqs {
+	seqs := make([]string, len(of))
+	for i, s := range of {
 		seqs[i] = strconv.FormatUint(s, 10)
 	}
 	args := []any{q.lo, q.hi}

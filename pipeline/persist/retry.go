@@ -65,7 +65,13 @@ func (b *batchRun) write(ctx context.Context, t table, events []event, dataAttem
 func (b *batchRun) isolate(ctx context.Context, t table, events []event, cause error) bool {
 	b.w.logger.Error("ClickHouse keeps rejecting a batch, isolating the bad events", "partition", b.k,
 		"table", t.name, "events", len(events), "err", cause)
+	lastKept := time.Now()
 	for _, ev := range events {
+		// One INSERT per event can outlast AckWait; the batch must not come back meanwhile.
+		if time.Since(lastKept) > b.w.cfg.AckWait/3 {
+			b.keepInProgress()
+			lastKept = time.Now()
+		}
 		if !b.write(ctx, t, []event{ev}, 1) {
 			return false
 		}
@@ -97,6 +103,11 @@ func (b *batchRun) unstored(ctx context.Context, t table, suspects []event, caus
 			for _, ev := range stored {
 				b.w.deadLetter(ctx, ev.msg, "stored in "+t.name+", then ClickHouse failed (a materialized view?): "+cause.Error(), t.name)
 				b.settled[ev.seq] = true
+				// Settled, so the batch does not count them: their rows are written.
+				b.w.persisted.Add(1)
+				if m := b.w.cfg.Metrics; m != nil {
+					m.ItemsPersisted.WithLabelValues(t.name).Add(float64(ev.rows.len()))
+				}
 			}
 		}
 		return kept, true
