@@ -195,7 +195,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Persist.MaxBatchBytes, "batch-max-bytes", c.Persist.MaxBatchBytes, "bytes of events a persist worker pulls per batch")
 	fs.DurationVar(&c.Persist.AckWait, "ack-wait", c.Persist.AckWait, "an event a persist worker took but did not acknowledge is redelivered after this long")
 	fs.DurationVar(&c.Persist.TakeoverAfter, "takeover-after", c.Persist.TakeoverAfter, "a silent persist worker's partitions move to the others after about this long")
-	fs.IntVar(&c.Persist.MaxDeliver, "max-deliver", c.Persist.MaxDeliver, "attempts before an event ClickHouse keeps rejecting goes to the dead-letter stream")
+	fs.IntVar(&c.Persist.MaxDeliver, "max-deliver", c.Persist.MaxDeliver, "attempts before an event ClickHouse keeps rejecting goes to the dead-letter stream, and deliveries before one the dead-letter stream refuses is terminated")
 	fs.IntVar(&c.Persist.MaxBatchEvents, "batch-max-events", c.Persist.MaxBatchEvents, "events a persist worker pulls per batch")
 	fs.IntVar(&c.Persist.MaxConcurrentBatches, "persist-concurrency", c.Persist.MaxConcurrentBatches, "batches a persist process decodes and inserts at once, over all its partitions (bounds its memory)")
 	fs.DurationVar(&c.Persist.MaxBatchWait, "batch-max-wait", c.Persist.MaxBatchWait, "how long a persist batch waits to fill")

@@ -30,6 +30,12 @@ type Metrics struct {
 	// OTLP/gRPC calls, the twins of Requests and RequestSeconds for the gRPC listener.
 	GRPCRequests       *prometheus.CounterVec   // signal, code
 	GRPCRequestSeconds *prometheus.HistogramVec // signal
+
+	// DeadLetterFailures counts dead-letter copies the dead-letter stream did not
+	// take, by what happened to the event instead: redelivered (tried again on a later
+	// delivery), terminated (given up after --max-deliver deliveries; it stays in the
+	// stream's history) or acknowledged (its rows are stored; the copy was a record).
+	DeadLetterFailures *prometheus.CounterVec // outcome
 }
 
 // New creates the metrics on a registry of their own, with the Go runtime and process
@@ -73,6 +79,9 @@ func New() *Metrics {
 		m.GRPCRequests, m.GRPCRequestSeconds} {
 		f(c)
 	}
+	m.DeadLetterFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetryd_persist_dead_letter_failures_total",
+		Help: "Dead-letter copies that could not be published, by what happened to the event instead."}, []string{"outcome"})
+	f(m.DeadLetterFailures)
 	return m
 }
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/telemetryd/telemetryd/pipeline/stream"
@@ -32,10 +30,11 @@ var tableOrder = []stream.Signal{stream.SignalTraces, stream.SignalMetrics, stre
 
 // event is one decoded message of a batch.
 type event struct {
-	msg   jetstream.Msg
-	seq   uint64
-	table table
-	rows  rowSet
+	msg    jetstream.Msg
+	seq    uint64
+	tenant string
+	table  table
+	rows   rowSet
 }
 
 // persistBatch stores a batch of partition k: decode, drop what is already stored,
@@ -47,7 +46,7 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 		if err != nil {
 			// Decoding is deterministic: a payload that cannot be decoded now never
 			// will be, so it is dead-lettered at once rather than retried.
-			w.deadLetter(ctx, m, "undecodable event: "+err.Error())
+			w.deadLetter(ctx, m, "undecodable event: "+err.Error(), "")
 			continue
 		}
 		events = append(events, ev)
@@ -58,7 +57,7 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 		w.nakAll(events)
 		return
 	}
-	settled := map[uint64]bool{} // dead-lettered (and acknowledged) or to be redelivered
+	b := &batchRun{w: w, k: k, events: events, settled: map[uint64]bool{}}
 	for _, signal := range tableOrder {
 		var of []event
 		for _, ev := range events {
@@ -66,13 +65,14 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 				of = append(of, ev)
 			}
 		}
-		if len(of) > 0 && !w.insertWithRetry(ctx, k, tables[signal], of, settled) {
+		if len(of) > 0 && !b.write(ctx, tables[signal], of, w.cfg.MaxDeliver) {
 			return // shutting down: the unacknowledged events come back and are checked
 		}
 	}
 	if w.cfg.AfterInsert != nil {
 		w.cfg.AfterInsert()
 	}
+	settled := b.settled
 	w.persisted.Add(uint64(len(events) - len(settled)))
 	if m := w.cfg.Metrics; m != nil {
 		m.BatchEvents.Observe(float64(len(msgs)))
@@ -119,7 +119,7 @@ func decodeEvent(m jetstream.Msg, k int) (event, error) {
 	if err != nil {
 		return event{}, err
 	}
-	return event{msg: m, seq: meta.seq, table: t, rows: rows}, nil
+	return event{msg: m, seq: meta.seq, tenant: meta.tenant, table: t, rows: rows}, nil
 }
 
 // nakAll hands the events back for a later redelivery.
@@ -129,64 +129,32 @@ func (w *Worker) nakAll(events []event) {
 	}
 }
 
-// insertWithRetry writes the events' rows into t, retrying with capped backoff while
-// ClickHouse is unavailable; events it keeps rejecting as bad data are isolated and
-// dead-lettered. It returns false when ctx ended first.
-func (w *Worker) insertWithRetry(ctx context.Context, k int, t table, events []event, settled map[uint64]bool) bool {
-	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
-	for attempt := 1; ; attempt++ {
-		err := w.insert(ctx, t, events)
-		if err == nil {
-			return true
-		}
-		if isDataError(err) && attempt >= w.cfg.MaxDeliver {
-			w.isolate(ctx, k, t, events, err, settled)
-			return true
-		}
-		w.logger.Warn("insert failed, retrying", "partition", k, "table", t.name, "events", len(events), "attempt", attempt, "err", err)
-		for _, ev := range events {
-			_ = ev.msg.InProgress() // keep them ours while we wait
-		}
-		sleep(ctx, backoff.next())
-		if ctx.Err() != nil {
-			return false
-		}
-	}
-}
-
-// isolate inserts event by event and dead-letters the ones ClickHouse rejects; they
-// are marked settled so the batch does not acknowledge them again.
-func (w *Worker) isolate(ctx context.Context, k int, t table, events []event, cause error, settled map[uint64]bool) {
-	w.logger.Error("ClickHouse keeps rejecting a batch, isolating the bad events", "partition", k, "table", t.name, "err", cause)
-	for _, ev := range events {
-		if err := w.insert(ctx, t, []event{ev}); err != nil {
-			w.deadLetter(ctx, ev.msg, "rejected by ClickHouse: "+err.Error())
-			settled[ev.seq] = true
-		}
-	}
-}
-
 // insert writes the events' rows with one INSERT per MaxBatchRows rows (an event's
-// rows always go in one INSERT).
-func (w *Worker) insert(ctx context.Context, t table, events []event) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.InsertTimeout)
-	defer cancel()
-	for len(events) > 0 {
+// rows always go in one INSERT), each bounded by InsertTimeout. On failure, done is
+// the number of leading events whose INSERTs succeeded and failed the number in the
+// INSERT that failed, which ClickHouse may have stored anyway (in part or whole); the
+// events after those were not sent.
+func (w *Worker) insert(ctx context.Context, t table, events []event) (done, failed int, err error) {
+	for done < len(events) {
+		rest := events[done:]
 		n, rows := 0, 0
-		for n < len(events) && (n == 0 || rows+events[n].rows.len() <= w.cfg.MaxBatchRows) {
-			rows += events[n].rows.len()
+		for n < len(rest) && (n == 0 || rows+rest[n].rows.len() <= w.cfg.MaxBatchRows) {
+			rows += rest[n].rows.len()
 			n++
 		}
 		start := time.Now()
-		if err := insertRows(ctx, w.ch, t, events[:n]); err != nil {
-			return err
+		insertCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.InsertTimeout)
+		err := insertRows(insertCtx, w.ch, t, rest[:n])
+		cancel()
+		if err != nil {
+			return done, n, err
 		}
 		if w.cfg.Metrics != nil {
 			w.cfg.Metrics.InsertSeconds.WithLabelValues(t.name).Observe(time.Since(start).Seconds())
 		}
-		events = events[n:]
+		done += n
 	}
-	return nil
+	return done, 0, nil
 }
 
 // insertRows writes the rows of events into t with one INSERT.
@@ -199,7 +167,7 @@ func insertRows(ctx context.Context, ch clickhouse.Conn, t table, events []event
 	rows := 0
 	for _, ev := range events {
 		if err := ev.rows.appendTo(batch); err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
+			return fmt.Errorf("%s: %w: %w", t.name, errUnencodableRows, err)
 		}
 		rows += ev.rows.len()
 	}
@@ -209,50 +177,16 @@ func insertRows(ctx context.Context, ch clickhouse.Conn, t table, events []event
 	return nil
 }
 
-// Dead letters carry the reason and where the event came from.
-const (
-	HeaderDeadReason  = "Telemetry-Dead-Reason"
-	HeaderDeadSubject = "Telemetry-Dead-Subject"
-	HeaderDeadSeq     = "Telemetry-Dead-Seq"
-)
+// errUnencodableRows marks rows the ClickHouse client refused to encode: like the
+// server's rejections of the data, no retry can fix it.
+var errUnencodableRows = errors.New("rows the ClickHouse client cannot encode")
 
-// deadLetter copies m to the dead-letter stream with the reason, then acknowledges it
-// so it never blocks its partition. If the copy fails the event stays unacknowledged.
-func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, reason string) {
-	dl := nats.NewMsg(w.cfg.DeadLetter + "." + m.Subject())
-	dl.Data = m.Data()
-	for k, v := range m.Headers() {
-		if k != jetstream.MsgIDHeader {
-			dl.Header[k] = v
-		}
-	}
-	if len(reason) > 1024 {
-		reason = reason[:1024]
-	}
-	dl.Header.Set(HeaderDeadReason, reason)
-	dl.Header.Set(HeaderDeadSubject, m.Subject())
-	if md, err := m.Metadata(); err == nil {
-		dl.Header.Set(HeaderDeadSeq, strconv.FormatUint(md.Sequence.Stream, 10))
-	}
-	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := w.js.PublishMsg(pubCtx, dl); err != nil {
-		w.logger.Error("dead-letter event", "subject", m.Subject(), "err", err)
-		_ = m.NakWithDelay(5 * time.Second)
-		return
-	}
-	w.deadLettered.Add(1)
-	if w.cfg.Metrics != nil {
-		w.cfg.Metrics.DeadLetters.Inc()
-	}
-	w.logger.Warn("event dead-lettered", "subject", m.Subject(), "reason", reason,
-		"traceparent", m.Headers().Get(stream.HeaderTraceParent))
-	_ = m.Ack()
-}
-
-// isDataError tells ClickHouse's rejections of the data itself, which no retry can
-// fix, from unavailability.
+// isDataError tells rejections of the data itself, which no retry can fix, from
+// unavailability.
 func isDataError(err error) bool {
+	if errors.Is(err, errUnencodableRows) {
+		return true
+	}
 	var ex *clickhouse.Exception
 	if !errors.As(err, &ex) {
 		return false

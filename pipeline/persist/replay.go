@@ -213,31 +213,73 @@ func (r *replayer) insert(ctx context.Context, t table, events []event) error {
 			return nil
 		}
 		if isDataError(err) {
-			for _, ev := range events {
-				if err := r.insertOnce(ctx, t, []event{ev}); err != nil {
-					r.st.Skipped++
-					r.logger.Warn("replay: event rejected by ClickHouse, skipped", "table", t.name, "seq", ev.seq, "err", err)
-				}
-			}
-			return nil
+			return r.isolate(ctx, t, events, err)
 		}
 		if attempt >= replayAttempts || ctx.Err() != nil {
 			return err
 		}
 		r.logger.Warn("replay: insert failed, retrying", "table", t.name, "attempt", attempt, "err", err)
-		sleep(ctx, backoff.next())
 		// A failed INSERT may have been written after all (a timeout after the server
-		// took it): look again, so the retry does not store a second copy.
-		kept, written, err := splitStored(ctx, r.ch, r.cfg.InsertTimeout, events, true)
-		if err == nil {
-			for _, ev := range written {
-				r.st.Rows += uint64(ev.rows.len())
+		// took it): nothing is written again before a look-up succeeds, so the retry
+		// does not store a second copy.
+		for {
+			sleep(ctx, backoff.next())
+			kept, lerr := r.dropWritten(ctx, t, events, err)
+			if lerr == nil {
+				events = kept
+				break
 			}
-			if events = kept; len(events) == 0 {
-				return nil
+			if attempt++; attempt > replayAttempts || ctx.Err() != nil {
+				return lerr
 			}
 		}
+		if len(events) == 0 {
+			return nil
+		}
 	}
+}
+
+// isolate writes events one at a time and skips the ones ClickHouse rejects. The
+// table may have taken a rejected INSERT's rows before ClickHouse failed (a
+// materialized view threw), so what is stored is looked up first and never written
+// again; with the look-up failing replay stops (it is safe to run again).
+func (r *replayer) isolate(ctx context.Context, t table, events []event, cause error) error {
+	events, err := r.dropWritten(ctx, t, events, cause)
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		err := r.insertOnce(ctx, t, []event{ev})
+		if err == nil {
+			continue
+		}
+		left, lerr := r.dropWritten(ctx, t, []event{ev}, err)
+		if lerr != nil {
+			return lerr
+		}
+		if len(left) > 0 {
+			r.st.Skipped++
+			r.logger.Warn("replay: event rejected by ClickHouse, skipped", "table", t.name, "seq", ev.seq, "err", err)
+		}
+	}
+	return nil
+}
+
+// dropWritten returns the events a failed INSERT did not store, counting the rows
+// of the others as written.
+func (r *replayer) dropWritten(ctx context.Context, t table, events []event, cause error) ([]event, error) {
+	kept, stored, err := splitStored(ctx, r.ch, r.cfg.InsertTimeout, events, true)
+	if err != nil {
+		return nil, fmt.Errorf("replay: look up what a failed insert stored: %w", err)
+	}
+	for _, ev := range stored {
+		r.st.Rows += uint64(ev.rows.len())
+		if failedAfterWrite(cause) {
+			r.logger.Warn("replay: event stored, then ClickHouse failed (a materialized view?): the views may lack it",
+				"table", t.name, "seq", ev.seq, "err", cause)
+		}
+	}
+	return kept, nil
 }
 
 func (r *replayer) insertOnce(ctx context.Context, t table, events []event) error {

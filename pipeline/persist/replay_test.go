@@ -204,3 +204,56 @@ func TestReplayOfAnEmptyRange(t *testing.T) {
 		t.Errorf("%d rows written", n)
 	}
 }
+
+// TestReplayWritesNothingTwiceWhenClickHouseRefuses: replay writes the events of a
+// rejected INSERT one at a time, skipping the refused one, and never writes again
+// what the table took before a view threw.
+func TestReplayWritesNothingTwiceWhenClickHouseRefuses(t *testing.T) {
+	cases := map[string]struct {
+		trap        string
+		poisonRows  uint64
+		wantSkipped uint64
+	}{
+		"a value ClickHouse refuses": {
+			trap:        "ALTER TABLE spans ADD COLUMN poison_check UInt8 MATERIALIZED throwIf(name = 'op-666')",
+			wantSkipped: 1,
+		},
+		"a materialized view that throws": {
+			trap:       "CREATE MATERIALIZED VIEW poison_view ENGINE = Memory AS SELECT throwIf(name = 'op-666') AS refused FROM spans",
+			poisonRows: 2, // stored before the view threw
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			for i := 0; i < 20; i++ {
+				e.publish(i, 2)
+			}
+			e.publish(poisonSeed, 2)
+			for i := 20; i < 40; i++ {
+				e.publish(i, 2)
+			}
+			if err := e.ch.Exec(context.Background(), tc.trap); err != nil {
+				t.Fatal(err)
+			}
+			cfg := DefaultReplayConfig()
+			cfg.MaxBatchWait = 100 * time.Millisecond
+			st, err := Replay(context.Background(), e.js, e.ch, cfg, discard())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := e.count("SELECT count() FROM spans WHERE name != 'op-666'"); n != 80 {
+				t.Errorf("%d rows of the 40 innocent events, want 80", n)
+			}
+			if n := e.count("SELECT count() FROM spans WHERE name = 'op-666'"); n != tc.poisonRows {
+				t.Errorf("%d rows of the refused event, want %d", n, tc.poisonRows)
+			}
+			if n := e.duplicates("spans", "span_id"); n != 0 {
+				t.Errorf("%d rows written twice", n)
+			}
+			if st.Skipped != tc.wantSkipped || st.Rows != 80+tc.poisonRows {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}

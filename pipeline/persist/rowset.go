@@ -12,8 +12,9 @@ import (
 // one per value spared the ClickHouse client most of its work (docs/benchmarks.md).
 type rowSet interface {
 	len() int
-	// timeRange is the earliest and latest timestamp column value.
-	timeRange() (lo, hi time.Time)
+	// dateTimeRange is the earliest and latest timestamp column value as stored
+	// (see dateTime).
+	dateTimeRange() (lo, hi uint32)
 	appendTo(b driver.Batch) error
 }
 
@@ -22,9 +23,9 @@ type rowList [][]any
 
 func (r rowList) len() int { return len(r) }
 
-func (r rowList) timeRange() (lo, hi time.Time) {
-	for _, row := range r {
-		lo, hi = widen(lo, hi, rowTime(row))
+func (r rowList) dateTimeRange() (lo, hi uint32) {
+	for i, row := range r {
+		lo, hi = widenDateTime(i == 0, lo, hi, dateTime(rowTime(row)))
 	}
 	return lo, hi
 }
@@ -48,14 +49,22 @@ func rowTime(r []any) time.Time {
 	return time.Time{}
 }
 
-func widen(lo, hi, t time.Time) (time.Time, time.Time) {
-	if lo.IsZero() || t.Before(lo) {
-		lo = t
+// dateTime is t as the ClickHouse client writes it into a DateTime column (ch-go's
+// proto.ToDateTime): its Unix seconds cut to 32 bits, the zero time as 0. A time the
+// column cannot hold is stored wrapped, and a look-up must search it where it is.
+func dateTime(t time.Time) uint32 {
+	if t.IsZero() {
+		return 0
 	}
-	if t.After(hi) {
-		hi = t
+	return uint32(t.Unix())
+}
+
+// widenDateTime widens lo..hi to hold v; first starts a range.
+func widenDateTime(first bool, lo, hi, v uint32) (uint32, uint32) {
+	if first {
+		return v, v
 	}
-	return lo, hi
+	return min(lo, v), max(hi, v)
 }
 
 // column is one column of a columnar rowSet.

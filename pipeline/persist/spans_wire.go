@@ -24,12 +24,17 @@ type spanRows struct {
 	eventNames, linkTraceIDs, linkSpanIDs, linkTraceStates  arrays[string]
 	eventDropped, linkFlags, linkDropped                    arrays[uint32]
 	eventKeys, eventValues, linkKeys, linkValues            arrays[[]string]
-	lo, hi                                                  time.Time
 	arena                                                   arena
 }
 
-func (r *spanRows) len() int                          { return len(r.seq) }
-func (r *spanRows) timeRange() (time.Time, time.Time) { return r.lo, r.hi }
+func (r *spanRows) len() int { return len(r.seq) }
+
+func (r *spanRows) dateTimeRange() (lo, hi uint32) {
+	for i, ts := range r.timestamp {
+		lo, hi = widenDateTime(i == 0, lo, hi, dateTime(ts))
+	}
+	return lo, hi
+}
 
 func (r *spanRows) appendTo(b driver.Batch) error {
 	return appendColumns(b, []column{
@@ -281,11 +286,6 @@ func (r *spanRows) span(msg []byte, meta eventMeta, res *resourceInfo, sc *scope
 		duration = end - start
 	}
 	ts := nanosTime(start)
-	if r.len() == 0 {
-		r.lo, r.hi = ts, ts
-	} else {
-		r.lo, r.hi = widen(r.lo, r.hi, ts)
-	}
 	r.tenant = append(r.tenant, meta.tenant)
 	r.timestamp = append(r.timestamp, ts)
 	r.start, r.end, r.duration = append(r.start, start), append(r.end, end), append(r.duration, duration)

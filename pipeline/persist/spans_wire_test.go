@@ -69,9 +69,9 @@ func checkSameAsReference(t *testing.T, payload []byte) {
 			t.Fatalf("row %d differs:\nwire  %#v\npdata %#v", i, g, w)
 		}
 	}
-	lo, hi := got.timeRange()
+	lo, hi := got.dateTimeRange()
 	for _, r := range want {
-		if ts := rowTime(r); ts.Before(lo) || ts.After(hi) {
+		if ts := dateTime(rowTime(r)); ts < lo || ts > hi {
 			t.Fatalf("row time %v outside the range %v..%v", ts, lo, hi)
 		}
 	}

@@ -37,7 +37,7 @@ type Config struct {
 	MaxConcurrentBatches int
 	AckWait              time.Duration // redelivery after this long without an ack
 	InsertTimeout        time.Duration // bound on one INSERT
-	MaxDeliver           int           // attempts before an event ClickHouse rejects is dead-lettered
+	MaxDeliver           int           // attempts before a rejected event is dead-lettered; see deadLetter
 	TakeoverAfter        time.Duration // a silent worker's partitions move after about this long
 	DeadLetter           string        // subject (and stream name) of dead letters
 	// AfterInsert, if set, runs after a batch's INSERTs and before its acks: fault
@@ -97,6 +97,11 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Con
 	}); err != nil {
 		return nil, fmt.Errorf("create dead-letter stream: %w", err)
 	}
+	// The consumers set no MaxDeliver: the server would stop delivering an event
+	// after that many deliveries with nothing but an advisory, even one redelivered
+	// only because workers restarted while ClickHouse was down. The worker bounds a
+	// poison event itself and keeps a record of it (deadLetter). A batch waiting or
+	// retrying is kept in progress, so AckWait only redelivers a dead worker's events.
 	for k := 0; k < streamCfg.Partitions; k++ {
 		c, err := js.CreateOrUpdateConsumer(ctx, streamCfg.Name, jetstream.ConsumerConfig{
 			Durable:        stream.ConsumerName(cfg.Durable, k),

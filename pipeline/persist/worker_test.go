@@ -108,8 +108,14 @@ func testConfig() Config {
 // the returned stop is called.
 func (e *env) startWorker(cfg Config) (*Worker, *nats.Conn, func()) {
 	e.t.Helper()
+	return e.startWorkerLogging(cfg, discard())
+}
+
+// startWorkerLogging is startWorker with the worker logging to logger.
+func (e *env) startWorkerLogging(cfg Config, logger *slog.Logger) (*Worker, *nats.Conn, func()) {
+	e.t.Helper()
 	nc, js := testenv.Connect(e.t, e.srv.ClientURL())
-	w, err := NewWorker(context.Background(), js, e.scfg, e.ch, cfg, discard())
+	w, err := NewWorker(context.Background(), js, e.scfg, e.ch, cfg, logger)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -183,7 +189,7 @@ func TestRedeliveredEventIsStoredOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := dead.insert(context.Background(), ev.table, []event{ev}); err != nil {
+			if _, _, err := dead.insert(context.Background(), ev.table, []event{ev}); err != nil {
 				t.Fatal(err)
 			}
 			inserted = ev.seq == seq
