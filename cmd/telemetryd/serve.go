@@ -25,6 +25,7 @@ import (
 	"github.com/telemetryd/telemetryd/ingest"
 	"github.com/telemetryd/telemetryd/internal/apidoc"
 	"github.com/telemetryd/telemetryd/internal/metrics"
+	"github.com/telemetryd/telemetryd/internal/retry"
 	"github.com/telemetryd/telemetryd/pipeline/natsserver"
 	"github.com/telemetryd/telemetryd/pipeline/persist"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
@@ -125,15 +126,7 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		s.store = store
 		s.metrics.GaugeFunc("telemetryd_credentials_cached", "Credentials in this process's index.", func() float64 { return float64(store.Len()) })
 	case modClickHouse:
-		on := schema.OnCluster(cfg.ClickHouseCluster)
-		if err := schema.Migrate(ctx, cfg.ClickHouseDSN, logger, on); err != nil {
-			return fmt.Errorf("migrate clickhouse: %w", err)
-		}
-		ch, err := schema.Open(ctx, cfg.ClickHouseDSN, on)
-		if err != nil {
-			return err
-		}
-		s.ch = ch
+		return s.connectClickHouse(ctx)
 	case modAPI:
 		s.mux = http.NewServeMux()
 		s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
@@ -162,6 +155,24 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		return fmt.Errorf("unknown module %q", name)
 	}
 	return nil
+}
+
+// connectClickHouse migrates the schema and opens the connection. A ClickHouse that
+// is not reachable yet (started after telemetryd, restarting) is waited for until ctx,
+// the start deadline, ends; a wrong DSN or a failing migration fails at once.
+func (s *server) connectClickHouse(ctx context.Context) error {
+	dsn, on := s.cfg.ClickHouseDSN, schema.OnCluster(s.cfg.ClickHouseCluster)
+	return retry.Startup(schema.Unavailable).Do(ctx, s.logger, "clickhouse", func(ctx context.Context) error {
+		if err := schema.Migrate(ctx, dsn, s.logger, on); err != nil {
+			return fmt.Errorf("migrate clickhouse: %w", err)
+		}
+		ch, err := schema.Open(ctx, dsn, on)
+		if err != nil {
+			return err
+		}
+		s.ch = ch
+		return nil
+	})
 }
 
 func (s *server) initIngest(ctx context.Context) error {
