@@ -1,6 +1,8 @@
 package persist
 
 import (
+	"fmt"
+
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 )
 
@@ -24,6 +26,10 @@ func decodeLogs(payload []byte, meta eventMeta) (rowSet, error) {
 		for _, sl := range rl.ScopeLogs().All() {
 			scope := newScopeInfo(sl.Scope(), sl.SchemaUrl())
 			for _, lr := range sl.LogRecords().All() {
+				if err := checkTimes(stamp{"time_unix_nano", uint64(lr.Timestamp())},
+					stamp{"observed_time_unix_nano", uint64(lr.ObservedTimestamp())}); err != nil {
+					return nil, fmt.Errorf("log record: %w", err)
+				}
 				ts := uint64(lr.Timestamp())
 				if ts == 0 { // OTLP allows an unknown event time; the observed time stands in
 					ts = uint64(lr.ObservedTimestamp())

@@ -1,6 +1,8 @@
 package persist
 
 import (
+	"fmt"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
@@ -81,6 +83,19 @@ func newExemplars(es pmetric.ExemplarSlice) exemplars {
 		out.attrValues = append(out.attrValues, values)
 	}
 	return out
+}
+
+// checkTimes fails for a time of the point or its exemplars the tables cannot hold.
+func (p point) checkTimes() error {
+	if err := checkTimes(stamp{"time_unix_nano", uint64(p.time)}, stamp{"start_time_unix_nano", uint64(p.start)}); err != nil {
+		return err
+	}
+	for _, t := range p.exemplars.times {
+		if err := checkTimes(stamp{"exemplar time_unix_nano", t}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func numberPoint(dp pmetric.NumberDataPoint) point {
@@ -175,6 +190,9 @@ func decodeMetrics(payload []byte, meta eventMeta) (rowSet, error) {
 			for _, m := range sm.Metrics().All() {
 				typ := enumName(metricTypes, m.Type(), "empty")
 				for _, p := range points(m) {
+					if err := p.checkTimes(); err != nil {
+						return nil, fmt.Errorf("metric %s: %w", m.Name(), err)
+					}
 					keys, values := attributes(p.attrs)
 					ex := p.exemplars
 					rows = append(rows, []any{

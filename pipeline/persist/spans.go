@@ -1,9 +1,12 @@
 package persist
 
 import (
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/telemetryd/telemetryd/schema"
 )
 
 // spanColumns are the spans table's columns in the order decodeSpans fills them.
@@ -52,8 +55,28 @@ func newScopeInfo(s pcommon.InstrumentationScope, schemaURL string) scopeInfo {
 	return scopeInfo{name: s.Name(), version: s.Version(), schemaURL: schemaURL, keys: keys, values: values}
 }
 
-// nanosTime is the DateTime (seconds) column of a unix-nanosecond timestamp.
+// nanosTime is the DateTime (seconds) column of a unix-nanosecond timestamp the tables
+// can hold (checkTimes).
 func nanosTime(ns uint64) time.Time { return time.Unix(0, int64(ns)).UTC() }
+
+// stamp is one timestamp field of a row.
+type stamp struct {
+	field string
+	ns    uint64
+}
+
+// checkTimes fails for the first timestamp the tables cannot hold. Ingest refuses
+// those; one found here was published before it did or around it, and failing its
+// event (which dead-letters it) beats storing it under another date.
+func checkTimes(stamps ...stamp) error {
+	for _, st := range stamps {
+		if !schema.TimeFits(st.ns) {
+			return fmt.Errorf("%s %d is at or after %s, the latest time the tables hold",
+				st.field, st.ns, schema.MaxTime().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
 
 func enumName[K comparable](names map[K]string, k K, fallback string) string {
 	if n, ok := names[k]; ok {

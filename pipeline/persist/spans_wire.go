@@ -266,6 +266,9 @@ func (r *spanRows) span(msg []byte, meta eventMeta, res *resourceInfo, sc *scope
 	if it.err != nil {
 		return it.err
 	}
+	if err := checkTimes(stamp{"start_time_unix_nano", start}, stamp{"end_time_unix_nano", end}); err != nil {
+		return err
+	}
 	keys, values, err := a.attributes(msg, 9)
 	if err != nil {
 		return err
@@ -364,6 +367,9 @@ func (r *spanRows) events(span []byte, n int) error {
 		}
 		if ev.err != nil {
 			return ev.err
+		}
+		if err := checkTimes(stamp{"event time_unix_nano", t}); err != nil {
+			return fmt.Errorf("event: %w", err)
 		}
 		k, v, err := r.arena.attributes(it.cur.data, 3)
 		if err != nil {
