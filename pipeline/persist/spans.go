@@ -18,7 +18,7 @@ const spanColumns = "tenant_id, timestamp, start_time_unix_nano, end_time_unix_n
 	"event_times, event_names, event_attribute_keys, event_attribute_values, event_dropped_attributes_counts, " +
 	"link_trace_ids, link_span_ids, link_trace_states, link_flags, link_attribute_keys, link_attribute_values, " +
 	"link_dropped_attributes_counts, scope_attribute_keys, scope_attribute_values, resource_schema_url, scope_schema_url, " +
-	"token_id, stream_seq, stream_partition"
+	"token_id, stream_seq, stream_partition, kind_number, status_number"
 
 // eventMeta is what the stream tells about an event besides its payload.
 type eventMeta struct {

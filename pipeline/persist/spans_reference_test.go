@@ -62,7 +62,7 @@ func referenceSpanRows(payload []byte, meta eventMeta) ([][]any, error) {
 					ev.times, ev.names, ev.keys, ev.values, ev.dropped,
 					ln.traceIDs, ln.spanIDs, ln.traceStates, ln.flags, ln.keys, ln.values, ln.dropped,
 					scope.keys, scope.values, res.schemaURL, scope.schemaURL,
-					meta.tokenID, meta.seq, meta.partition,
+					meta.tokenID, meta.seq, meta.partition, int32(span.Kind()), int32(span.Status().Code()),
 				})
 			}
 		}

@@ -28,7 +28,7 @@ func asRows(r *spanRows) [][]any {
 			r.eventTimes[i], r.eventNames[i], r.eventKeys[i], r.eventValues[i], r.eventDropped[i],
 			r.linkTraceIDs[i], r.linkSpanIDs[i], r.linkTraceStates[i], r.linkFlags[i], r.linkKeys[i], r.linkValues[i], r.linkDropped[i],
 			r.scopeKeys[i], r.scopeValues[i], r.resourceSchemaURL[i], r.scopeSchema[i],
-			r.tokenID[i], r.seq[i], r.partition[i],
+			r.tokenID[i], r.seq[i], r.partition[i], r.kindNumber[i], r.statusNumber[i],
 		}
 	}
 	return out
