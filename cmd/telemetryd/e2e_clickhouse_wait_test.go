@@ -24,7 +24,11 @@ func TestClickHouseDownAtStartAndLater(t *testing.T) {
 	dsn := testenv.ClickHouseDSN(t)
 	proxy := newTCPProxy(t, testenv.ClickHouseAddr(t))
 	db := dsn[strings.LastIndex(dsn, "/")+1:]
-	cfg := testServeConfig(t, func(c *serveConfig) { c.ClickHouseDSN = "clickhouse://" + proxy.addr + "/" + db })
+	httpAddr := freeAddr(t)
+	cfg := testServeConfig(t, func(c *serveConfig) {
+		c.ClickHouseDSN = "clickhouse://" + proxy.addr + "/" + db
+		c.HTTPAddr = httpAddr
+	})
 	logs := &syncBuffer{}
 
 	type started struct {
@@ -49,6 +53,13 @@ func TestClickHouseDownAtStartAndLater(t *testing.T) {
 		}
 		return strings.Contains(logs.String(), "waiting_for=clickhouse")
 	})
+	// While it waits, it lives but is not ready.
+	if code, body := ready(t, "http://"+httpAddr); code != http.StatusServiceUnavailable || body["ready"] != false {
+		t.Errorf("/ready while waiting for clickhouse: %d %v, want 503 not ready", code, body)
+	}
+	if resp, _ := rawGet(t, "http://"+httpAddr+"/health", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("/health while waiting for clickhouse: %d, want 200", resp.StatusCode)
+	}
 
 	proxy.up()
 	var s *server
