@@ -22,3 +22,11 @@ func TestEnumShown(t *testing.T) {
 		}
 	}
 }
+
+func TestTemporalityShown(t *testing.T) {
+	for in, want := range map[uint8]string{0: "", 1: "delta", 2: "cumulative", 7: "7", 255: "255"} {
+		if got := temporalityShown(in); got != want {
+			t.Errorf("temporalityShown(%d) = %q, want %q", in, got, want)
+		}
+	}
+}

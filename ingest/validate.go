@@ -117,27 +117,41 @@ func validateTraces(td ptrace.Traces) (int, string) {
 	return r.result()
 }
 
-// validateLogs removes the log records whose time or observed time is out of range.
-// Every other field of a log record is optional.
+// validateLogs removes the log records whose time or observed time is out of range, or
+// whose severity number the UInt8 column cannot hold (one OTLP does not name, 25..255,
+// is kept as sent). Every other field of a log record is optional.
 func validateLogs(ld plog.Logs) (int, string) {
 	r := rejections{item: "log records"}
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
-				d, bad := badTime(stamp{"time_unix_nano", lr.Timestamp()}, stamp{"observed_time_unix_nano", lr.ObservedTimestamp()})
-				if bad {
+				if d, bad := badTime(stamp{"time_unix_nano", lr.Timestamp()}, stamp{"observed_time_unix_nano", lr.ObservedTimestamp()}); bad {
 					r.add("time", d)
+					return true
 				}
-				return bad
+				if d, bad := badByte("severity_number", int32(lr.SeverityNumber())); bad {
+					r.add("severity", d)
+					return true
+				}
+				return false
 			})
 		}
 	}
 	return r.result()
 }
 
-// validateMetrics removes metrics without a name (nothing could query them) and the
-// data points whose time, start time or exemplar time is out of range; a metric left
-// without points is removed too.
+// badByte describes an enum value the UInt8 column it is stored in cannot hold.
+func badByte(field string, v int32) (string, bool) {
+	if v >= 0 && v <= 255 {
+		return "", false
+	}
+	return fmt.Sprintf("with %s %d outside 0..255, the values telemetryd stores", field, v), true
+}
+
+// validateMetrics removes metrics without a name (nothing could query them) or with an
+// aggregation temporality the UInt8 column cannot hold, and the data points whose time,
+// start time or exemplar time is out of range; a metric left without points is removed
+// too.
 func validateMetrics(md pmetric.Metrics) (int, string) {
 	r := rejections{item: "data points"}
 	for _, rm := range md.ResourceMetrics().All() {
@@ -150,6 +164,10 @@ func validateMetrics(md pmetric.Metrics) (int, string) {
 				n := dataPoints(m)
 				if n == 0 {
 					return false // nothing to refuse; an empty metric stores no rows
+				}
+				if d, bad := badByte("aggregation_temporality", temporality(m)); bad {
+					r.addN("temporality", d, n)
+					return true
 				}
 				removePoints(m, func(start, ts pcommon.Timestamp, exemplars pmetric.ExemplarSlice) bool {
 					d, bad := badTime(stamp{"time_unix_nano", ts}, stamp{"start_time_unix_nano", start})
@@ -188,6 +206,19 @@ func removePoints(m pmetric.Metric, bad func(start, ts pcommon.Timestamp, exempl
 			return bad(p.StartTimestamp(), p.Timestamp(), pmetric.NewExemplarSlice())
 		})
 	}
+}
+
+// temporality is the aggregation temporality of a sum or histogram, 0 for the others.
+func temporality(m pmetric.Metric) int32 {
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		return int32(m.Sum().AggregationTemporality())
+	case pmetric.MetricTypeHistogram:
+		return int32(m.Histogram().AggregationTemporality())
+	case pmetric.MetricTypeExponentialHistogram:
+		return int32(m.ExponentialHistogram().AggregationTemporality())
+	}
+	return 0
 }
 
 func dataPoints(m pmetric.Metric) int {

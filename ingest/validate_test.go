@@ -131,6 +131,9 @@ func TestValidateLogs(t *testing.T) {
 		{"time unset, observed set", 0, now, 0, ""},
 		{"time in 2200", year2200, now, 1, "1 log records rejected: 1 with time_unix_nano 7258118400000000000"},
 		{"observed max uint64", now, maxU64, 1, "observed_time_unix_nano 18446744073709551615"},
+		{"severity OTLP does not name is kept", now, now, 0, ""},
+		{"severity beyond a byte", now, now, 1, "severity_number 300 outside 0..255"},
+		{"negative severity", now, now, 1, "severity_number -1 outside 0..255"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +144,14 @@ func TestValidateLogs(t *testing.T) {
 			lr.Body().SetStr("tested")
 			lr.SetTimestamp(tt.time)
 			lr.SetObservedTimestamp(tt.observed)
+			switch {
+			case strings.Contains(tt.name, "not name"):
+				lr.SetSeverityNumber(plog.SeverityNumber(30))
+			case strings.Contains(tt.name, "beyond"):
+				lr.SetSeverityNumber(plog.SeverityNumber(300))
+			case strings.Contains(tt.name, "negative"):
+				lr.SetSeverityNumber(plog.SeverityNumber(-1))
+			}
 			n, msg := validateLogs(ld)
 			if n != tt.rejected || !strings.Contains(msg, tt.message) || (tt.message == "") != (msg == "") {
 				t.Errorf("rejected %d %q, want %d %q", n, msg, tt.rejected, tt.message)
@@ -198,6 +209,19 @@ func TestValidateMetrics(t *testing.T) {
 			dps.AppendEmpty().SetTimestamp(year2200)
 			dps.AppendEmpty().SetTimestamp(now)
 		}, 1, 1, "time_unix_nano"},
+		{"temporality OTLP does not name is kept", func(ms pmetric.MetricSlice) {
+			s := ms.AppendEmpty()
+			s.SetName("s")
+			s.SetEmptySum().SetAggregationTemporality(pmetric.AggregationTemporality(7))
+			s.Sum().DataPoints().AppendEmpty().SetTimestamp(now)
+		}, 0, 1, ""},
+		{"temporality beyond a byte", func(ms pmetric.MetricSlice) {
+			h := ms.AppendEmpty()
+			h.SetName("h")
+			h.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporality(1000))
+			h.Histogram().DataPoints().AppendEmpty().SetTimestamp(now)
+			h.Histogram().DataPoints().AppendEmpty().SetTimestamp(now)
+		}, 2, 0, "2 with aggregation_temporality 1000 outside 0..255"},
 		{"unnamed metric", func(ms pmetric.MetricSlice) {
 			g := ms.AppendEmpty()
 			g.SetEmptyGauge().DataPoints().AppendEmpty().SetTimestamp(now)

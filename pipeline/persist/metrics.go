@@ -117,6 +117,20 @@ func optional(has bool, v float64) *float64 {
 	return &v
 }
 
+// temporalityOf is the aggregation temporality of a sum or histogram, 0 for the others;
+// points narrows it to the UInt8 column once decodeMetrics checked it fits.
+func temporalityOf(m pmetric.Metric) int32 {
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		return int32(m.Sum().AggregationTemporality())
+	case pmetric.MetricTypeHistogram:
+		return int32(m.Histogram().AggregationTemporality())
+	case pmetric.MetricTypeExponentialHistogram:
+		return int32(m.ExponentialHistogram().AggregationTemporality())
+	}
+	return 0
+}
+
 // points flattens a metric's data points, whatever its type.
 func points(m pmetric.Metric) []point {
 	var out []point
@@ -189,6 +203,9 @@ func decodeMetrics(payload []byte, meta eventMeta) (rowSet, error) {
 			scope := newScopeInfo(sm.Scope(), sm.SchemaUrl())
 			for _, m := range sm.Metrics().All() {
 				typ := enumName(metricTypes, m.Type(), "empty")
+				if _, err := checkByte("aggregation_temporality", temporalityOf(m)); err != nil {
+					return nil, fmt.Errorf("metric %s: %w", m.Name(), err)
+				}
 				for _, p := range points(m) {
 					if err := p.checkTimes(); err != nil {
 						return nil, fmt.Errorf("metric %s: %w", m.Name(), err)

@@ -78,6 +78,15 @@ func checkTimes(stamps ...stamp) error {
 	return nil
 }
 
+// checkByte fails for an enum value the UInt8 column it goes to cannot hold (ingest
+// refuses those): a narrowing would store another value.
+func checkByte(field string, v int32) (uint8, error) {
+	if v < 0 || v > 255 {
+		return 0, fmt.Errorf("%s %d is outside 0..255, the values the column holds", field, v)
+	}
+	return uint8(v), nil
+}
+
 func enumName[K comparable](names map[K]string, k K, fallback string) string {
 	if n, ok := names[k]; ok {
 		return n

@@ -15,10 +15,36 @@ import (
 	"github.com/telemetryd/telemetryd/schema"
 )
 
-// TestDecodersRefuseTimesTheTablesCannotHold: ingest refuses such items, so one in an
+func logsWithSeverity(t *testing.T, n int32) []byte {
+	t.Helper()
+	ld := plog.NewLogs()
+	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().SetSeverityNumber(plog.SeverityNumber(n))
+	b, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sumWithTemporality(t *testing.T, n int32) []byte {
+	t.Helper()
+	md := pmetric.NewMetrics()
+	m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("s")
+	m.SetEmptySum().SetAggregationTemporality(pmetric.AggregationTemporality(n))
+	m.Sum().DataPoints().AppendEmpty()
+	b, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDecodersRefuseValuesTheTablesCannotHold: a time past what the tables hold, or an
+// enum value past its UInt8 column. Ingest refuses such items, so one in an
 // event means it got past ingest (published before it checked); the decoders fail the
 // event, which dead-letters it, instead of storing it under another date.
-func TestDecodersRefuseTimesTheTablesCannotHold(t *testing.T) {
+func TestDecodersRefuseValuesTheTablesCannotHold(t *testing.T) {
 	y2200 := pcommon.NewTimestampFromTime(time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC))
 	ok := pcommon.NewTimestampFromTime(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	logsWith := func(ts, observed pcommon.Timestamp) []byte {
@@ -62,6 +88,10 @@ func TestDecodersRefuseTimesTheTablesCannotHold(t *testing.T) {
 		{"point in 2200", decodeMetrics, metricsWith(y2200, 0, ok), "time_unix_nano 7258118400000000000"},
 		{"point start too late", decodeMetrics, metricsWith(ok, pcommon.Timestamp(schema.MaxTimeUnixNano), ok), "start_time_unix_nano"},
 		{"exemplar too late", decodeMetrics, metricsWith(ok, 0, math.MaxUint64), "exemplar time_unix_nano"},
+		{"severity OTLP does not name", decodeLogs, logsWithSeverity(t, 30), ""},
+		{"severity beyond a byte", decodeLogs, logsWithSeverity(t, 300), "severity_number 300"},
+		{"temporality OTLP does not name", decodeMetrics, sumWithTemporality(t, 7), ""},
+		{"temporality beyond a byte", decodeMetrics, sumWithTemporality(t, -2), "aggregation_temporality -2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
