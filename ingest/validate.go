@@ -16,52 +16,72 @@ import (
 
 // Validation refuses, item by item, what could only be stored changed: a timestamp the
 // tables cannot hold (schema.MaxTimeUnixNano) would land in another year or in a
-// partition retention cannot date. The rest of the request is stored; the refused
-// items are counted in the response's partial_success with a message naming the field
-// and value. Values the tables hold as sent, such as span kinds and status codes
-// unknown to OTLP today, are kept (see docs/api.md).
+// partition retention cannot date; an enum value past its one-byte column would be
+// stored as another. The rest of the request is stored; the refused items are counted
+// in the response's partial_success, whose message names each problem with its first
+// offending field and value. Values the tables hold as sent, such as span kinds and
+// status codes OTLP does not name, are kept (docs/api.md).
+
+// Problems, as the partial_success message words them.
+const (
+	problemIDs     = "without a trace id or span id"
+	problemUnnamed = "of metrics without a name"
+	problemByte    = "with an enum value outside 0..255, what its column holds"
+)
+
+// problemTime is the wording of a timestamp the tables cannot hold.
+func problemTime() string {
+	return "with a timestamp at or after " + schema.MaxTime().Format(time.RFC3339) + ", the latest telemetryd stores"
+}
 
 // rejections counts the items one request loses and why.
 type rejections struct {
-	item    string // "spans", "log records", "data points"
-	n       int
-	reasons []reason
+	item     string // "span", "log record", "data point"
+	n        int
+	problems []problem
 }
 
-// reason is one kind of problem: how many items had it and the first one's detail.
-type reason struct {
-	key, first string
-	n          int
+// problem is one kind of fault: how many items had it and the first one's field and value.
+type problem struct {
+	what, first string
+	n           int
 }
 
-// add records one rejected item for reason key, with detail describing it.
-func (r *rejections) add(key, detail string) { r.addN(key, detail, 1) }
-
-// addN records n rejected items for reason key.
-func (r *rejections) addN(key, detail string, n int) {
+// add records n rejected items with the fault what; first names the offending field
+// and value of the first ("" when what says it all).
+func (r *rejections) add(what, first string, n int) {
 	if n == 0 {
 		return
 	}
 	r.n += n
-	for i := range r.reasons {
-		if r.reasons[i].key == key {
-			r.reasons[i].n += n
+	for i := range r.problems {
+		if r.problems[i].what == what {
+			r.problems[i].n += n
 			return
 		}
 	}
-	r.reasons = append(r.reasons, reason{key: key, first: detail, n: n})
+	r.problems = append(r.problems, problem{what: what, first: first, n: n})
 }
 
-// result is what sanitize returns: the count and the partial_success message.
+// result is what sanitize returns: the count and the partial_success message, e.g.
+// "2 spans rejected: 1 without a trace id or span id; 1 with a timestamp at or after
+// 2106-01-01T00:00:00Z, the latest telemetryd stores (first: start_time_unix_nano ...)".
 func (r *rejections) result() (int, string) {
 	if r.n == 0 {
 		return 0, ""
 	}
-	parts := make([]string, len(r.reasons))
-	for i, re := range r.reasons {
-		parts[i] = fmt.Sprintf("%d %s", re.n, re.first)
+	parts := make([]string, len(r.problems))
+	for i, p := range r.problems {
+		parts[i] = fmt.Sprintf("%d %s", p.n, p.what)
+		if p.first != "" {
+			parts[i] += " (first: " + p.first + ")"
+		}
 	}
-	return r.n, fmt.Sprintf("%d %s rejected: %s", r.n, r.item, strings.Join(parts, "; "))
+	item := r.item + "s"
+	if r.n == 1 {
+		item = r.item
+	}
+	return r.n, fmt.Sprintf("%d %s rejected: %s", r.n, item, strings.Join(parts, "; "))
 }
 
 // stamp is one timestamp field of an item.
@@ -70,45 +90,47 @@ type stamp struct {
 	ts    pcommon.Timestamp
 }
 
-// badTime describes the first of stamps the tables cannot hold.
+// badTime names the first of stamps the tables cannot hold, with its value.
 func badTime(stamps ...stamp) (string, bool) {
 	for _, st := range stamps {
-		if !schema.TimeFits(uint64(st.ts)) {
-			return timeDetail(st.field, st.ts), true
+		if schema.TimeFits(uint64(st.ts)) {
+			continue
 		}
+		shown := st.field + " " + strconv.FormatUint(uint64(st.ts), 10)
+		if uint64(st.ts) <= 1<<63-1 {
+			shown += " = " + time.Unix(0, int64(st.ts)).UTC().Format(time.RFC3339)
+		}
+		return shown, true
 	}
 	return "", false
 }
 
-func timeDetail(field string, ts pcommon.Timestamp) string {
-	shown := strconv.FormatUint(uint64(ts), 10)
-	if uint64(ts) <= 1<<63-1 {
-		shown += " (" + time.Unix(0, int64(ts)).UTC().Format(time.RFC3339) + ")"
+// badByte names an enum value its UInt8 column cannot hold.
+func badByte(field string, v int32) (string, bool) {
+	if v >= 0 && v <= 255 {
+		return "", false
 	}
-	return fmt.Sprintf("with %s %s at or after %s, the latest time telemetryd stores",
-		field, shown, schema.MaxTime().Format(time.RFC3339))
+	return field + " " + strconv.FormatInt(int64(v), 10), true
 }
 
 // validateTraces removes the spans that cannot be stored as sent: without a trace or
 // span id (they could never be found) or with a start, end or event time out of range.
 func validateTraces(td ptrace.Traces) (int, string) {
-	r := rejections{item: "spans"}
+	r := rejections{item: "span"}
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			ss.Spans().RemoveIf(func(s ptrace.Span) bool {
 				if s.TraceID().IsEmpty() || s.SpanID().IsEmpty() {
-					r.add("ids", "without a trace id or span id")
+					r.add(problemIDs, "", 1)
 					return true
 				}
-				if d, bad := badTime(stamp{"start_time_unix_nano", s.StartTimestamp()}, stamp{"end_time_unix_nano", s.EndTimestamp()}); bad {
-					r.add("time", d)
-					return true
-				}
+				stamps := []stamp{{"start_time_unix_nano", s.StartTimestamp()}, {"end_time_unix_nano", s.EndTimestamp()}}
 				for _, e := range s.Events().All() {
-					if d, bad := badTime(stamp{"an event's time_unix_nano", e.Timestamp()}); bad {
-						r.add("event time", d)
-						return true
-					}
+					stamps = append(stamps, stamp{"an event's time_unix_nano", e.Timestamp()})
+				}
+				if first, bad := badTime(stamps...); bad {
+					r.add(problemTime(), first, 1)
+					return true
 				}
 				return false
 			})
@@ -121,16 +143,16 @@ func validateTraces(td ptrace.Traces) (int, string) {
 // whose severity number the UInt8 column cannot hold (one OTLP does not name, 25..255,
 // is kept as sent). Every other field of a log record is optional.
 func validateLogs(ld plog.Logs) (int, string) {
-	r := rejections{item: "log records"}
+	r := rejections{item: "log record"}
 	for _, rl := range ld.ResourceLogs().All() {
 		for _, sl := range rl.ScopeLogs().All() {
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
-				if d, bad := badTime(stamp{"time_unix_nano", lr.Timestamp()}, stamp{"observed_time_unix_nano", lr.ObservedTimestamp()}); bad {
-					r.add("time", d)
+				if first, bad := badTime(stamp{"time_unix_nano", lr.Timestamp()}, stamp{"observed_time_unix_nano", lr.ObservedTimestamp()}); bad {
+					r.add(problemTime(), first, 1)
 					return true
 				}
-				if d, bad := badByte("severity_number", int32(lr.SeverityNumber())); bad {
-					r.add("severity", d)
+				if first, bad := badByte("severity_number", int32(lr.SeverityNumber())); bad {
+					r.add(problemByte, first, 1)
 					return true
 				}
 				return false
@@ -140,42 +162,34 @@ func validateLogs(ld plog.Logs) (int, string) {
 	return r.result()
 }
 
-// badByte describes an enum value the UInt8 column it is stored in cannot hold.
-func badByte(field string, v int32) (string, bool) {
-	if v >= 0 && v <= 255 {
-		return "", false
-	}
-	return fmt.Sprintf("with %s %d outside 0..255, the values telemetryd stores", field, v), true
-}
-
 // validateMetrics removes metrics without a name (nothing could query them) or with an
 // aggregation temporality the UInt8 column cannot hold, and the data points whose time,
-// start time or exemplar time is out of range; a metric left without points is removed
-// too.
+// start time or exemplar time is out of range; a metric left without points goes too.
 func validateMetrics(md pmetric.Metrics) (int, string) {
-	r := rejections{item: "data points"}
+	r := rejections{item: "data point"}
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
+				n := dataPoints(m)
 				if m.Name() == "" {
-					r.addN("name", "of metrics without a name", dataPoints(m))
+					r.add(problemUnnamed, "", n)
 					return true
 				}
-				n := dataPoints(m)
 				if n == 0 {
 					return false // nothing to refuse; an empty metric stores no rows
 				}
-				if d, bad := badByte("aggregation_temporality", temporality(m)); bad {
-					r.addN("temporality", d, n)
+				if first, bad := badByte("aggregation_temporality", temporality(m)); bad {
+					r.add(problemByte, first, n)
 					return true
 				}
 				removePoints(m, func(start, ts pcommon.Timestamp, exemplars pmetric.ExemplarSlice) bool {
-					d, bad := badTime(stamp{"time_unix_nano", ts}, stamp{"start_time_unix_nano", start})
-					for i := 0; !bad && i < exemplars.Len(); i++ {
-						d, bad = badTime(stamp{"an exemplar's time_unix_nano", exemplars.At(i).Timestamp()})
+					stamps := []stamp{{"time_unix_nano", ts}, {"start_time_unix_nano", start}}
+					for _, e := range exemplars.All() {
+						stamps = append(stamps, stamp{"an exemplar's time_unix_nano", e.Timestamp()})
 					}
+					first, bad := badTime(stamps...)
 					if bad {
-						r.add("time", d)
+						r.add(problemTime(), first, 1)
 					}
 					return bad
 				})

@@ -69,9 +69,9 @@ func TestValidateTraces(t *testing.T) {
 		{"unknown kind is kept as sent", func(s ptrace.Span) { s.SetKind(ptrace.SpanKind(99)) }, 0, nil},
 		{"unknown status code is kept as sent", func(s ptrace.Span) { s.Status().SetCode(ptrace.StatusCode(7)) }, 0, nil},
 		{"year 2200", func(s ptrace.Span) { s.SetStartTimestamp(year2200); s.SetEndTimestamp(year2200) }, 1,
-			[]string{"1 spans rejected", "start_time_unix_nano 7258118400000000000 (2200-01-01T00:00:00Z)", "2106-01-01T00:00:00Z"}},
+			[]string{"1 span rejected: 1 with a timestamp at or after 2106-01-01T00:00:00Z", "(first: start_time_unix_nano 7258118400000000000 = 2200-01-01T00:00:00Z)"}},
 		{"first unstorable nanosecond", func(s ptrace.Span) { s.SetEndTimestamp(firstBad) }, 1, []string{"end_time_unix_nano 4291747200000000000"}},
-		{"max uint64 start", func(s ptrace.Span) { s.SetStartTimestamp(maxU64) }, 1, []string{"start_time_unix_nano 18446744073709551615 at or after"}},
+		{"max uint64 start", func(s ptrace.Span) { s.SetStartTimestamp(maxU64) }, 1, []string{"(first: start_time_unix_nano 18446744073709551615)"}},
 		{"event time", func(s ptrace.Span) { s.Events().AppendEmpty().SetTimestamp(year2200) }, 1, []string{"an event's time_unix_nano"}},
 		{"no trace id", func(s ptrace.Span) { s.SetTraceID(pcommon.TraceID{}) }, 1, []string{"without a trace id or span id"}},
 	}
@@ -111,7 +111,7 @@ func TestValidateTracesCountsEveryReason(t *testing.T) {
 	extra.SetSpanID(pcommon.SpanID{9})
 	extra.SetStartTimestamp(year2200)
 	n, msg := validateTraces(td)
-	if n != 4 || !strings.HasPrefix(msg, "4 spans rejected: 2 without a trace id or span id; 2 with start_time_unix_nano 18446744073709551615") {
+	if n != 4 || !strings.HasPrefix(msg, "4 spans rejected: 2 without a trace id or span id; 2 with a timestamp at or after 2106-01-01T00:00:00Z, the latest telemetryd stores (first: start_time_unix_nano 18446744073709551615)") {
 		t.Errorf("rejected %d: %q", n, msg)
 	}
 	if got := strings.Join(spanNames(td), " "); got != "after" {
@@ -129,11 +129,11 @@ func TestValidateLogs(t *testing.T) {
 		{"valid", now, now, 0, ""},
 		{"both unset", 0, 0, 0, ""},
 		{"time unset, observed set", 0, now, 0, ""},
-		{"time in 2200", year2200, now, 1, "1 log records rejected: 1 with time_unix_nano 7258118400000000000"},
+		{"time in 2200", year2200, now, 1, "1 log record rejected: 1 with a timestamp at or after 2106-01-01T00:00:00Z, the latest telemetryd stores (first: time_unix_nano 7258118400000000000 = 2200-01-01T00:00:00Z)"},
 		{"observed max uint64", now, maxU64, 1, "observed_time_unix_nano 18446744073709551615"},
 		{"severity OTLP does not name is kept", now, now, 0, ""},
-		{"severity beyond a byte", now, now, 1, "severity_number 300 outside 0..255"},
-		{"negative severity", now, now, 1, "severity_number -1 outside 0..255"},
+		{"severity beyond a byte", now, now, 1, "1 with an enum value outside 0..255, what its column holds (first: severity_number 300)"},
+		{"negative severity", now, now, 1, "(first: severity_number -1)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,7 +182,7 @@ func TestValidateMetrics(t *testing.T) {
 			dps := g.SetEmptyGauge().DataPoints()
 			dps.AppendEmpty().SetTimestamp(now)
 			dps.AppendEmpty().SetTimestamp(year2200)
-		}, 1, 1, "1 data points rejected: 1 with time_unix_nano 7258118400000000000"},
+		}, 1, 1, "1 data point rejected: 1 with a timestamp at or after 2106-01-01T00:00:00Z, the latest telemetryd stores (first: time_unix_nano 7258118400000000000"},
 		{"sum start max uint64", func(ms pmetric.MetricSlice) {
 			s := ms.AppendEmpty()
 			s.SetName("s")
@@ -221,7 +221,7 @@ func TestValidateMetrics(t *testing.T) {
 			h.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporality(1000))
 			h.Histogram().DataPoints().AppendEmpty().SetTimestamp(now)
 			h.Histogram().DataPoints().AppendEmpty().SetTimestamp(now)
-		}, 2, 0, "2 with aggregation_temporality 1000 outside 0..255"},
+		}, 2, 0, "2 data points rejected: 2 with an enum value outside 0..255, what its column holds (first: aggregation_temporality 1000)"},
 		{"unnamed metric", func(ms pmetric.MetricSlice) {
 			g := ms.AppendEmpty()
 			g.SetEmptyGauge().DataPoints().AppendEmpty().SetTimestamp(now)
