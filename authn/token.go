@@ -10,10 +10,13 @@ import (
 	"time"
 )
 
-// Credential statuses.
+// Credential statuses. Only active and revoked are stored; expired is reported by the
+// views for an unrevoked credential whose expires_at has passed, so a list shows what
+// Authenticate would answer.
 const (
 	StatusActive  = "active"
 	StatusRevoked = "revoked"
+	StatusExpired = "expired"
 )
 
 // API key scopes.
@@ -65,6 +68,15 @@ func (c Credential) HasScope(scope string) bool {
 		}
 	}
 	return false
+}
+
+// statusAt is the status a view reports at now: revoked stays revoked, an unrevoked
+// credential past its expires_at is expired.
+func (c Credential) statusAt(now time.Time) string {
+	if c.Status != StatusRevoked && c.ExpiresAt != nil && !now.Before(*c.ExpiresAt) {
+		return StatusExpired
+	}
+	return c.Status
 }
 
 // check says whether the credential may authenticate at now; previous says whether

@@ -34,7 +34,7 @@ type APIKeyView struct {
 // IngestTokenView returns the public form of c with its last use.
 func (s *Store) IngestTokenView(c Credential) IngestTokenView {
 	return IngestTokenView{
-		UUID: c.ID, Name: c.Name, TenantID: c.Tenant, Status: c.Status, CreatedAt: c.CreatedAt,
+		UUID: c.ID, Name: c.Name, TenantID: c.Tenant, Status: c.statusAt(s.now()), CreatedAt: c.CreatedAt,
 		ExpiresAt: c.ExpiresAt, RevokedAt: c.RevokedAt, RotatedAt: c.RotatedAt,
 		LastUsedAt: s.LastUsed(c.ID), RateLimit: rateLimitView(c.RateLimit),
 	}
@@ -43,7 +43,7 @@ func (s *Store) IngestTokenView(c Credential) IngestTokenView {
 // APIKeyView returns the public form of c with its last use.
 func (s *Store) APIKeyView(c Credential) APIKeyView {
 	return APIKeyView{
-		ID: c.ID, Name: c.Name, TenantID: c.Tenant, Scopes: c.Scopes, Hint: c.Hint, Status: c.Status,
+		ID: c.ID, Name: c.Name, TenantID: c.Tenant, Scopes: c.Scopes, Hint: c.Hint, Status: c.statusAt(s.now()),
 		CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt, RevokedAt: c.RevokedAt,
 		LastUsedAt: s.LastUsed(c.ID), RateLimit: rateLimitView(c.RateLimit),
 	}

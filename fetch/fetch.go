@@ -5,7 +5,6 @@ package fetch
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -90,24 +89,22 @@ func (a *API) handle(fn queryFunc) http.Handler {
 		// The server enforces the bound as well, so an abandoned query stops there too.
 		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(a.cfg.limits()))
 		resp, err := fn(ctx, p.Tenant, r)
-		var pe *paramError
-		var nf *notFoundError
-		switch {
-		case errors.As(err, &pe):
-			authn.WriteError(w, http.StatusBadRequest, err)
-		case errors.As(err, &nf):
-			authn.WriteError(w, http.StatusNotFound, err)
-		case errors.Is(err, context.DeadlineExceeded) || chCode(err) == codeTimeoutExceeded:
-			authn.WriteError(w, http.StatusServiceUnavailable, errors.New("query took too long; narrow the time window or add filters"))
-		case chCode(err) == codeTooManyRows || chCode(err) == codeTooManyRowsOrBytes:
-			authn.WriteError(w, http.StatusBadRequest, errors.New("query would read too much data; narrow the time window or add filters"))
-		case err != nil:
-			a.logger.Error("fetch query failed", "path", r.URL.Path, "tenant", p.Tenant, "err", err,
-				"request_id", metrics.RequestID(r.Context()))
-			authn.WriteError(w, http.StatusInternalServerError, errors.New("query failed"))
-		default:
+		if err == nil {
 			authn.WriteJSON(w, http.StatusOK, resp)
+			return
 		}
+		an := classify(err)
+		// The caller's mistakes are answered, not logged; an unavailable database is
+		// worth a warning, a bug an error.
+		level := slog.LevelWarn
+		if an.bug {
+			level = slog.LevelError
+		}
+		if an.status >= http.StatusInternalServerError {
+			a.logger.Log(r.Context(), level, "fetch query failed", "path", r.URL.Path, "tenant", p.Tenant,
+				"status", an.status, "err", err, "request_id", metrics.RequestID(r.Context()))
+		}
+		an.write(w, authn.WriteError)
 	})
 }
 
@@ -134,20 +131,4 @@ func zipAttributes(keys, values []string) map[string]string {
 		}
 	}
 	return m
-}
-
-// ClickHouse errors that mean a query hit its limits.
-const (
-	codeTooManyRows        = 158
-	codeTimeoutExceeded    = 159
-	codeTooManyRowsOrBytes = 396
-)
-
-// chCode is the ClickHouse exception code of err, or 0.
-func chCode(err error) int32 {
-	var ex *clickhouse.Exception
-	if errors.As(err, &ex) {
-		return ex.Code
-	}
-	return 0
 }

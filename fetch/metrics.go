@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -66,8 +67,20 @@ type MetricsPage struct {
 	TotalPages int           `json:"total_pages"`
 }
 
-// temporalities names OTLP's aggregation temporality numbers as stored.
-var temporalities = map[uint8]string{1: "delta", 2: "cumulative"}
+// temporalityShown names OTLP's aggregation temporality numbers as stored: "" for 0
+// (unspecified, and every gauge and summary), a name for 1 and 2, and the number as
+// sent for one OTLP does not name.
+func temporalityShown(t uint8) string {
+	switch t {
+	case 0:
+		return ""
+	case 1:
+		return "delta"
+	case 2:
+		return "cumulative"
+	}
+	return strconv.Itoa(int(t))
+}
 
 // metricFilter is the filters of fetch_metrics beyond the common ones (service_name
 // and attr.* come parsed in query).
@@ -169,7 +182,7 @@ func (a *API) metricPoints(ctx context.Context, tenant string, q query, f metric
 		}
 		p.Timestamp, p.StartTime = nanosToTime(ts), nanosToTime(start)
 		p.Attributes, p.ResourceAttributes = zipAttributes(ak, av), zipAttributes(rk, rv)
-		p.AggregationTemporality = temporalities[temporality]
+		p.AggregationTemporality = temporalityShown(temporality)
 		switch p.Type {
 		case "gauge", "sum":
 			p.Value = &value

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -50,7 +51,25 @@ var spanTieBreakers = []sortColumn{{expr: "trace_id"}, {expr: "span_id"}}
 // spanColumns are what a span view reads, in the order scanSpan expects.
 const spanColumns = "trace_id, span_id, parent_span_id, name, kind, start_time_unix_nano," +
 	" end_time_unix_nano, duration_ns, status_code, status_message, service_name, scope_name," +
-	" attribute_keys, attribute_values, resource_attribute_keys, resource_attribute_values"
+	" attribute_keys, attribute_values, resource_attribute_keys, resource_attribute_values," +
+	" kind_number, status_number"
+
+// The highest span kind and status code OTLP names; the names come from the Enum8
+// columns (kind, status_code), any other number is shown as sent (enumShown).
+const (
+	lastSpanKind   = 5 // consumer
+	lastStatusCode = 2 // error
+)
+
+// enumShown is how a span kind or status code reads in the API: its name for a value
+// OTLP names, the number as sent for any other (a newer or wrong value the receiver
+// accepted, as OTLP asks).
+func enumShown(name string, number, last int32) string {
+	if number < 0 || number > last {
+		return strconv.FormatInt(int64(number), 10)
+	}
+	return name
+}
 
 // spanFilters are the span-level filter terms (service, status, name, attributes),
 // each value bound; trace id and duration are left to the caller, which applies them
@@ -63,7 +82,9 @@ func (q query) spanFilters() (string, []any) {
 		args = append(args, q.serviceName)
 	}
 	if q.status != "" {
-		where += " AND status_code = ?"
+		// A status code OTLP does not name is stored as "unset" with its number: it is
+		// shown as that number, so status=unset must not match it.
+		where += " AND status_code = ? AND status_number BETWEEN 0 AND " + strconv.Itoa(lastStatusCode)
 		args = append(args, q.status)
 	}
 	if q.name != "" {
@@ -161,11 +182,13 @@ type scanner interface{ Scan(dest ...any) error }
 func scanSpan(row scanner, s *Span, extra ...any) error {
 	var start, end, dur uint64
 	var ak, av, rk, rv []string
+	var kindNumber, statusNumber int32
 	dest := append([]any{&s.TraceID, &s.SpanID, &s.ParentSpanID, &s.Name, &s.Kind, &start, &end, &dur,
-		&s.StatusCode, &s.StatusMessage, &s.ServiceName, &s.ScopeName, &ak, &av, &rk, &rv}, extra...)
+		&s.StatusCode, &s.StatusMessage, &s.ServiceName, &s.ScopeName, &ak, &av, &rk, &rv, &kindNumber, &statusNumber}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return err
 	}
+	s.Kind, s.StatusCode = enumShown(s.Kind, kindNumber, lastSpanKind), enumShown(s.StatusCode, statusNumber, lastStatusCode)
 	s.StartTime, s.EndTime, s.DurationMs = nanosToTime(start), nanosToTime(end), nanosToMillis(dur)
 	s.Attributes, s.ResourceAttributes = zipAttributes(ak, av), zipAttributes(rk, rv)
 	return nil

@@ -121,10 +121,11 @@ func tailSpans(payload []byte, service string) ([]Span, error) {
 				start, end := uint64(sp.StartTimestamp()), uint64(sp.EndTimestamp())
 				s := Span{
 					TraceID: sp.TraceID().String(), SpanID: sp.SpanID().String(), ParentSpanID: sp.ParentSpanID().String(),
-					Name: sp.Name(), Kind: strings.ToLower(sp.Kind().String()),
+					Name: sp.Name(), Kind: enumShown(strings.ToLower(sp.Kind().String()), int32(sp.Kind()), lastSpanKind),
 					StartTime: nanosToTime(start), EndTime: nanosToTime(end),
-					StatusCode: strings.ToLower(sp.Status().Code().String()), StatusMessage: sp.Status().Message(),
-					ServiceName: res.service, ScopeName: ss.Scope().Name(),
+					StatusCode:    enumShown(strings.ToLower(sp.Status().Code().String()), int32(sp.Status().Code()), lastStatusCode),
+					StatusMessage: sp.Status().Message(),
+					ServiceName:   res.service, ScopeName: ss.Scope().Name(),
 					Attributes: tailAttrs(sp.Attributes()), ResourceAttributes: res.attrs,
 				}
 				if end > start {

@@ -149,7 +149,7 @@ var (
 	tracesTypes = signalTypes[ptraceotlp.ExportRequest, ptraceotlp.ExportResponse]{
 		newReq:   ptraceotlp.NewExportRequest,
 		count:    func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() },
-		sanitize: func(r ptraceotlp.ExportRequest) (int, string) { return dropSpansWithoutIDs(r.Traces()) },
+		sanitize: func(r ptraceotlp.ExportRequest) (int, string) { return validateTraces(r.Traces()) },
 		split:    splitTraces,
 		respond: func(n int64, reason string) ptraceotlp.ExportResponse {
 			resp := ptraceotlp.NewExportResponse()
@@ -163,7 +163,7 @@ var (
 	metricsTypes = signalTypes[pmetricotlp.ExportRequest, pmetricotlp.ExportResponse]{
 		newReq:   pmetricotlp.NewExportRequest,
 		count:    func(r pmetricotlp.ExportRequest) int { return r.Metrics().DataPointCount() },
-		sanitize: func(r pmetricotlp.ExportRequest) (int, string) { return dropUnnamedMetrics(r.Metrics()) },
+		sanitize: func(r pmetricotlp.ExportRequest) (int, string) { return validateMetrics(r.Metrics()) },
 		split:    splitMetrics,
 		respond: func(n int64, reason string) pmetricotlp.ExportResponse {
 			resp := pmetricotlp.NewExportResponse()
@@ -177,7 +177,7 @@ var (
 	logsTypes = signalTypes[plogotlp.ExportRequest, plogotlp.ExportResponse]{
 		newReq:   plogotlp.NewExportRequest,
 		count:    func(r plogotlp.ExportRequest) int { return r.Logs().LogRecordCount() },
-		sanitize: func(plogotlp.ExportRequest) (int, string) { return 0, "" }, // every field of a log record is optional
+		sanitize: func(r plogotlp.ExportRequest) (int, string) { return validateLogs(r.Logs()) },
 		split:    splitLogs,
 		respond: func(n int64, reason string) plogotlp.ExportResponse {
 			resp := plogotlp.NewExportResponse()

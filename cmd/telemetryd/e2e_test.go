@@ -47,6 +47,25 @@ func startTestServerWith(t testing.TB, edit func(*serveConfig)) *server {
 // startTestServerLogging is startTestServerWith with the server's log written to logs.
 func startTestServerLogging(t testing.TB, edit func(*serveConfig), logs io.Writer) *server {
 	t.Helper()
+	cfg := testServeConfig(t, edit)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := startServer(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s.stop(ctx)
+	})
+	return s
+}
+
+// testServeConfig is the configuration of every role on free ports against the test
+// ClickHouse, changed by edit and validated.
+func testServeConfig(t testing.TB, edit func(*serveConfig)) serveConfig {
+	t.Helper()
 	cfg := defaultServeConfig()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.GRPCAddr = "127.0.0.1:0"
@@ -63,18 +82,7 @@ func startTestServerLogging(t testing.TB, edit func(*serveConfig), logs io.Write
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := startServer(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		s.stop(ctx)
-	})
-	return s
+	return cfg
 }
 
 func mintJWT(t testing.TB, tenant string) string {

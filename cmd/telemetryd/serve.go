@@ -25,6 +25,7 @@ import (
 	"github.com/telemetryd/telemetryd/ingest"
 	"github.com/telemetryd/telemetryd/internal/apidoc"
 	"github.com/telemetryd/telemetryd/internal/metrics"
+	"github.com/telemetryd/telemetryd/internal/retry"
 	"github.com/telemetryd/telemetryd/pipeline/natsserver"
 	"github.com/telemetryd/telemetryd/pipeline/persist"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
@@ -51,6 +52,7 @@ type server struct {
 	grpc     *grpc.Server // nil without the ingest role
 	grpcAddr net.Addr
 	ready    atomic.Bool
+	routes   atomic.Pointer[http.Handler] // nil until every module started
 
 	cancelWork context.CancelFunc
 	work       sync.WaitGroup
@@ -71,6 +73,23 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	}()
 	workCtx, cancel := context.WithCancel(context.Background())
 	s.cancelWork, s.workCtx = cancel, workCtx
+	// The HTTP port opens first: while a module waits for a dependency, /health
+	// answers and /ready says the process is not ready yet (serveHTTP).
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	s.httpAddr = ln.Addr()
+	s.http = &http.Server{
+		Handler:           http.HandlerFunc(s.serveHTTP),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() { s.httpDone <- s.http.Serve(ln) }()
 	for _, m := range modulesFor(roles) {
 		if err := s.initModule(ctx, m); err != nil {
 			return nil, fmt.Errorf("start %s: %w", m, err)
@@ -81,24 +100,26 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 			return nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
-	}
-	s.httpAddr = ln.Addr()
-	s.http = &http.Server{
-		Handler:           metrics.RequestIDs(ingest.CORS(cfg.corsOrigins(), s.metrics.Instrument(s.mux))),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	go func() { s.httpDone <- s.http.Serve(ln) }()
+	var routes http.Handler = metrics.RequestIDs(ingest.CORS(cfg.corsOrigins(), s.metrics.Instrument(s.mux)))
+	s.routes.Store(&routes)
 	s.ready.Store(true)
 	logger.Info("telemetryd serving", "http", s.httpAddr.String(), "grpc", addrString(s.grpcAddr), "roles", roles, "nats", s.nc.ConnectedUrlRedacted())
 	return s, nil
+}
+
+// serveHTTP serves the roles' routes once every module started. Before that only
+// /health answers 200; everything else, /ready included, is 503 "starting".
+func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.routes.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	if r.URL.Path == "/health" {
+		authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return
+	}
+	w.Header().Set("Retry-After", "5")
+	authn.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "checks": map[string]string{"server": "starting"}})
 }
 
 // initModule starts one module; modulesFor has started its dependencies.
@@ -125,15 +146,7 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		s.store = store
 		s.metrics.GaugeFunc("telemetryd_credentials_cached", "Credentials in this process's index.", func() float64 { return float64(store.Len()) })
 	case modClickHouse:
-		on := schema.OnCluster(cfg.ClickHouseCluster)
-		if err := schema.Migrate(ctx, cfg.ClickHouseDSN, logger, on); err != nil {
-			return fmt.Errorf("migrate clickhouse: %w", err)
-		}
-		ch, err := schema.Open(ctx, cfg.ClickHouseDSN, on)
-		if err != nil {
-			return err
-		}
-		s.ch = ch
+		return s.connectClickHouse(ctx)
 	case modAPI:
 		s.mux = http.NewServeMux()
 		s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
@@ -169,6 +182,24 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		return fmt.Errorf("unknown module %q", name)
 	}
 	return nil
+}
+
+// connectClickHouse migrates the schema and opens the connection. A ClickHouse that
+// is not reachable yet (started after telemetryd, restarting) is waited for until ctx,
+// the start deadline, ends; a wrong DSN or a failing migration fails at once.
+func (s *server) connectClickHouse(ctx context.Context) error {
+	dsn, on := s.cfg.ClickHouseDSN, schema.OnCluster(s.cfg.ClickHouseCluster)
+	return retry.Startup(schema.Unavailable).Do(ctx, s.logger, "clickhouse", func(ctx context.Context) error {
+		if err := schema.Migrate(ctx, dsn, s.logger, on); err != nil {
+			return fmt.Errorf("migrate clickhouse: %w", err)
+		}
+		ch, err := schema.Open(ctx, dsn, on)
+		if err != nil {
+			return err
+		}
+		s.ch = ch
+		return nil
+	})
 }
 
 func (s *server) initIngest(ctx context.Context) error {

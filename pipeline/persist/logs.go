@@ -1,6 +1,8 @@
 package persist
 
 import (
+	"fmt"
+
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 )
 
@@ -24,13 +26,21 @@ func decodeLogs(payload []byte, meta eventMeta) (rowSet, error) {
 		for _, sl := range rl.ScopeLogs().All() {
 			scope := newScopeInfo(sl.Scope(), sl.SchemaUrl())
 			for _, lr := range sl.LogRecords().All() {
+				if err := checkTimes(stamp{"time_unix_nano", uint64(lr.Timestamp())},
+					stamp{"observed_time_unix_nano", uint64(lr.ObservedTimestamp())}); err != nil {
+					return nil, fmt.Errorf("log record: %w", err)
+				}
+				severity, err := checkByte("severity_number", int32(lr.SeverityNumber()))
+				if err != nil {
+					return nil, fmt.Errorf("log record: %w", err)
+				}
 				ts := uint64(lr.Timestamp())
 				if ts == 0 { // OTLP allows an unknown event time; the observed time stands in
 					ts = uint64(lr.ObservedTimestamp())
 				}
 				keys, values := attributes(lr.Attributes())
 				rows = append(rows, []any{
-					meta.tenant, nanosTime(ts), ts, uint64(lr.ObservedTimestamp()), uint8(lr.SeverityNumber()),
+					meta.tenant, nanosTime(ts), ts, uint64(lr.ObservedTimestamp()), severity,
 					lr.SeverityText(), lr.Body().AsString(), lr.TraceID().String(), lr.SpanID().String(), uint32(lr.Flags()),
 					res.service, keys, values, res.keys, res.values, scope.name, scope.version,
 					lr.EventName(), lr.DroppedAttributesCount(), scope.keys, scope.values, res.schemaURL, scope.schemaURL,

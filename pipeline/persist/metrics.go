@@ -1,6 +1,8 @@
 package persist
 
 import (
+	"fmt"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
@@ -83,6 +85,19 @@ func newExemplars(es pmetric.ExemplarSlice) exemplars {
 	return out
 }
 
+// checkTimes fails for a time of the point or its exemplars the tables cannot hold.
+func (p point) checkTimes() error {
+	if err := checkTimes(stamp{"time_unix_nano", uint64(p.time)}, stamp{"start_time_unix_nano", uint64(p.start)}); err != nil {
+		return err
+	}
+	for _, t := range p.exemplars.times {
+		if err := checkTimes(stamp{"exemplar time_unix_nano", t}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func numberPoint(dp pmetric.NumberDataPoint) point {
 	p := point{attrs: dp.Attributes(), start: dp.StartTimestamp(), time: dp.Timestamp(), flags: uint32(dp.Flags()),
 		count: 1, exemplars: newExemplars(dp.Exemplars())}
@@ -100,6 +115,20 @@ func optional(has bool, v float64) *float64 {
 		return nil
 	}
 	return &v
+}
+
+// temporalityOf is the aggregation temporality of a sum or histogram, 0 for the others;
+// points narrows it to the UInt8 column once decodeMetrics checked it fits.
+func temporalityOf(m pmetric.Metric) int32 {
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		return int32(m.Sum().AggregationTemporality())
+	case pmetric.MetricTypeHistogram:
+		return int32(m.Histogram().AggregationTemporality())
+	case pmetric.MetricTypeExponentialHistogram:
+		return int32(m.ExponentialHistogram().AggregationTemporality())
+	}
+	return 0
 }
 
 // points flattens a metric's data points, whatever its type.
@@ -174,7 +203,13 @@ func decodeMetrics(payload []byte, meta eventMeta) (rowSet, error) {
 			scope := newScopeInfo(sm.Scope(), sm.SchemaUrl())
 			for _, m := range sm.Metrics().All() {
 				typ := enumName(metricTypes, m.Type(), "empty")
+				if _, err := checkByte("aggregation_temporality", temporalityOf(m)); err != nil {
+					return nil, fmt.Errorf("metric %s: %w", m.Name(), err)
+				}
 				for _, p := range points(m) {
+					if err := p.checkTimes(); err != nil {
+						return nil, fmt.Errorf("metric %s: %w", m.Name(), err)
+					}
 					keys, values := attributes(p.attrs)
 					ex := p.exemplars
 					rows = append(rows, []any{

@@ -18,9 +18,15 @@ import (
 var retentionTables = map[string]bool{"spans": true, "logs": true, "metric_points": true, "trace_index": true}
 
 var (
-	partitionDate = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
-	identifier    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// A toDate partition's id is its day as YYYYMMDD, whatever the server shows as its
+	// name: the day 0 of a DateTime at or before the epoch is "0000-00-00" on 18.16
+	// and "1970-01-01" later, but "19700101" on both.
+	dayPartitionID = regexp.MustCompile(`^[0-9]{8}$`)
+	identifier     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
+
+// partitionIDLayout is the time layout of a day partition's id.
+const partitionIDLayout = "20060102"
 
 // Retention drops whole day partitions older than a number of days: ClickHouse 18.16
 // has no TTL, and dropping a partition is instant and frees its disk at once.
@@ -49,7 +55,9 @@ func NewRetention(ch driver.Conn, cfg RetentionConfig, logger *slog.Logger) *Ret
 // RunOnce drops every active partition dated before the cutoff and reports how many it
 // dropped. Dates are days of the server's time zone (toDate); the cutoff is computed in
 // UTC, so near midnight a partition may be kept a little longer, never dropped early by
-// more than the zone's offset.
+// more than the zone's offset. Partitions are named by id (YYYYMMDD), which every server
+// version gives every day, 1970's included: one of a time the tables could not hold
+// (shown as 0000-00-00) is the oldest day and goes at the first run.
 func (r *Retention) RunOnce(ctx context.Context) (int, error) {
 	if r.cfg.Days <= 0 {
 		return 0, nil
@@ -62,33 +70,33 @@ func (r *Retention) RunOnce(ctx context.Context) (int, error) {
 	if err := schema.ValidateCluster(r.cfg.Cluster); err != nil {
 		return 0, fmt.Errorf("retention: %w", err)
 	}
-	cutoff := r.now().UTC().AddDate(0, 0, -r.cfg.Days).Format(time.DateOnly)
+	cutoff := r.now().UTC().AddDate(0, 0, -r.cfg.Days).Format(partitionIDLayout)
 	parts, err := r.partitions(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("retention: list partitions: %w", err)
 	}
 	dropped := 0
 	for _, p := range parts {
-		// The partition text is spliced into the ALTER (DROP PARTITION takes no bound
-		// parameter), so only a well-formed date of an allowed table gets there.
-		if !r.prunes(p.table) || !validDate(p.partition) {
-			r.logger.Warn("retention: skipping partition that is not a day", "table", p.table, "partition", p.partition)
+		// The id is spliced into the ALTER (DROP PARTITION takes no bound parameter),
+		// so only eight digits of an allowed table get there.
+		if !r.prunes(p.table) || !dayPartitionID.MatchString(p.id) {
+			r.logger.Warn("retention: skipping partition that is not a day", "table", p.table, "partition", p.name, "partition_id", p.id)
 			continue
 		}
-		if p.partition >= cutoff { // YYYY-MM-DD compares as text in date order
+		if p.id >= cutoff { // YYYYMMDD compares as text in date order
 			continue
 		}
-		stmt := fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION '%s'", r.cfg.Database, p.table, p.partition)
+		stmt := fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", r.cfg.Database, p.table, p.id)
 		if r.cfg.Cluster != "" {
 			// Run by one replica of every shard; a shard without the partition has
 			// nothing to drop.
-			stmt = fmt.Sprintf("ALTER TABLE %s.%s ON CLUSTER '%s' DROP PARTITION '%s'", r.cfg.Database, p.table, r.cfg.Cluster, p.partition)
+			stmt = fmt.Sprintf("ALTER TABLE %s.%s ON CLUSTER '%s' DROP PARTITION ID '%s'", r.cfg.Database, p.table, r.cfg.Cluster, p.id)
 		}
 		if err := r.ch.Exec(ctx, stmt); err != nil {
-			return dropped, fmt.Errorf("retention: drop %s partition %s: %w", p.table, p.partition, err)
+			return dropped, fmt.Errorf("retention: drop %s partition %s: %w", p.table, p.id, err)
 		}
 		dropped++
-		r.logger.Info("retention: dropped partition", "table", p.table, "partition", p.partition, "cluster", r.cfg.Cluster)
+		r.logger.Info("retention: dropped partition", "table", p.table, "partition", p.name, "partition_id", p.id, "cluster", r.cfg.Cluster)
 	}
 	return dropped, nil
 }
@@ -107,7 +115,9 @@ func (r *Retention) prunes(table string) bool {
 	return ok && retentionTables[base]
 }
 
-type partition struct{ table, partition string }
+// partition is an active partition: its table, id (what DROP PARTITION ID takes) and
+// name as the server shows it (for the log).
+type partition struct{ table, id, name string }
 
 // partitions lists the active partitions of the retention tables, ordered. On a cluster
 // they are read from one replica of every shard (cluster()): shards hold different days.
@@ -120,8 +130,8 @@ func (r *Retention) partitions(ctx context.Context) ([]partition, error) {
 	for t := range retentionTables {
 		tables = append(tables, t+r.suffix())
 	}
-	rows, err := r.ch.Query(ctx, "SELECT DISTINCT table, partition FROM "+from+
-		" WHERE database = ? AND active AND has(?, table) ORDER BY table, partition", r.cfg.Database, tables)
+	rows, err := r.ch.Query(ctx, "SELECT DISTINCT table, partition_id, partition FROM "+from+
+		" WHERE database = ? AND active AND has(?, table) ORDER BY table, partition_id", r.cfg.Database, tables)
 	if err != nil {
 		return nil, err
 	}
@@ -129,20 +139,12 @@ func (r *Retention) partitions(ctx context.Context) ([]partition, error) {
 	var out []partition
 	for rows.Next() {
 		var p partition
-		if err := rows.Scan(&p.table, &p.partition); err != nil {
+		if err := rows.Scan(&p.table, &p.id, &p.name); err != nil {
 			return nil, err
 		}
 		out = append(out, p)
 	}
 	return out, rows.Err()
-}
-
-func validDate(s string) bool {
-	if !partitionDate.MatchString(s) {
-		return false
-	}
-	_, err := time.Parse(time.DateOnly, s)
-	return err == nil
 }
 
 // Run calls RunOnce now and then every interval until ctx is cancelled. A failed run is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"testing"
 	"time"
 
@@ -82,12 +83,80 @@ func TestRetentionDropsOnlyOldPartitions(t *testing.T) {
 	}
 }
 
-func TestRetentionValidatesPartitionText(t *testing.T) {
-	for text, want := range map[string]bool{
-		"2026-01-01": true, "2026-02-30": false, "2026-01-01' OR 1": false, "20260101": false, "": false,
+// TestRetentionDropsPartitionsOfEveryDay: the partition of a span at the epoch (start
+// unset) and one of a time the DateTime column cannot hold (shown as 0000-00-00 on
+// 18.16) are days like any other: retention drops them at its first run instead of
+// skipping them forever.
+func TestRetentionDropsPartitionsOfEveryDay(t *testing.T) {
+	ch := rtDatabase(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	rtInsert(t, ch, "spans", spanColumns, decodeSpans, rtSpansAt(t, time.Unix(0, 0), now), rtMeta)
+	// Written past the decoders, as rows from before ingest refused such times.
+	batch, err := ch.PrepareBatch(ctx, "INSERT INTO logs (tenant_id, timestamp, body)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Append("acme", time.Unix(math.MaxUint32, 0), "undatable"); err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+	var db string
+	if err := ch.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	partitions := func() map[string][]string {
+		rows, err := ch.Query(ctx, "SELECT table, partition_id FROM system.parts WHERE database = ? AND active ORDER BY table, partition_id", db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string][]string{}
+		for rows.Next() {
+			var table, id string
+			if err := rows.Scan(&table, &id); err != nil {
+				t.Fatal(err)
+			}
+			if retentionTables[table] {
+				out[table] = append(out[table], id)
+			}
+		}
+		return out
+	}
+	before := partitions()
+	if before["logs"][0] != "19700101" || before["spans"][0] != "19700101" {
+		t.Fatalf("partitions before retention: %v, want the epoch's day in logs and spans", before)
+	}
+	r := NewRetention(ch, RetentionConfig{Database: db, Days: 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dropped, err := r.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped != 3 {
+		t.Errorf("dropped %d partitions, want 3 (the epoch's day of spans, trace_index and logs)", dropped)
+	}
+	today := now.Format(partitionIDLayout)
+	for table, ids := range partitions() {
+		for _, id := range ids {
+			if id < now.AddDate(0, 0, -1).Format(partitionIDLayout) {
+				t.Errorf("%s keeps partition %s after retention (today is %s)", table, id, today)
+			}
+		}
+	}
+	if n, err := r.RunOnce(ctx); err != nil || n != 0 {
+		t.Errorf("second run dropped %d, err %v; want 0, nil", n, err)
+	}
+}
+
+func TestRetentionTakesOnlyDayPartitionIDs(t *testing.T) {
+	for id, want := range map[string]bool{
+		"20260101": true, "19700101": true, "2026-01-01": false, "0000-00-00": false,
+		"20260101' OR 1": false, "tuple()": false, "": false, "202601011": false,
 	} {
-		if got := validDate(text); got != want {
-			t.Errorf("validDate(%q) = %v, want %v", text, got, want)
+		if got := dayPartitionID.MatchString(id); got != want {
+			t.Errorf("dayPartitionID(%q) = %v, want %v", id, got, want)
 		}
 	}
 }

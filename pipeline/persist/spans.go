@@ -1,9 +1,12 @@
 package persist
 
 import (
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/telemetryd/telemetryd/schema"
 )
 
 // spanColumns are the spans table's columns in the order decodeSpans fills them.
@@ -15,7 +18,7 @@ const spanColumns = "tenant_id, timestamp, start_time_unix_nano, end_time_unix_n
 	"event_times, event_names, event_attribute_keys, event_attribute_values, event_dropped_attributes_counts, " +
 	"link_trace_ids, link_span_ids, link_trace_states, link_flags, link_attribute_keys, link_attribute_values, " +
 	"link_dropped_attributes_counts, scope_attribute_keys, scope_attribute_values, resource_schema_url, scope_schema_url, " +
-	"token_id, stream_seq, stream_partition"
+	"token_id, stream_seq, stream_partition, kind_number, status_number"
 
 // eventMeta is what the stream tells about an event besides its payload.
 type eventMeta struct {
@@ -52,8 +55,37 @@ func newScopeInfo(s pcommon.InstrumentationScope, schemaURL string) scopeInfo {
 	return scopeInfo{name: s.Name(), version: s.Version(), schemaURL: schemaURL, keys: keys, values: values}
 }
 
-// nanosTime is the DateTime (seconds) column of a unix-nanosecond timestamp.
+// nanosTime is the DateTime (seconds) column of a unix-nanosecond timestamp the tables
+// can hold (checkTimes).
 func nanosTime(ns uint64) time.Time { return time.Unix(0, int64(ns)).UTC() }
+
+// stamp is one timestamp field of a row.
+type stamp struct {
+	field string
+	ns    uint64
+}
+
+// checkTimes fails for the first timestamp the tables cannot hold. Ingest refuses
+// those; one found here was published before it did or around it, and failing its
+// event (which dead-letters it) beats storing it under another date.
+func checkTimes(stamps ...stamp) error {
+	for _, st := range stamps {
+		if !schema.TimeFits(st.ns) {
+			return fmt.Errorf("%s %d is at or after %s, the latest time the tables hold",
+				st.field, st.ns, schema.MaxTime().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// checkByte fails for an enum value the UInt8 column it goes to cannot hold (ingest
+// refuses those): a narrowing would store another value.
+func checkByte(field string, v int32) (uint8, error) {
+	if v < 0 || v > 255 {
+		return 0, fmt.Errorf("%s %d is outside 0..255, the values the column holds", field, v)
+	}
+	return uint8(v), nil
+}
 
 func enumName[K comparable](names map[K]string, k K, fallback string) string {
 	if n, ok := names[k]; ok {

@@ -37,6 +37,14 @@ func referenceSpanRows(payload []byte, meta eventMeta) ([][]any, error) {
 			scope := newScopeInfo(ss.Scope(), ss.SchemaUrl())
 			for _, span := range ss.Spans().All() {
 				start, end := uint64(span.StartTimestamp()), uint64(span.EndTimestamp())
+				if err := checkTimes(stamp{"start_time_unix_nano", start}, stamp{"end_time_unix_nano", end}); err != nil {
+					return nil, err
+				}
+				for _, e := range span.Events().All() {
+					if err := checkTimes(stamp{"event time_unix_nano", uint64(e.Timestamp())}); err != nil {
+						return nil, err
+					}
+				}
 				duration := uint64(0)
 				if end > start {
 					duration = end - start
@@ -54,7 +62,7 @@ func referenceSpanRows(payload []byte, meta eventMeta) ([][]any, error) {
 					ev.times, ev.names, ev.keys, ev.values, ev.dropped,
 					ln.traceIDs, ln.spanIDs, ln.traceStates, ln.flags, ln.keys, ln.values, ln.dropped,
 					scope.keys, scope.values, res.schemaURL, scope.schemaURL,
-					meta.tokenID, meta.seq, meta.partition,
+					meta.tokenID, meta.seq, meta.partition, int32(span.Kind()), int32(span.Status().Code()),
 				})
 			}
 		}

@@ -18,6 +18,7 @@ type spanRows struct {
 	start, end, duration, seq                               scalars[uint64]
 	flags, droppedAttrs, droppedEvents, droppedLinks        scalars[uint32]
 	partition                                               scalars[uint16]
+	kindNumber, statusNumber                                scalars[int32]
 	attrKeys, attrValues, resKeys, resValues                arrays[string]
 	scopeKeys, scopeValues                                  arrays[string]
 	eventTimes                                              arrays[uint64]
@@ -46,20 +47,21 @@ func (r *spanRows) appendTo(b driver.Batch) error {
 		&r.eventTimes, &r.eventNames, &r.eventKeys, &r.eventValues, &r.eventDropped,
 		&r.linkTraceIDs, &r.linkSpanIDs, &r.linkTraceStates, &r.linkFlags, &r.linkKeys, &r.linkValues,
 		&r.linkDropped, &r.scopeKeys, &r.scopeValues, &r.resourceSchemaURL, &r.scopeSchema,
-		&r.tokenID, &r.seq, &r.partition,
+		&r.tokenID, &r.seq, &r.partition, &r.kindNumber, &r.statusNumber,
 	})
 }
 
-// Span kinds and status codes by their OTLP number; others store the fallback, as
-// the pdata-based decoder did.
+// Span kinds and status codes by their OTLP number, for the Enum8 columns; any other
+// number is stored there as the first name and, like every one, as sent in
+// kind_number / status_number.
 var (
 	spanKindNames   = []string{"unspecified", "internal", "server", "client", "producer", "consumer"}
 	statusCodeNames = []string{"unset", "ok", "error"}
 )
 
-func enumAt(names []string, v uint64) string {
-	if n := int32(v); n >= 0 && int(n) < len(names) {
-		return names[n]
+func enumAt(names []string, v int32) string {
+	if v >= 0 && int(v) < len(names) {
+		return names[v]
 	}
 	return names[0]
 }
@@ -101,6 +103,7 @@ func (r *spanRows) reserve(n int) {
 	r.start, r.end, r.duration, r.seq = make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n)
 	r.flags, r.droppedAttrs, r.droppedEvents, r.droppedLinks = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
 	r.partition = make([]uint16, 0, n)
+	r.kindNumber, r.statusNumber = make([]int32, 0, n), make([]int32, 0, n)
 	r.attrKeys, r.attrValues, r.resKeys, r.resValues = make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n)
 	r.scopeKeys, r.scopeValues = make([][]string, 0, n), make([][]string, 0, n)
 	r.eventTimes = make([][]uint64, 0, n)
@@ -271,6 +274,9 @@ func (r *spanRows) span(msg []byte, meta eventMeta, res *resourceInfo, sc *scope
 	if it.err != nil {
 		return it.err
 	}
+	if err := checkTimes(stamp{"start_time_unix_nano", start}, stamp{"end_time_unix_nano", end}); err != nil {
+		return err
+	}
 	keys, values, err := a.attributes(msg, 9)
 	if err != nil {
 		return err
@@ -291,8 +297,11 @@ func (r *spanRows) span(msg []byte, meta eventMeta, res *resourceInfo, sc *scope
 	r.start, r.end, r.duration = append(r.start, start), append(r.end, end), append(r.duration, duration)
 	r.traceID, r.spanID, r.parentSpanID = append(r.traceID, traceID), append(r.spanID, spanID), append(r.parentSpanID, parentID)
 	r.traceState, r.name = append(r.traceState, traceState), append(r.name, name)
-	r.kind = append(r.kind, enumAt(spanKindNames, kind))
-	r.statusCode, r.statusMessage = append(r.statusCode, enumAt(statusCodeNames, statusCode)), append(r.statusMessage, statusMessage)
+	// OTLP enums are int32: a negative one is sent sign-extended to 64 bits.
+	kindNumber, statusNumber := int32(kind), int32(statusCode)
+	r.kind, r.kindNumber = append(r.kind, enumAt(spanKindNames, kindNumber)), append(r.kindNumber, kindNumber)
+	r.statusCode, r.statusMessage = append(r.statusCode, enumAt(statusCodeNames, statusNumber)), append(r.statusMessage, statusMessage)
+	r.statusNumber = append(r.statusNumber, statusNumber)
 	r.service = append(r.service, res.service)
 	r.attrKeys, r.attrValues = append(r.attrKeys, keys), append(r.attrValues, values)
 	r.resKeys, r.resValues = append(r.resKeys, res.keys), append(r.resValues, res.values)
@@ -364,6 +373,9 @@ func (r *spanRows) events(span []byte, n int) error {
 		}
 		if ev.err != nil {
 			return ev.err
+		}
+		if err := checkTimes(stamp{"event time_unix_nano", t}); err != nil {
+			return fmt.Errorf("event: %w", err)
 		}
 		k, v, err := r.arena.attributes(it.cur.data, 3)
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/telemetryd/telemetryd/schema"
 )
 
 var wireMeta = eventMeta{tenant: "t1", tokenID: "tok", seq: 42, partition: 3}
@@ -26,7 +28,7 @@ func asRows(r *spanRows) [][]any {
 			r.eventTimes[i], r.eventNames[i], r.eventKeys[i], r.eventValues[i], r.eventDropped[i],
 			r.linkTraceIDs[i], r.linkSpanIDs[i], r.linkTraceStates[i], r.linkFlags[i], r.linkKeys[i], r.linkValues[i], r.linkDropped[i],
 			r.scopeKeys[i], r.scopeValues[i], r.resourceSchemaURL[i], r.scopeSchema[i],
-			r.tokenID[i], r.seq[i], r.partition[i],
+			r.tokenID[i], r.seq[i], r.partition[i], r.kindNumber[i], r.statusNumber[i],
 		}
 	}
 	return out
@@ -182,6 +184,11 @@ func wireVarint(num protowire.Number, v uint64) []byte {
 	return protowire.AppendVarint(b, v)
 }
 
+func wireFixed64(num protowire.Number, v uint64) []byte {
+	b := protowire.AppendTag(nil, num, protowire.Fixed64Type)
+	return protowire.AppendFixed64(b, v)
+}
+
 func wireKV(k, v string) []byte {
 	return wireMsg(wireBytes(1, []byte(k)), wireBytes(2, wireBytes(1, []byte(v))))
 }
@@ -229,6 +236,10 @@ func TestDecodeSpansRefusesBadPayloads(t *testing.T) {
 		"kind as bytes":        span(wireBytes(6, []byte{1})),
 		"attribute as varint":  span(wireVarint(9, 1)),
 		"bad nested attribute": span(wireBytes(9, wireMsg(wireBytes(1, []byte("k")), wireBytes(2, wireVarint(1, 1))))),
+		// Times the tables cannot hold: refused (and dead-lettered), never stored as another.
+		"start in 2200":       span(wireFixed64(7, 7258118400000000000)),
+		"end at max uint64":   span(wireFixed64(8, math.MaxUint64)),
+		"event time too late": span(wireBytes(11, wireFixed64(1, schema.MaxTimeUnixNano))),
 	}
 	for name, payload := range cases {
 		t.Run(name, func(t *testing.T) {
