@@ -32,15 +32,19 @@ const (
 // Why it is safe: a consumer's ack floor only moves up, and every event of its
 // partition at or below AckFloor.Stream is acknowledged (the persist consumers have no
 // server-side MaxDeliver, which would move the floor past events never acknowledged).
-// A consumer with nothing pending and nothing in flight has acknowledged every event
-// of its partition the stream held when it was asked, which includes everything up
-// to st.LastSeq because st was read earlier: hence the cap at st.LastSeq+1. A
+// So each partition bounds the point at its AckFloor.Stream+1, except a partition
+// whose last event is at or below its ack floor: it has acknowledged every event it
+// holds, including all up to st.LastSeq, because st was read before; it bounds the
+// point at st.LastSeq+1 only. Whether a partition is caught up is asked of the stream
+// (its last event), not taken from the consumer's NumPending: the server counts new
+// events into NumPending asynchronously, so it can read 0 while an event waits. A
 // partition without a consumer has persisted nothing: then nothing is purged. Any
 // consumer named <durable>-<n> counts, even beyond the configured partitions, so a
 // process configured with fewer partitions than another cannot purge the other's.
 func (b *Backlog) persistedBelow(ctx context.Context, s jetstream.Stream, st jetstream.StreamState) (uint64, error) {
 	floor := st.LastSeq + 1
 	seen := make(map[int]bool, b.stream.Partitions)
+	var idle []*jetstream.ConsumerInfo // nothing in flight, ack floor below st.LastSeq
 	list := s.ListConsumers(ctx)
 	for ci := range list.Info() {
 		n, ok := b.partitionOfConsumer(ci.Name)
@@ -48,9 +52,14 @@ func (b *Backlog) persistedBelow(ctx context.Context, s jetstream.Stream, st jet
 			continue
 		}
 		seen[n] = true
-		if ci.NumPending > 0 || ci.NumAckPending > 0 {
-			floor = min(floor, ci.AckFloor.Stream+1)
+		if ci.AckFloor.Stream >= st.LastSeq {
+			continue
 		}
+		if ci.NumAckPending == 0 {
+			idle = append(idle, ci)
+			continue
+		}
+		floor = min(floor, ci.AckFloor.Stream+1)
 	}
 	if err := list.Err(); err != nil {
 		return 0, fmt.Errorf("list consumers of stream %s: %w", b.stream.Name, err)
@@ -58,6 +67,19 @@ func (b *Backlog) persistedBelow(ctx context.Context, s jetstream.Stream, st jet
 	for k := 0; k < b.stream.Partitions; k++ {
 		if !seen[k] {
 			return 0, nil
+		}
+	}
+	for _, ci := range idle {
+		n, _ := b.partitionOfConsumer(ci.Name)
+		last, err := s.GetLastMsgForSubject(ctx, b.stream.PartitionFilter(n))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // the partition holds no event
+		}
+		if err != nil {
+			return 0, fmt.Errorf("stream %s: last event of partition %d: %w", b.stream.Name, n, err)
+		}
+		if last.Sequence > ci.AckFloor.Stream {
+			floor = min(floor, ci.AckFloor.Stream+1)
 		}
 	}
 	return floor, nil

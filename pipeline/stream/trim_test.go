@@ -184,12 +184,14 @@ func TestTrimWaitsForEveryPartitionConsumer(t *testing.T) {
 }
 
 // TestEnsureSwitchesAnOldStreamToRefuseInsteadOfDiscard: a stream an older telemetryd
-// created (DiscardOld, MaxAge) is updated in place, its events kept.
+// created (DiscardOld, MaxAge, 10 GiB) is updated in place, even to a MaxBytes below
+// what it holds (issue 12 lost events on a stream shrunk from 10 GB): every event is
+// kept, and the full stream refuses new ones.
 func TestEnsureSwitchesAnOldStreamToRefuseInsteadOfDiscard(t *testing.T) {
 	_, _, js := testenv.JetStream(t)
 	ctx := context.Background()
 	cfg := stream.DefaultConfig()
-	cfg.MaxBytes = 1 << 20
+	cfg.MaxBytes = 16 << 10
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: cfg.Name, Subjects: []string{cfg.AllSubjects()}, Storage: jetstream.FileStorage,
 		MaxAge: 7 * 24 * time.Hour, MaxBytes: 10 << 30, Discard: jetstream.DiscardOld, Duplicates: 10 * time.Minute,
@@ -197,8 +199,8 @@ func TestEnsureSwitchesAnOldStreamToRefuseInsteadOfDiscard(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := stream.NewPublisher(js, cfg)
-	for i := 0; i < 3; i++ {
-		if _, err := publishSized(t, pub, i, 100); err != nil {
+	for i := 0; i < 4; i++ {
+		if _, err := publishSized(t, pub, i, 8<<10); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -214,8 +216,11 @@ func TestEnsureSwitchesAnOldStreamToRefuseInsteadOfDiscard(t *testing.T) {
 		t.Errorf("updated stream: discard %v, max age %s, max bytes %d, max msgs %d/%d; want DiscardNew, no age, %d bytes, no message limits",
 			c.Discard, c.MaxAge, c.MaxBytes, c.MaxMsgs, c.MaxMsgsPerSubject, cfg.MaxBytes)
 	}
-	if info.State.Msgs != 3 {
-		t.Errorf("the update kept %d of 3 events", info.State.Msgs)
+	if info.State.Msgs != 4 || info.State.FirstSeq != 1 {
+		t.Errorf("the update kept %d of 4 events from seq %d", info.State.Msgs, info.State.FirstSeq)
+	}
+	if _, err := publishSized(t, pub, 4, 100); !errors.Is(err, stream.ErrBacklogFull) {
+		t.Errorf("publish into the shrunk stream: %v, want ErrBacklogFull", err)
 	}
 }
 
