@@ -32,8 +32,10 @@ type BacklogConfig struct {
 // answer is cached atomics, refreshed every Interval.
 //
 // The guard runs in the ingest role because ingest is what fills the stream: trimming
-// where admission is decided means a refusal is only ever answered when, right after
-// a trim, the stream's own byte count (not an estimate) is at the threshold.
+// where admission is decided means the refusal compares the stream's own byte count
+// right after a trim (plus what this process published since), not an estimate, with
+// the threshold. Without any ingest process nothing new arrives, so nothing needs
+// trimming until one starts.
 type Backlog struct {
 	js     jetstream.JetStream
 	stream Config
