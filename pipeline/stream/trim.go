@@ -156,6 +156,10 @@ func (b *Backlog) trim(ctx context.Context, s jetstream.Stream, st jetstream.Str
 // (the stream stamps them in sequence order). hi bounds the answer: at or above it
 // nothing may be purged.
 func (b *Backlog) firstNotOlder(ctx context.Context, s jetstream.Stream, lo, hi uint64, cutoff time.Time) (uint64, error) {
+	// Most of the time nothing is old yet: the first event decides without a search.
+	if m, err := s.GetMsg(ctx, lo, jetstream.WithGetMsgSubject(b.stream.AllSubjects())); err == nil && (m.Sequence >= hi || !m.Time.Before(cutoff)) {
+		return lo, nil
+	}
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		// The first event at or after mid: sequences may have gaps.

@@ -249,3 +249,46 @@ func TestFullStreamRefusesPublish(t *testing.T) {
 		t.Errorf("the full stream holds %d events from seq %d, want all %d acknowledged from 1", st.Msgs, st.FirstSeq, stored)
 	}
 }
+
+// TestTrimByAgeAcrossGaps: the search for the first event newer than the history age
+// works over sequences deleted in the middle of the stream.
+func TestTrimByAgeAcrossGaps(t *testing.T) {
+	_, _, js := testenv.JetStream(t)
+	ctx := context.Background()
+	cfg := stream.DefaultConfig()
+	cfg.Partitions, cfg.MaxBytes, cfg.MaxAge = 2, 64<<20, time.Hour
+	s, err := stream.Ensure(ctx, js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons := persistConsumers(t, js, cfg)
+	pub := stream.NewPublisher(js, cfg)
+	for i := 0; i < 40; i++ {
+		if _, err := publishSized(t, pub, i, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	between := time.Now()
+	testenv.Eventually(t, time.Second, "the clock to tick", func() bool { return time.Now().After(between) })
+	for i := 40; i < 50; i++ {
+		if _, err := publishSized(t, pub, i, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, seq := range []uint64{20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 41} {
+		if err := s.DeleteMsg(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := persist(t, cons, 100); len(got) != 50-12 {
+		t.Fatalf("persisted %d events, want the %d left", len(got), 50-12)
+	}
+	b := stream.NewBacklog(js, cfg, stream.BacklogConfig{Durable: durable, Threshold: 0.9, Interval: time.Second,
+		Now: func() time.Time { return between.Add(cfg.MaxAge) }}, discardLogger())
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := streamState(t, s); st.FirstSeq != 42 || st.Msgs != 9 {
+		t.Errorf("after trimming by age: %d events from seq %d, want the 9 newer ones left from 42", st.Msgs, st.FirstSeq)
+	}
+}
