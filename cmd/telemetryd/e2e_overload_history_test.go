@@ -68,10 +68,16 @@ func startPersistWorker(t *testing.T, s *server) (stop func()) {
 // acknowledged is stored: nothing un-persisted was discarded to make room.
 func TestOverloadAfterPersistedHistoryLosesNothing(t *testing.T) {
 	const maxBytes, threshold = 256 << 10, 0.9
-	a := startTestServerWith(t, func(c *serveConfig) {
+	var logs syncBuffer
+	a := startTestServerLogging(t, func(c *serveConfig) {
 		c.Roles = "ingest,fetch"
 		c.Stream.MaxBytes = maxBytes
 		c.BacklogThreshold = threshold
+	}, &logs)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
 	})
 	_, token, err := a.store.CreateIngestToken(context.Background(), authn.NewCredential{Tenant: "acme", RateLimit: authn.RateLimit{Rate: 1e6, Burst: 1e6}})
 	if err != nil {
@@ -88,27 +94,30 @@ func TestOverloadAfterPersistedHistoryLosesNothing(t *testing.T) {
 	stopPersist()
 
 	// The arrival rate: one event every 50 ms, so that the stream fills
-	// across many of the guard's one-second refreshes.
+	// across many of the guard's one-second refreshes. Ingest must come to refuse
+	// steadily (2 s in a row); a 503 in between (the guard late on a busy machine)
+	// is allowed, an event acknowledged and lost is not.
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	acked, refused := 0, false
-	for i := 300; i < 1300 && !refused; i++ {
+	acked, refusedInARow := 0, 0
+	for i := 300; i < 1300 && refusedInARow < 40; i++ {
 		<-tick.C
 		resp := postTraces(t, a.httpAddr.String(), token, historyBody(t, i, 1900))
 		switch resp.StatusCode {
 		case http.StatusOK:
 			acked++
+			refusedInARow = 0
 		case http.StatusServiceUnavailable:
 			if resp.Header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")
 			}
-			refused = true
+			refusedInARow++
 		default:
 			t.Fatalf("big event %d: status %d", i, resp.StatusCode)
 		}
 	}
-	if !refused {
-		t.Fatal("ingest never refused although nothing was being persisted")
+	if refusedInARow < 40 {
+		t.Fatal("ingest never refused steadily although nothing was being persisted")
 	}
 	_, js := testenv.Connect(t, a.nats.ClientURL())
 	st, err := js.Stream(context.Background(), a.cfg.Stream.Name)

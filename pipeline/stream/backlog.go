@@ -50,6 +50,9 @@ type Backlog struct {
 	added atomic.Int64
 	// lastAgeTrim is when the history was last trimmed by age (only Refresh uses it).
 	lastAgeTrim time.Time
+	// kick asks Run for a refresh before the next tick: Admit refused only because of
+	// what was published since the last one, and a trim may make room at once.
+	kick chan struct{}
 }
 
 func (b *Backlog) now() time.Time {
@@ -64,7 +67,7 @@ func (b *Backlog) Published(n int) { b.added.Add(int64(n)) }
 
 // NewBacklog returns a guard; call Run to keep it current.
 func NewBacklog(js jetstream.JetStream, streamCfg Config, cfg BacklogConfig, logger *slog.Logger) *Backlog {
-	return &Backlog{js: js, stream: streamCfg, cfg: cfg, logger: logger}
+	return &Backlog{js: js, stream: streamCfg, cfg: cfg, logger: logger, kick: make(chan struct{}, 1)}
 }
 
 // Admit returns ErrBacklogFull while the stream's bytes, as last read plus what this
@@ -76,6 +79,10 @@ func (b *Backlog) Admit() error {
 	if max := b.maxBytes.Load(); max > 0 {
 		since := float64(b.added.Load()) / float64(max)
 		if float64(b.usage.Load())/1000+since >= b.cfg.Threshold {
+			select {
+			case b.kick <- struct{}{}:
+			default:
+			}
 			return ErrBacklogFull
 		}
 	}
@@ -97,6 +104,7 @@ func (b *Backlog) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-b.kick:
 		}
 	}
 }
