@@ -130,10 +130,8 @@ func (b *Backlog) Refresh(ctx context.Context) error {
 		return fmt.Errorf("stream %s info: %w", b.stream.Name, err)
 	}
 	limit := b.cfg.Threshold * float64(info.Config.MaxBytes)
-	trimmed, err := b.trim(ctx, s, info.State, limit)
-	if err != nil {
-		return err
-	}
+	// A failed trim still leaves the admission to decide from the stream's state.
+	trimmed, trimErr := b.trim(ctx, s, info.State, limit)
 	if trimmed {
 		base = b.added.Load()
 		if info, err = s.Info(ctx); err != nil {
@@ -152,5 +150,5 @@ func (b *Backlog) Refresh(ctx context.Context) error {
 		b.logger.Warn("stream backlog admission changed", "refusing", full, "usage", fraction,
 			"stream_bytes", info.State.Bytes, "stream_max_bytes", info.Config.MaxBytes)
 	}
-	return nil
+	return trimErr
 }
