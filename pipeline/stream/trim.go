@@ -70,13 +70,20 @@ func (b *Backlog) persistedBelow(ctx context.Context, s jetstream.Stream, st jet
 		}
 	}
 	for _, ci := range idle {
-		n, _ := b.partitionOfConsumer(ci.Name)
-		last, err := s.GetLastMsgForSubject(ctx, b.stream.PartitionFilter(n))
+		// The consumer's own filter; several filters count as the whole stream.
+		filter := ci.Config.FilterSubject
+		if filter == "" && len(ci.Config.FilterSubjects) == 1 {
+			filter = ci.Config.FilterSubjects[0]
+		}
+		if filter == "" {
+			filter = b.stream.AllSubjects()
+		}
+		last, err := s.GetLastMsgForSubject(ctx, filter)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue // the partition holds no event
 		}
 		if err != nil {
-			return 0, fmt.Errorf("stream %s: last event of partition %d: %w", b.stream.Name, n, err)
+			return 0, fmt.Errorf("stream %s: last event under %s: %w", b.stream.Name, filter, err)
 		}
 		if last.Sequence > ci.AckFloor.Stream {
 			floor = min(floor, ci.AckFloor.Stream+1)
