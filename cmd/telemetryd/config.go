@@ -144,8 +144,8 @@ type serveConfig struct {
 	CORSOrigins   string          // comma-separated allowed origins, "*" for any
 	RetentionDays int             // drop ClickHouse day partitions older than this; 0 keeps all
 	PprofAddr     string          // serve net/http/pprof here when set (keep it on loopback)
-	// BacklogThreshold is the share of the stream's limits that events not yet
-	// persisted may fill before ingest answers 503.
+	// BacklogThreshold is the share of the stream's max bytes that events not yet
+	// persisted (and the history behind them) may fill before ingest answers 503.
 	BacklogThreshold float64
 	// ClickHouseCluster is the ClickHouse cluster (remote_servers name) the tables are
 	// distributed over; "" for one server.
@@ -179,10 +179,10 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Roles, "roles", strings.Join(allRoles, ","), "roles to run: any of ingest,persist,fetch")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.Int64Var(&c.Ingest.MaxBodyBytes, "max-body-bytes", c.Ingest.MaxBodyBytes, "largest accepted request body, before and after decompression")
-	fs.DurationVar(&c.Stream.MaxAge, "stream-max-age", c.Stream.MaxAge, "how long the stream keeps events for replay")
-	fs.Int64Var(&c.Stream.MaxBytes, "stream-max-bytes", c.Stream.MaxBytes, "upper bound of the stream's storage")
+	fs.DurationVar(&c.Stream.MaxAge, "stream-max-age", c.Stream.MaxAge, "how long the stream keeps persisted events for replay (the ingest role trims them; events not yet persisted are never removed)")
+	fs.Int64Var(&c.Stream.MaxBytes, "stream-max-bytes", c.Stream.MaxBytes, "upper bound of the stream's storage; a stream full of events not yet persisted refuses new ones (503)")
 	fs.StringVar(&c.CORSOrigins, "cors-allowed-origins", "", `origins browsers may call from, comma-separated ("*" for any; empty: no CORS)`)
-	fs.Float64Var(&c.BacklogThreshold, "backlog-threshold", c.BacklogThreshold, "share of the stream's max bytes/age that un-persisted events may fill before ingest answers 503")
+	fs.Float64Var(&c.BacklogThreshold, "backlog-threshold", c.BacklogThreshold, "share of --stream-max-bytes the stream may fill, after trimming persisted history, before ingest answers 503")
 	fs.IntVar(&c.Ingest.MaxInFlight, "max-inflight", c.Ingest.MaxInFlight, "ingest requests served at once; more get 503")
 	fs.IntVar(&c.Ingest.GRPC.MaxConcurrentStreams, "grpc-max-concurrent-streams", c.Ingest.GRPC.MaxConcurrentStreams, "OTLP/gRPC calls one connection may have open at once")
 	fs.DurationVar(&c.Ingest.GRPC.MaxConnectionAge, "grpc-max-connection-age", c.Ingest.GRPC.MaxConnectionAge, "an OTLP/gRPC connection is closed after about this long (its calls get 30s to finish); clients reconnect")

@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -11,21 +10,32 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ErrBacklogFull refuses new events while the events not yet persisted fill most of
-// the stream: the stream discards its oldest events when it is full (DiscardOld), so
-// admitting more could push out an event no persist worker has stored yet.
+// ErrBacklogFull refuses new events while the stream is nearly full of events that
+// cannot be trimmed: events no persist worker has stored yet (and the persisted ones
+// behind them). The stream refuses rather than discards when it is full (DiscardNew),
+// so this is the polite answer before the stream's own refusal.
 var ErrBacklogFull = fmt.Errorf("%w: the backlog of events not yet persisted nears the stream's limits", ErrUnavailable)
 
 // BacklogConfig configures the backlog guard.
 type BacklogConfig struct {
 	Durable   string        // prefix of the persist workers' per-partition consumers
-	Threshold float64       // refuse above this fraction of MaxBytes / MaxAge, e.g. 0.9
-	Interval  time.Duration // how often the stream and consumer state are read
+	Threshold float64       // refuse once the stream's bytes reach this fraction of MaxBytes, e.g. 0.9
+	Interval  time.Duration // how often the stream is trimmed and its state read
+	// Now is the clock the history age is measured with; nil means time.Now. The
+	// stream stamps events with the server's clock, so tests move this one instead.
+	Now func() time.Time
 }
 
-// Backlog tracks how much of the stream is not yet persisted and admits new events
-// only while that stays under the threshold. Ingest asks it on every request; the
-// answer is a cached atomic, refreshed every Interval.
+// Backlog admits new events only while the stream has room, and makes the room: it
+// trims the history of persisted events (see trim.go) by the history age and when
+// the stream's bytes near the threshold. Ingest asks Admit on every request; the
+// answer is cached atomics, refreshed every Interval.
+//
+// The guard runs in the ingest role because ingest is what fills the stream: trimming
+// where admission is decided means the refusal compares the stream's own byte count
+// right after a trim (plus what this process published since), not an estimate, with
+// the threshold. Without any ingest process nothing new arrives, so nothing needs
+// trimming until one starts.
 type Backlog struct {
 	js     jetstream.JetStream
 	stream Config
@@ -33,11 +43,23 @@ type Backlog struct {
 	logger *slog.Logger
 
 	full     atomic.Bool
-	usage    atomic.Uint64 // per-mille of the limit the backlog used at the last refresh
+	usage    atomic.Uint64 // per-mille of MaxBytes the stream used after the last trim
 	maxBytes atomic.Int64  // the stream's MaxBytes as last read
-	// added counts the bytes this process published since the last refresh, so that
-	// a burst between two refreshes cannot overshoot the threshold.
+	// added counts the bytes this process stored in the stream since the state was
+	// last read, so that a burst between two refreshes cannot overshoot the threshold.
 	added atomic.Int64
+	// lastAgeTrim is when the history was last trimmed by age (only Refresh uses it).
+	lastAgeTrim time.Time
+	// kick asks Run for a refresh before the next tick: Admit refused only because of
+	// what was published since the last one, and a trim may make room at once.
+	kick chan struct{}
+}
+
+func (b *Backlog) now() time.Time {
+	if b.cfg.Now != nil {
+		return b.cfg.Now()
+	}
+	return time.Now()
 }
 
 // Published notes n bytes stored in the stream by this process.
@@ -45,10 +67,11 @@ func (b *Backlog) Published(n int) { b.added.Add(int64(n)) }
 
 // NewBacklog returns a guard; call Run to keep it current.
 func NewBacklog(js jetstream.JetStream, streamCfg Config, cfg BacklogConfig, logger *slog.Logger) *Backlog {
-	return &Backlog{js: js, stream: streamCfg, cfg: cfg, logger: logger}
+	return &Backlog{js: js, stream: streamCfg, cfg: cfg, logger: logger, kick: make(chan struct{}, 1)}
 }
 
-// Admit returns ErrBacklogFull while the backlog is over the threshold.
+// Admit returns ErrBacklogFull while the stream's bytes, as last read plus what this
+// process stored since, reach the threshold.
 func (b *Backlog) Admit() error {
 	if b.full.Load() {
 		return ErrBacklogFull
@@ -56,13 +79,17 @@ func (b *Backlog) Admit() error {
 	if max := b.maxBytes.Load(); max > 0 {
 		since := float64(b.added.Load()) / float64(max)
 		if float64(b.usage.Load())/1000+since >= b.cfg.Threshold {
+			select {
+			case b.kick <- struct{}{}:
+			default:
+			}
 			return ErrBacklogFull
 		}
 	}
 	return nil
 }
 
-// Usage is the fraction of the stream's limit the backlog used at the last check.
+// Usage is the fraction of the stream's MaxBytes used after the last trim.
 func (b *Backlog) Usage() float64 { return float64(b.usage.Load()) / 1000 }
 
 // Run refreshes the state every Interval until ctx is done.
@@ -77,6 +104,7 @@ func (b *Backlog) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-b.kick:
 		}
 	}
 }
@@ -86,69 +114,41 @@ func ConsumerName(durable string, partition int) string {
 	return fmt.Sprintf("%s-%d", durable, partition)
 }
 
-// unpersisted counts the events no persist worker has acknowledged, over every
-// partition's consumer, and returns a sequence at or before the oldest of them. A
-// partition without a consumer yet has persisted nothing.
-func (b *Backlog) unpersisted(ctx context.Context, s jetstream.Stream, st jetstream.StreamState) (uint64, uint64, error) {
-	var pending uint64
-	oldest := st.LastSeq + 1
-	for k := 0; k < b.stream.Partitions; k++ {
-		cons, err := s.Consumer(ctx, ConsumerName(b.cfg.Durable, k))
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return st.Msgs, st.FirstSeq, nil
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("consumer %s: %w", ConsumerName(b.cfg.Durable, k), err)
-		}
-		ci, err := cons.Info(ctx)
-		if err != nil {
-			return 0, 0, fmt.Errorf("consumer %s info: %w", ConsumerName(b.cfg.Durable, k), err)
-		}
-		n := ci.NumPending + uint64(ci.NumAckPending)
-		pending += n
-		if n > 0 {
-			// Everything of this partition up to its ack floor is persisted; the next
-			// stream sequence is at or before its oldest un-persisted event.
-			oldest = min(oldest, max(ci.AckFloor.Stream+1, st.FirstSeq))
-		}
-	}
-	return pending, oldest, nil
-}
-
-// Refresh reads the stream and consumer state once.
+// Refresh trims the stream's persisted history if due and reads its state once. Run
+// calls it; it is not safe to call concurrently with itself.
 func (b *Backlog) Refresh(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	// What is published from here on is not in the state read below.
-	base := b.added.Load()
 	s, err := b.js.Stream(ctx, b.stream.Name)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", b.stream.Name, err)
 	}
+	// What this process publishes from here on is not in the state read below.
+	base := b.added.Load()
 	info, err := s.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("stream %s info: %w", b.stream.Name, err)
 	}
-	st := info.State
-	pending, oldestSeq, err := b.unpersisted(ctx, s, st)
-	if err != nil {
-		return err
+	limit := b.cfg.Threshold * float64(info.Config.MaxBytes)
+	// A failed trim still leaves the admission to decide from the stream's state.
+	trimmed, trimErr := b.trim(ctx, s, info.State, limit)
+	if trimmed {
+		base = b.added.Load()
+		if info, err = s.Info(ctx); err != nil {
+			return fmt.Errorf("stream %s info: %w", b.stream.Name, err)
+		}
 	}
 	var fraction float64
-	if st.Msgs > 0 && pending > 0 {
-		backlogBytes := float64(st.Bytes) * min(1, float64(pending)/float64(st.Msgs))
-		fraction = backlogBytes / float64(info.Config.MaxBytes)
-		// The oldest event not yet persisted must not age out either.
-		if first, err := s.GetMsg(ctx, oldestSeq); err == nil && info.Config.MaxAge > 0 {
-			fraction = max(fraction, float64(time.Since(first.Time))/float64(info.Config.MaxAge))
-		}
+	if info.Config.MaxBytes > 0 {
+		fraction = float64(info.State.Bytes) / float64(info.Config.MaxBytes)
 	}
 	b.usage.Store(uint64(fraction * 1000))
 	b.maxBytes.Store(info.Config.MaxBytes)
 	b.added.Add(-base)
 	full := fraction >= b.cfg.Threshold
 	if was := b.full.Swap(full); was != full {
-		b.logger.Warn("stream backlog admission changed", "refusing", full, "usage", fraction)
+		b.logger.Warn("stream backlog admission changed", "refusing", full, "usage", fraction,
+			"stream_bytes", info.State.Bytes, "stream_max_bytes", info.Config.MaxBytes)
 	}
-	return nil
+	return trimErr
 }

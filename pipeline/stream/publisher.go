@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,13 +68,43 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
 	ack, err := p.js.PublishMsg(ctx, msg,
 		jetstream.WithMsgID(msgID),
 		jetstream.WithExpectStream(p.cfg.Name))
+	if isStreamFull(err) {
+		return Ack{}, fmt.Errorf("%w: publish %s event: %w", ErrBacklogFull, ev.Signal, err)
+	}
 	if err != nil {
 		return Ack{}, fmt.Errorf("%w: publish %s event: %w", ErrUnavailable, ev.Signal, err)
 	}
 	if p.backlog != nil && !ack.Duplicate {
-		p.backlog.Published(len(ev.Payload))
+		// The two headers the options add: "Nats-Msg-Id: <64 hex>" and
+		// "Nats-Expected-Stream: <name>", each with ": " and CRLF.
+		p.backlog.Published(storedSize(msg) + len(jetstream.MsgIDHeader) + len(msgID) + 4 +
+			len(jetstream.ExpectedStreamHeader) + len(p.cfg.Name) + 4)
 	}
 	return Ack{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// isStreamFull tells the stream's own refusal of an event because it reached its
+// MaxBytes (DiscardNew), JetStream's error 10077 "maximum bytes exceeded".
+func isStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeStoreFailed &&
+		strings.Contains(apiErr.Description, "maximum bytes exceeded")
+}
+
+// jsErrCodeStoreFailed is JetStream's JSStreamStoreFailedF: storing a message failed.
+const jsErrCodeStoreFailed jetstream.ErrorCode = 10077
+
+// storedSize is about what the stream's accounting charges for msg: JetStream's file
+// store counts subject, headers and data plus a 34-byte record frame. The headers are
+// counted as encoded: "NATS/1.0" and a blank line, then one "Key: value" line each.
+func storedSize(msg *nats.Msg) int {
+	n := 34 + len(msg.Subject) + len(msg.Data) + len("NATS/1.0\r\n\r\n")
+	for k, vs := range msg.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // MessageID is the deduplication id of a payload: equal for equal content of one tenant.

@@ -38,8 +38,8 @@ type Config struct {
 	SubjectPrefix   string        // events are published to <prefix>.<partition>.<signal>
 	Partitions      int           // subjects the stream is split into; each has one persist worker at a time
 	Replicas        int           // 1 embedded, 3 in a cluster
-	MaxAge          time.Duration // rolling history kept for replay
-	MaxBytes        int64         // upper bound of the stream's storage
+	MaxAge          time.Duration // history of persisted events kept for replay, trimmed by the ingest role
+	MaxBytes        int64         // upper bound of the stream's storage; a full stream refuses events
 	DuplicateWindow time.Duration // window in which equal Nats-Msg-Id are stored once
 }
 
@@ -130,7 +130,21 @@ func hexDigit(b byte) byte {
 // AllSubjects is the filter that matches every event.
 func (c Config) AllSubjects() string { return c.SubjectPrefix + ".>" }
 
-// Ensure creates the stream or updates it to cfg.
+// Ensure creates the stream or updates it to cfg. An existing stream made by an older
+// telemetryd (DiscardOld, a stream MaxAge) is switched to this configuration in place;
+// JetStream allows changing both.
+//
+// Why no event ingest acknowledged can be removed before a persist worker stored it:
+// JetStream removes a message from a limits stream only by (1) MaxAge expiry, (2) the
+// MaxMsgs/MaxBytes/MaxMsgsPerSubject limits with DiscardOld, (3) a message TTL, or
+// (4) an explicit delete or purge. The stream has no MaxAge, no message or per-subject
+// limits and no message TTLs, and its MaxBytes is enforced with DiscardNew, which
+// refuses the publish instead of removing anything (ingest answers 503 then). That
+// leaves (4): telemetryd's only purge (Backlog.trim) removes sequences below every
+// persist consumer's acknowledgement floor, and a persist worker acknowledges an event
+// only after ClickHouse stored it or it was dead-lettered. The history age
+// (--stream-max-age) is enforced by that purge too, so it never ages out an event
+// that is not yet persisted.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -141,11 +155,14 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.
 		Subjects:    []string{cfg.AllSubjects()},
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
-		MaxAge:      cfg.MaxAge,
-		MaxBytes:    cfg.MaxBytes,
-		// DiscardOld keeps ingest open once the history is full; the backlog-aware
-		// admission in ingest keeps un-persisted events from being discarded.
-		Discard:    jetstream.DiscardOld,
+		// No MaxAge: JetStream ages messages out whether or not they were persisted;
+		// telemetryd trims the history by age itself, below the persisted floor.
+		MaxAge:   0,
+		MaxBytes: cfg.MaxBytes,
+		// DiscardNew: a full stream refuses the publish rather than dropping its
+		// oldest events, which may not be persisted yet. Admission answers 503 before
+		// that, and the history of persisted events is trimmed to make room.
+		Discard:    jetstream.DiscardNew,
 		Duplicates: cfg.DuplicateWindow,
 	})
 	if err != nil {
