@@ -55,7 +55,7 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 	if !refused {
 		t.Fatal("ingest never refused while ClickHouse was down and the stream filled")
 	}
-	_, js := testenv.Connect(t, s.nats.ClientURL())
+	_, js := connectEmbedded(t, s)
 	st, _ := js.Stream(context.Background(), s.cfg.Stream.Name)
 	info, err := st.Info(context.Background())
 	if err != nil {
