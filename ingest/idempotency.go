@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/telemetryd/telemetryd/internal/jsensure"
 )
 
 // DefaultIdempotencyTTL is how long an answer is replayed: the 24 h the contract promises.
@@ -46,7 +48,7 @@ func OpenIdempotencyStore(ctx context.Context, js jetstream.JetStream, bucket st
 	if replicas <= 0 {
 		replicas = 1
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := jsensure.KeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "answers to ingest requests with an Idempotency-Key",
 		History:     1, // only the first answer matters
