@@ -304,11 +304,13 @@ func checkNATSOptions(t *testing.T, where string, opts *server.Options, serverNa
 }
 
 func TestNATSConfigs(t *testing.T) {
+	setNATSSecrets(t)
 	var names []string
 	for i := 1; i <= 3; i++ {
 		path := fmt.Sprintf("nats/nats-%d.conf", i)
 		opts := loadNATSConfig(t, path)
 		checkNATSOptions(t, path, opts, fmt.Sprintf("nats-%d", i))
+		checkNATSAuth(t, path, opts)
 		names = append(names, opts.ServerName)
 		var routes []string
 		for _, r := range opts.Routes {
@@ -329,10 +331,11 @@ func TestNATSConfigs(t *testing.T) {
 // place an R3 stream.
 func natsCluster(t *testing.T) []string {
 	t.Helper()
+	secrets := setNATSSecrets(t)
 	clusterPorts := []int{freePort(t), freePort(t), freePort(t)}
 	var routes []string
 	for _, p := range clusterPorts {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+		routes = append(routes, fmt.Sprintf("nats://route:%s@127.0.0.1:%d", secrets["route"], p))
 	}
 	var urls []string
 	for i := range 3 {
@@ -354,7 +357,7 @@ func natsCluster(t *testing.T) []string {
 		}
 		urls = append(urls, srv.ClientURL())
 	}
-	nc, err := nats.Connect(strings.Join(urls, ","))
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo("admin", secrets["admin"]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1097,6 +1100,10 @@ func roleEnv(t *testing.T, role, dsn string, natsURLs []string) map[string]strin
 		env["TELEMETRYD_NATS_LISTEN"] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	} else {
 		env["TELEMETRYD_NATS_URL"] = strings.Join(natsURLs, ",")
+		if env["TELEMETRYD_NATS_USER"] != role {
+			t.Errorf("systemd/%s.env: TELEMETRYD_NATS_USER %q, want the role's NATS user %q", role, env["TELEMETRYD_NATS_USER"], role)
+		}
+		env["TELEMETRYD_NATS_PASSWORD"] = os.Getenv(natsPasswordEnv(role)) // set by natsCluster
 	}
 	return env
 }
@@ -1107,7 +1114,10 @@ func TestRolesOnNATSCluster(t *testing.T) {
 	dsn := testenv.ClickHouseDSN(t) // fails (never skips) without TELEMETRYD_TEST_CLICKHOUSE
 	urls := natsCluster(t)
 	var ins []*instance
-	for _, role := range []string{"ingest", "persist", "fetch"} {
+	byRole := map[string]*instance{}
+	// persist creates the stream and fetch the credential bucket; ingest may create
+	// neither (deploy/nats/auth.conf), so it comes up once they exist.
+	for _, role := range []string{"persist", "fetch", "ingest"} {
 		env := roleEnv(t, role, dsn, urls)
 		if env["TELEMETRYD_STREAM_REPLICAS"] != "3" {
 			t.Fatalf("systemd/telemetryd.env.example: TELEMETRYD_STREAM_REPLICAS %q, want 3", env["TELEMETRYD_STREAM_REPLICAS"])
@@ -1115,8 +1125,10 @@ func TestRolesOnNATSCluster(t *testing.T) {
 		in := start(t, role, env)
 		in.waitReady(t) // one at a time: the first creates the stream
 		ins = append(ins, in)
+		byRole[role] = in
 	}
-	nc, err := nats.Connect(strings.Join(urls, ","))
+	exercisePipeline(t, urls, byRole)
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo("admin", os.Getenv(natsPasswordEnv("admin"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1134,6 +1146,7 @@ func TestRolesOnNATSCluster(t *testing.T) {
 	for _, in := range ins {
 		in.stop(t)
 	}
+	checkNoPermissionViolation(t, byRole) // shutdown writes too (credential last use)
 }
 
 // TestAllRolesEmbedded runs every role in one process with embedded NATS (telemetryd@all).

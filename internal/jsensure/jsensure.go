@@ -24,10 +24,15 @@ import (
 // although cfg does not ask for it.
 func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	s, err := js.Stream(ctx, cfg.Name)
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return js.CreateOrUpdateStream(ctx, cfg)
-	case err != nil:
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		// Create, not CreateOrUpdate: that tries an update first, a right the
+		// creator may lack. Another process may create it meanwhile.
+		if s, err = js.CreateStream(ctx, cfg); !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return s, err
+		}
+		s, err = js.Stream(ctx, cfg.Name)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("stream %s info: %w", cfg.Name, err)
 	}
 	if !Differs(s.CachedInfo().Config, cfg) {
@@ -40,10 +45,14 @@ func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamCon
 // stream differs from cfg in what cfg sets (see Stream).
 func KeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	s, err := js.Stream(ctx, "KV_"+cfg.Bucket)
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return js.CreateOrUpdateKeyValue(ctx, cfg)
-	case err != nil:
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		kv, cerr := js.CreateKeyValue(ctx, cfg)
+		if !errors.Is(cerr, jetstream.ErrBucketExists) {
+			return kv, cerr
+		}
+		s, err = js.Stream(ctx, "KV_"+cfg.Bucket)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("bucket %s info: %w", cfg.Bucket, err)
 	}
 	if Differs(s.CachedInfo().Config, kvStreamFields(cfg)) {

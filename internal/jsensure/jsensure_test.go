@@ -14,12 +14,18 @@ import (
 // only ask for stream info, as ingest may for the streams other roles own.
 func startServer(t *testing.T) (owner, reader jetstream.JetStream) {
 	t.Helper()
+	return startServerWith(t, []string{"$JS.API.INFO", "$JS.API.STREAM.INFO.>"})
+}
+
+// startServerWith is startServer with the reader allowed to publish to readerPub.
+func startServerWith(t *testing.T, readerPub []string) (owner, reader jetstream.JetStream) {
+	t.Helper()
 	srv, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
 		Users: []*server.User{
 			{Username: "owner", Password: "owner"},
 			{Username: "reader", Password: "reader", Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: []string{"$JS.API.INFO", "$JS.API.STREAM.INFO.>"}},
+				Publish:   &server.SubjectPermission{Allow: readerPub},
 				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 			}},
 		},
@@ -120,5 +126,19 @@ func TestKeyValueOpenedAsIsAndRepaired(t *testing.T) {
 	}
 	if s, _ := owner.Stream(ctxT(t, 10*time.Second), "KV_creds"); len(s.CachedInfo().Config.Sources) != 0 {
 		t.Error("the owner did not remove the source")
+	}
+}
+
+// TestCreatorWithoutUpdateRight: a user allowed to create but not to update (ingest and
+// its idempotency bucket) creates the missing stream and bucket, and opens them again.
+func TestCreatorWithoutUpdateRight(t *testing.T) {
+	_, reader := startServerWith(t, []string{"$JS.API.INFO", "$JS.API.STREAM.INFO.>", "$JS.API.STREAM.CREATE.>"})
+	for range 2 {
+		if _, err := Stream(ctxT(t, 5*time.Second), reader, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}}); err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		if _, err := KeyValue(ctxT(t, 5*time.Second), reader, jetstream.KeyValueConfig{Bucket: "answers"}); err != nil {
+			t.Fatalf("bucket: %v", err)
+		}
 	}
 }
