@@ -431,6 +431,7 @@ func TestCompose(t *testing.T) {
 			t.Errorf("nats-%d healthcheck %s", i, hc)
 		}
 	}
+	checkComposeNATSAuth(t, doc.Services)
 	if img, _ := svc("clickhouse")["image"].(string); !strings.HasPrefix(img, "clickhouse/clickhouse-server") {
 		t.Errorf("clickhouse image %q", img)
 	}

@@ -188,3 +188,50 @@ func checkNoPermissionViolation(t *testing.T, byRole map[string]*instance) {
 		}
 	}
 }
+
+// checkComposeNATSAuth: the compose NATS servers mount auth.conf and take every secret
+// from .env; each telemetryd role connects as its own NATS user with its password from
+// .env; .env.example names every variable.
+func checkComposeNATSAuth(t *testing.T, services map[string]map[string]any) {
+	t.Helper()
+	dotenv := readEnvFile(t, "compose/.env.example")
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("nats-%d", i)
+		s := services[name]
+		if !strings.Contains(fmt.Sprint(s["volumes"]), "../nats/auth.conf:/etc/nats/auth.conf") {
+			t.Errorf("%s does not mount ../nats/auth.conf next to its config", name)
+		}
+		env, _ := s["environment"].(map[string]any)
+		for _, u := range append(slices.Clone(natsUsers), "route") {
+			v := fmt.Sprint(env[natsPasswordEnv(u)])
+			if !strings.HasPrefix(v, "${"+natsPasswordEnv(u)+":?") {
+				t.Errorf("%s: %s = %q, want it from .env, required", name, natsPasswordEnv(u), v)
+			}
+			if _, ok := dotenv[natsPasswordEnv(u)]; !ok {
+				t.Errorf("compose/.env.example lacks %s", natsPasswordEnv(u))
+			}
+		}
+		for j := 1; j <= 3; j++ {
+			want := fmt.Sprintf("nats-route://route:${NATS_ROUTE_PASSWORD}@nats-%d:6222", j)
+			if got := fmt.Sprint(env[fmt.Sprintf("NATS_ROUTE_%d", j)]); got != want {
+				t.Errorf("%s: NATS_ROUTE_%d = %q, want %q", name, j, got, want)
+			}
+		}
+	}
+	for _, role := range []string{"ingest", "persist", "fetch"} {
+		name := "telemetryd-" + role
+		env, _ := services[name]["environment"].(map[string]any)
+		if env["TELEMETRYD_NATS_USER"] != role || env["TELEMETRYD_NATS_INBOX_PREFIX"] != "_INBOX_"+role ||
+			!strings.HasPrefix(fmt.Sprint(env["TELEMETRYD_NATS_PASSWORD"]), "${"+natsPasswordEnv(role)+":?") {
+			t.Errorf("%s: NATS user %v, inbox %v, password %v: want its role's user, inbox and password from .env", name,
+				env["TELEMETRYD_NATS_USER"], env["TELEMETRYD_NATS_INBOX_PREFIX"], env["TELEMETRYD_NATS_PASSWORD"])
+		}
+	}
+	deps, _ := services["telemetryd-ingest"]["depends_on"].(map[string]any)
+	if _, ok := deps["telemetryd-persist"]; !ok {
+		t.Error("telemetryd-ingest does not wait for persist, which creates the stream its NATS user may not")
+	}
+	if _, ok := deps["telemetryd-fetch"]; !ok {
+		t.Error("telemetryd-ingest does not wait for fetch, which creates the credential bucket its NATS user may not")
+	}
+}
