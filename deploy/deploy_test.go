@@ -572,7 +572,7 @@ func TestKubernetes(t *testing.T) {
 		}
 	}
 
-	// kustomization.yaml lists exactly the manifests.
+	// kustomization.yaml lists exactly the manifests, never the example secrets.
 	var kust struct {
 		Resources []string `yaml:"resources"`
 	}
@@ -581,7 +581,9 @@ func TestKubernetes(t *testing.T) {
 	}
 	var files []string
 	for f := range docs {
-		files = append(files, filepath.Base(f))
+		if filepath.Base(f) != k8sSecretExample {
+			files = append(files, filepath.Base(f))
+		}
 	}
 	slices.Sort(files)
 	slices.Sort(kust.Resources)
@@ -659,14 +661,12 @@ func TestKubernetes(t *testing.T) {
 		t.Error("StatefulSet nats has no volumeClaimTemplates")
 	}
 	replicas, _ := get(ss, "spec", "replicas").(int)
-	conf := str(byKind["ConfigMap"]["nats-config"], "data", "nats.conf")
-	path := filepath.Join(t.TempDir(), "nats.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeK8sNATSConfig(t, byKind)
 	t.Setenv("POD_NAME", "nats-0")
 	opts := loadNATSConfig(t, path)
 	checkNATSOptions(t, "k8s nats.conf", opts, "nats-0")
+	checkNATSAuth(t, "k8s nats.conf", opts)
+	checkK8sNATSAuth(t, byKind, opts)
 	for i, r := range opts.Routes {
 		want := fmt.Sprintf("nats-%d.nats.telemetryd.svc.cluster.local:6222", i)
 		if r.Host != want {
@@ -718,8 +718,10 @@ func TestKubernetes(t *testing.T) {
 			rendered++
 		}
 	}
-	for _, objs := range docs {
-		want += len(objs)
+	for f, objs := range docs {
+		if filepath.Base(f) != k8sSecretExample {
+			want += len(objs)
+		}
 	}
 	if rendered != want {
 		t.Errorf("kubectl kustomize rendered %d objects, the manifests hold %d", rendered, want)
@@ -926,6 +928,11 @@ func TestSystemd(t *testing.T) {
 		k, _, _ := strings.Cut(e, "=")
 		checkEnvName(t, "telemetryd@.service", k)
 	}
+
+	if nats := parseUnit(t, "systemd/nats-server.service")["Service"]; !slices.Contains(nats["EnvironmentFile"], "/etc/nats/nats.env") {
+		t.Errorf("nats-server.service: EnvironmentFile %v, want /etc/nats/nats.env (the passwords its config reads)", nats["EnvironmentFile"])
+	}
+	checkNATSEnvExample(t)
 
 	// Env files: known variables and valid role sets.
 	shared := readEnvFile(t, "systemd/telemetryd.env.example")

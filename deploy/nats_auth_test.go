@@ -235,3 +235,15 @@ func checkComposeNATSAuth(t *testing.T, services map[string]map[string]any) {
 		t.Error("telemetryd-ingest does not wait for fetch, which creates the credential bucket its NATS user may not")
 	}
 }
+
+// checkNATSEnvExample: deploy/nats/nats.env.example names every variable the shipped
+// NATS configs read, so the servers start with it (once the placeholders are replaced).
+func checkNATSEnvExample(t *testing.T) {
+	t.Helper()
+	env := readEnvFile(t, "nats/nats.env.example")
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	opts := loadNATSConfig(t, "nats/nats-1.conf")
+	checkNATSAuth(t, "nats/nats.env.example", opts)
+}
