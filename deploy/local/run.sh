@@ -48,7 +48,8 @@ done
 
 # One ingest token for the development tenant, made once and kept (mode 600).
 if [ ! -s "$data/ingest-token" ]; then
-  (umask 077; bin/telemetryd tokens create --tenant "$tenant" --name dev \
+  # The CLI authenticates to the embedded NATS with the key telemetryd made in $data/nats.
+  (umask 077; bin/telemetryd tokens create --data-dir "$data" --tenant "$tenant" --name dev \
      | sed -n 's/.*"token": "\(.*\)".*/\1/p' >"$data/ingest-token")
 fi
 token=$(cat "$data/ingest-token")
