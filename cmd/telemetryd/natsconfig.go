@@ -148,8 +148,12 @@ func (c *natsConfig) connectCLI(name, dataDir string) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(c.URL, append(opts, nats.Name(name), nats.Timeout(5*time.Second))...)
 	if errors.Is(err, nats.ErrAuthorization) && !c.hasCredentials() {
-		return nil, fmt.Errorf("connect to nats at %s: %w (no NATS key in --data-dir %s: pass the --data-dir of the telemetryd serve, or --nats-user/--nats-nkey/--nats-creds)",
-			redactURL(c.URL), err, dataDir)
+		why := "there is no NATS key in --data-dir " + dataDir
+		if _, serr := os.Stat(embeddedKeyPath(dataDir)); serr == nil {
+			why = "the NATS key in --data-dir " + dataDir + " is not the one this server admits"
+		}
+		return nil, fmt.Errorf("connect to nats at %s: %w (%s: pass the --data-dir of the telemetryd serve, or --nats-user/--nats-nkey/--nats-creds)",
+			redactURL(c.URL), err, why)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats at %s (is telemetryd serve running?): %w", redactURL(c.URL), err)
