@@ -20,13 +20,14 @@ import (
 const benchUsage = `Usage:
   telemetryd bench --target http://HOST:4318 --token T --duration 30s [--conns N] [--rate SPANS_PER_SEC]
                    [--spans-per-request N] [--signal traces|logs|metrics] [--grpc] [--gzip] [--json]
-                   [--clickhouse-dsn DSN] [--nats-url URL] [--pid PID,...] [--jwt-secret S --tenant T]
+                   [--clickhouse-dsn DSN] [--nats-url URL --data-dir DIR] [--pid PID,...] [--jwt-secret S --tenant T]
 
 Sends unique, realistic MCP-server telemetry to a running telemetryd, waits until it is
 queryable in ClickHouse, then measures raw JetStream and ClickHouse on the same payloads.
 With --grpc, --target is the gRPC address (HOST:4317). Without --token, --jwt-secret
 (or TELEMETRYD_JWT_SECRET) creates an unlimited ingest token through --auth-url for the run
-and revokes it afterwards.
+and revokes it afterwards. The raw JetStream probe authenticates to the embedded NATS with
+the key in --data-dir (that of the telemetryd serve), or with --nats-user and friends.
 `
 
 // runBench serves `telemetryd bench`.
