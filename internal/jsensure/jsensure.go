@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -28,7 +30,7 @@ func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamCon
 		// Create, not CreateOrUpdate: that tries an update first, a right the
 		// creator may lack. Another process may create it meanwhile.
 		if s, err = js.CreateStream(ctx, cfg); !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return s, err
+			return s, explain(js, cfg.Name, err)
 		}
 		s, err = js.Stream(ctx, cfg.Name)
 	}
@@ -38,7 +40,8 @@ func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamCon
 	if !Differs(s.CachedInfo().Config, cfg) {
 		return s, nil
 	}
-	return js.CreateOrUpdateStream(ctx, cfg)
+	s, err = js.CreateOrUpdateStream(ctx, cfg)
+	return s, explain(js, cfg.Name, err)
 }
 
 // KeyValue returns the bucket cfg.Bucket, created if missing, updated only when its
@@ -48,7 +51,7 @@ func KeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValu
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		kv, cerr := js.CreateKeyValue(ctx, cfg)
 		if !errors.Is(cerr, jetstream.ErrBucketExists) {
-			return kv, cerr
+			return kv, explain(js, "KV_"+cfg.Bucket, cerr)
 		}
 		s, err = js.Stream(ctx, "KV_"+cfg.Bucket)
 	}
@@ -56,7 +59,8 @@ func KeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValu
 		return nil, fmt.Errorf("bucket %s info: %w", cfg.Bucket, err)
 	}
 	if Differs(s.CachedInfo().Config, kvStreamFields(cfg)) {
-		return js.CreateOrUpdateKeyValue(ctx, cfg)
+		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+		return kv, explain(js, "KV_"+cfg.Bucket, err)
 	}
 	return js.KeyValue(ctx, cfg.Bucket)
 }
@@ -103,4 +107,17 @@ func Differs(have, want jetstream.StreamConfig) bool {
 		}
 	}
 	return false
+}
+
+// explain adds to err the permission violation NATS reported for the stream, if any: a
+// JetStream API request the user may not make gets no answer and ends in a timeout.
+func explain(js jetstream.JetStream, stream string, err error) error {
+	if err == nil {
+		return nil
+	}
+	last := js.Conn().LastError()
+	if errors.Is(last, nats.ErrPermissionViolation) && strings.Contains(last.Error(), "."+stream+`"`) {
+		return fmt.Errorf("%w (%v: this NATS user may not create or reconfigure %s; its owner role does)", err, last, stream)
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package jsensure
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,8 +78,8 @@ func TestStreamOpenedAsIsAndRepaired(t *testing.T) {
 	if _, err := owner.UpdateStream(ctxT(t, 10*time.Second), tampered); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Stream(ctxT(t, 2*time.Second), reader, cfg); err == nil {
-		t.Error("the reader accepted a stream that republishes its messages")
+	if _, err := Stream(ctxT(t, 2*time.Second), reader, cfg); err == nil || !strings.Contains(err.Error(), "permissions violation") {
+		t.Errorf("the reader opening a stream that republishes its messages: %v, want a refusal that names the permission", err)
 	}
 	s, err := Stream(ctxT(t, 10*time.Second), owner, cfg)
 	if err != nil {
