@@ -101,8 +101,8 @@ func TestAnonymousClientRefused(t *testing.T) {
 // in-process client with the key works.
 func TestNoListener(t *testing.T) {
 	srv, key := startWithKey(t, "")
-	if srv.Listening() {
-		t.Fatal("Listening() with no listen address")
+	if srv.Listening() || srv.ClientURL() != inProcessURL {
+		t.Fatalf("no listen address: Listening() %v, ClientURL %q", srv.Listening(), srv.ClientURL())
 	}
 	nc, err := nats.Connect(srv.ClientURL(), nats.InProcessServer(srv), nats.Nkey(key.Public, key.Sign))
 	if err != nil {

@@ -84,9 +84,18 @@ func splitListenAddr(addr string) (string, int, error) {
 	return host, port, nil
 }
 
+// inProcessURL stands for the server when it has no listener: clients reach it only
+// with nats.InProcessServer, and logs say so rather than name a port nobody listens on.
+const inProcessURL = "nats://in-process"
+
 // ClientURL is the URL clients connect to. Without a listener it names no reachable
 // address: connect with nats.InProcessServer(s) then.
-func (s *Server) ClientURL() string { return s.srv.ClientURL() }
+func (s *Server) ClientURL() string {
+	if !s.listening {
+		return inProcessURL
+	}
+	return s.srv.ClientURL()
+}
 
 // Listening reports whether the server accepts TCP connections.
 func (s *Server) Listening() bool { return s.listening }
