@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/telemetryd/telemetryd/internal/jsensure"
 )
 
 // StoreConfig configures the credential store.
@@ -122,7 +124,9 @@ func openBucket(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (j
 		History:     1,
 	}
 	if cfg.Replicas > 0 {
-		return js.CreateOrUpdateKeyValue(ctx, kvCfg)
+		// Opened as it is when already so configured: ingest reads credentials but
+		// must not be able to reconfigure their bucket (see jsensure).
+		return jsensure.KeyValue(ctx, js, kvCfg)
 	}
 	kv, err := js.KeyValue(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {

@@ -304,11 +304,13 @@ func checkNATSOptions(t *testing.T, where string, opts *server.Options, serverNa
 }
 
 func TestNATSConfigs(t *testing.T) {
+	setNATSSecrets(t)
 	var names []string
 	for i := 1; i <= 3; i++ {
 		path := fmt.Sprintf("nats/nats-%d.conf", i)
 		opts := loadNATSConfig(t, path)
 		checkNATSOptions(t, path, opts, fmt.Sprintf("nats-%d", i))
+		checkNATSAuth(t, path, opts)
 		names = append(names, opts.ServerName)
 		var routes []string
 		for _, r := range opts.Routes {
@@ -329,10 +331,11 @@ func TestNATSConfigs(t *testing.T) {
 // place an R3 stream.
 func natsCluster(t *testing.T) []string {
 	t.Helper()
+	secrets := setNATSSecrets(t)
 	clusterPorts := []int{freePort(t), freePort(t), freePort(t)}
 	var routes []string
 	for _, p := range clusterPorts {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+		routes = append(routes, fmt.Sprintf("nats://route:%s@127.0.0.1:%d", secrets["route"], p))
 	}
 	var urls []string
 	for i := range 3 {
@@ -354,7 +357,7 @@ func natsCluster(t *testing.T) []string {
 		}
 		urls = append(urls, srv.ClientURL())
 	}
-	nc, err := nats.Connect(strings.Join(urls, ","))
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo("admin", secrets["admin"]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,6 +431,7 @@ func TestCompose(t *testing.T) {
 			t.Errorf("nats-%d healthcheck %s", i, hc)
 		}
 	}
+	checkComposeNATSAuth(t, doc.Services)
 	if img, _ := svc("clickhouse")["image"].(string); !strings.HasPrefix(img, "clickhouse/clickhouse-server") {
 		t.Errorf("clickhouse image %q", img)
 	}
@@ -568,7 +572,7 @@ func TestKubernetes(t *testing.T) {
 		}
 	}
 
-	// kustomization.yaml lists exactly the manifests.
+	// kustomization.yaml lists exactly the manifests, never the example secrets.
 	var kust struct {
 		Resources []string `yaml:"resources"`
 	}
@@ -577,7 +581,9 @@ func TestKubernetes(t *testing.T) {
 	}
 	var files []string
 	for f := range docs {
-		files = append(files, filepath.Base(f))
+		if filepath.Base(f) != k8sSecretExample {
+			files = append(files, filepath.Base(f))
+		}
 	}
 	slices.Sort(files)
 	slices.Sort(kust.Resources)
@@ -655,14 +661,12 @@ func TestKubernetes(t *testing.T) {
 		t.Error("StatefulSet nats has no volumeClaimTemplates")
 	}
 	replicas, _ := get(ss, "spec", "replicas").(int)
-	conf := str(byKind["ConfigMap"]["nats-config"], "data", "nats.conf")
-	path := filepath.Join(t.TempDir(), "nats.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeK8sNATSConfig(t, byKind)
 	t.Setenv("POD_NAME", "nats-0")
 	opts := loadNATSConfig(t, path)
 	checkNATSOptions(t, "k8s nats.conf", opts, "nats-0")
+	checkNATSAuth(t, "k8s nats.conf", opts)
+	checkK8sNATSAuth(t, byKind, opts)
 	for i, r := range opts.Routes {
 		want := fmt.Sprintf("nats-%d.nats.telemetryd.svc.cluster.local:6222", i)
 		if r.Host != want {
@@ -714,8 +718,10 @@ func TestKubernetes(t *testing.T) {
 			rendered++
 		}
 	}
-	for _, objs := range docs {
-		want += len(objs)
+	for f, objs := range docs {
+		if filepath.Base(f) != k8sSecretExample {
+			want += len(objs)
+		}
 	}
 	if rendered != want {
 		t.Errorf("kubectl kustomize rendered %d objects, the manifests hold %d", rendered, want)
@@ -923,6 +929,11 @@ func TestSystemd(t *testing.T) {
 		checkEnvName(t, "telemetryd@.service", k)
 	}
 
+	if nats := parseUnit(t, "systemd/nats-server.service")["Service"]; !slices.Contains(nats["EnvironmentFile"], "/etc/nats/nats.env") {
+		t.Errorf("nats-server.service: EnvironmentFile %v, want /etc/nats/nats.env (the passwords its config reads)", nats["EnvironmentFile"])
+	}
+	checkNATSEnvExample(t)
+
 	// Env files: known variables and valid role sets.
 	shared := readEnvFile(t, "systemd/telemetryd.env.example")
 	checkSecrets(t, "systemd/telemetryd.env.example", shared)
@@ -1097,6 +1108,10 @@ func roleEnv(t *testing.T, role, dsn string, natsURLs []string) map[string]strin
 		env["TELEMETRYD_NATS_LISTEN"] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	} else {
 		env["TELEMETRYD_NATS_URL"] = strings.Join(natsURLs, ",")
+		if env["TELEMETRYD_NATS_USER"] != role {
+			t.Errorf("systemd/%s.env: TELEMETRYD_NATS_USER %q, want the role's NATS user %q", role, env["TELEMETRYD_NATS_USER"], role)
+		}
+		env["TELEMETRYD_NATS_PASSWORD"] = os.Getenv(natsPasswordEnv(role)) // set by natsCluster
 	}
 	return env
 }
@@ -1107,7 +1122,10 @@ func TestRolesOnNATSCluster(t *testing.T) {
 	dsn := testenv.ClickHouseDSN(t) // fails (never skips) without TELEMETRYD_TEST_CLICKHOUSE
 	urls := natsCluster(t)
 	var ins []*instance
-	for _, role := range []string{"ingest", "persist", "fetch"} {
+	byRole := map[string]*instance{}
+	// persist creates the stream and fetch the credential bucket; ingest may create
+	// neither (deploy/nats/auth.conf), so it comes up once they exist.
+	for _, role := range []string{"persist", "fetch", "ingest"} {
 		env := roleEnv(t, role, dsn, urls)
 		if env["TELEMETRYD_STREAM_REPLICAS"] != "3" {
 			t.Fatalf("systemd/telemetryd.env.example: TELEMETRYD_STREAM_REPLICAS %q, want 3", env["TELEMETRYD_STREAM_REPLICAS"])
@@ -1115,8 +1133,10 @@ func TestRolesOnNATSCluster(t *testing.T) {
 		in := start(t, role, env)
 		in.waitReady(t) // one at a time: the first creates the stream
 		ins = append(ins, in)
+		byRole[role] = in
 	}
-	nc, err := nats.Connect(strings.Join(urls, ","))
+	exercisePipeline(t, urls, byRole)
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserInfo("admin", os.Getenv(natsPasswordEnv("admin"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1134,6 +1154,7 @@ func TestRolesOnNATSCluster(t *testing.T) {
 	for _, in := range ins {
 		in.stop(t)
 	}
+	checkNoPermissionViolation(t, byRole) // shutdown writes too (credential last use)
 }
 
 // TestAllRolesEmbedded runs every role in one process with embedded NATS (telemetryd@all).

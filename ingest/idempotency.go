@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 
+	"github.com/telemetryd/telemetryd/internal/jsensure"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
@@ -75,7 +76,7 @@ func OpenIdempotencyStore(ctx context.Context, js jetstream.JetStream, bucket st
 	if replicas <= 0 {
 		replicas = 1
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := jsensure.KeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "answers to ingest requests with an Idempotency-Key",
 		History:     1, // only the first answer matters

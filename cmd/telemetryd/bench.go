@@ -20,13 +20,14 @@ import (
 const benchUsage = `Usage:
   telemetryd bench --target http://HOST:4318 --token T --duration 30s [--conns N] [--rate SPANS_PER_SEC]
                    [--spans-per-request N] [--signal traces|logs|metrics] [--grpc] [--gzip] [--json]
-                   [--clickhouse-dsn DSN] [--nats-url URL] [--pid PID,...] [--jwt-secret S --tenant T]
+                   [--clickhouse-dsn DSN] [--nats-url URL --data-dir DIR] [--pid PID,...] [--jwt-secret S --tenant T]
 
 Sends unique, realistic MCP-server telemetry to a running telemetryd, waits until it is
 queryable in ClickHouse, then measures raw JetStream and ClickHouse on the same payloads.
 With --grpc, --target is the gRPC address (HOST:4317). Without --token, --jwt-secret
 (or TELEMETRYD_JWT_SECRET) creates an unlimited ingest token through --auth-url for the run
-and revokes it afterwards.
+and revokes it afterwards. The raw JetStream probe authenticates to the embedded NATS with
+the key in --data-dir (that of the telemetryd serve), or with --nats-user and friends.
 `
 
 // runBench serves `telemetryd bench`.
@@ -45,7 +46,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.Gzip, "gzip", false, "compress requests with gzip")
 	asJSON := fs.Bool("json", false, "print one JSON object and nothing else")
 	fs.StringVar(&cfg.ClickHouseDSN, "clickhouse-dsn", schema.DefaultDSN, "ClickHouse the target persists to (native protocol)")
-	fs.StringVar(&cfg.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS for the raw JetStream probe (empty: skip it)")
+	var natsCfg natsConfig
+	var dataDir string
+	natsCfg.registerClientFlags(fs, &dataDir)
+	fs.Lookup("nats-url").Usage = "NATS for the raw JetStream probe (empty: skip it)"
 	pidList := fs.String("pid", "", "telemetryd process ids to measure, comma-separated (default: processes named telemetryd)")
 	fs.DurationVar(&cfg.PersistTimeout, "persist-timeout", 2*time.Minute, "how long to wait for the sent spans to be queryable")
 	fs.DurationVar(&cfg.RawDuration, "raw-duration", 5*time.Second, "length of each raw probe")
@@ -58,6 +62,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.Signal = loadgen.Signal(*signal)
 	var errs []error
+	cfg.NATSURL = natsCfg.URL
+	if cfg.NATSURL != "" {
+		opts, err := natsCfg.options(dataDir)
+		errs = append(errs, natsCfg.validate(), err)
+		cfg.NATSOptions = opts
+	}
 	for _, p := range strings.Split(*pidList, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue

@@ -35,7 +35,7 @@ func TestBenchCommand(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"bench", "--token", token, "--duration", "2s", "--json", "--conns", "4",
-				"--clickhouse-dsn", s.cfg.ClickHouseDSN, "--nats-url", s.nats.ClientURL(),
+				"--clickhouse-dsn", s.cfg.ClickHouseDSN, "--nats-url", s.nats.ClientURL(), "--data-dir", s.cfg.DataDir,
 				// This test process is the server: its CPU and memory are measured.
 				"--pid", fmt.Sprint(os.Getpid()), "--raw-duration", "1s", "--raw-batch-rows", "2000",
 				"--persist-timeout", "30s"}, tc.extra...)

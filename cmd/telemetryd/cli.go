@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/telemetryd/telemetryd/authn"
@@ -35,7 +34,10 @@ const tokensUsage = `Usage:
   telemetryd apikeys revoke --tenant T --id ID
 
 Every command takes --nats-url (default nats://127.0.0.1:4222, the embedded server of a
-running telemetryd). Secrets are printed once, at create and rotate.
+running telemetryd) and authenticates with the embedded server's key from --data-dir
+(default ./data, the directory telemetryd serve was given), or with --nats-user and
+--nats-password (TELEMETRYD_NATS_PASSWORD), --nats-nkey or --nats-creds on a NATS cluster.
+Secrets are printed once, at create and rotate.
 `
 
 // runCredentials serves `telemetryd tokens ...` and `telemetryd apikeys ...`.
@@ -46,7 +48,9 @@ func runCredentials(ctx context.Context, kind authn.CredentialKind, args []strin
 	}
 	sub := args[0]
 	fs := newFlagSet(string(kind)+" "+sub, stderr)
-	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
+	var natsCfg natsConfig
+	var dataDir string
+	natsCfg.registerClientFlags(fs, &dataDir)
 	tenant := fs.String("tenant", "", "tenant the credential belongs to (required)")
 	id := fs.String("id", "", "credential id (revoke, rotate)")
 	name := fs.String("name", "", "a name for the credential")
@@ -63,7 +67,7 @@ func runCredentials(ctx context.Context, kind authn.CredentialKind, args []strin
 	if (sub == "revoke" || sub == "rotate") && *id == "" {
 		return errors.New("--id is required")
 	}
-	store, closeStore, err := openCLIStore(ctx, *natsURL)
+	store, closeStore, err := openCLIStore(ctx, &natsCfg, dataDir)
 	if err != nil {
 		return err
 	}
@@ -138,10 +142,10 @@ func withFields(v any, extra map[string]any) map[string]any {
 	return out
 }
 
-func openCLIStore(ctx context.Context, url string) (*authn.Store, func(), error) {
-	nc, err := nats.Connect(url, nats.Name("telemetryd-cli"), nats.Timeout(5*time.Second))
+func openCLIStore(ctx context.Context, natsCfg *natsConfig, dataDir string) (*authn.Store, func(), error) {
+	nc, err := natsCfg.connectCLI("telemetryd-cli", dataDir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to nats at %s (is telemetryd serve running?): %w", url, err)
+		return nil, nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

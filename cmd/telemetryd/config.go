@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/fetch"
 	"github.com/telemetryd/telemetryd/ingest"
@@ -30,62 +28,6 @@ var allRoles = []string{roleIngest, rolePersist, roleFetch}
 
 // clickhouseClusterUsage is the help of --clickhouse-cluster, the same for every command.
 const clickhouseClusterUsage = "ClickHouse cluster (a remote_servers name) to create the tables on: replicated <table>_local tables ON CLUSTER and Distributed tables over them; empty: one server"
-
-// natsConfig says where NATS is: embedded (URL empty) or an existing server/cluster,
-// and how to authenticate to it.
-type natsConfig struct {
-	URL      string
-	Listen   string // embedded server's client address
-	Creds    string // credentials file (JWT + nkey seed)
-	User     string
-	Password string
-	TLSCA    string // CA bundle that verifies the servers
-	TLSCert  string // client certificate, for mutual TLS
-	TLSKey   string
-}
-
-func (c *natsConfig) registerFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.URL, "nats-url", "", "NATS server URL(s), comma-separated; empty starts an embedded JetStream server")
-	fs.StringVar(&c.Listen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server")
-	fs.StringVar(&c.Creds, "nats-creds", "", "NATS credentials file")
-	fs.StringVar(&c.User, "nats-user", "", "NATS user")
-	fs.StringVar(&c.Password, "nats-password", "", "NATS password (prefer TELEMETRYD_NATS_PASSWORD)")
-	fs.StringVar(&c.TLSCA, "nats-tls-ca", "", "CA file that verifies the NATS servers (enables TLS)")
-	fs.StringVar(&c.TLSCert, "nats-tls-cert", "", "client certificate file for mutual TLS with NATS")
-	fs.StringVar(&c.TLSKey, "nats-tls-key", "", "client key file for mutual TLS with NATS")
-}
-
-// options are the nats.Connect options for the configured authentication and TLS.
-func (c *natsConfig) options() []nats.Option {
-	var opts []nats.Option
-	if c.Creds != "" {
-		opts = append(opts, nats.UserCredentials(c.Creds))
-	}
-	if c.User != "" {
-		opts = append(opts, nats.UserInfo(c.User, c.Password))
-	}
-	if c.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(c.TLSCA))
-	}
-	if c.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
-	}
-	return opts
-}
-
-func (c *natsConfig) validate() error {
-	var errs []error
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		errs = append(errs, errors.New("--nats-tls-cert and --nats-tls-key go together"))
-	}
-	if c.Password != "" && c.User == "" {
-		errs = append(errs, errors.New("--nats-password needs --nats-user"))
-	}
-	if c.URL == "" && (c.Creds != "" || c.User != "" || c.TLSCA != "" || c.TLSCert != "") {
-		errs = append(errs, errors.New("NATS credentials and TLS apply to --nats-url; the embedded server needs none"))
-	}
-	return errors.Join(errs...)
-}
 
 // jwtFlags configure JWT verification beyond the HS256 secret.
 type jwtFlags struct {
@@ -249,8 +191,8 @@ func (c *serveConfig) validate() error {
 		}
 	}
 	if c.NATS.URL == "" {
-		if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
-			errs = append(errs, fmt.Errorf("--nats-listen %q: want host:port", c.NATS.Listen))
+		if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil && c.NATS.Listen != "" {
+			errs = append(errs, fmt.Errorf(`--nats-listen %q: want host:port, or "" for no listener`, c.NATS.Listen))
 		}
 		if c.DataDir == "" {
 			errs = append(errs, errors.New("--data-dir must not be empty with the embedded NATS server"))

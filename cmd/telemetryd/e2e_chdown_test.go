@@ -40,7 +40,7 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 		}
 	}
 	waitForRows(t, s, "the spans sent before the outage", "SELECT count() FROM spans", uint64(acked))
-	_, js := testenv.Connect(t, s.nats.ClientURL())
+	_, js := connectEmbedded(t, s)
 	st, err := js.Stream(context.Background(), s.cfg.Stream.Name)
 	if err != nil {
 		t.Fatal(err)

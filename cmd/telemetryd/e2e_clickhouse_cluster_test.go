@@ -176,7 +176,7 @@ func TestClickHouseClusterShards(t *testing.T) {
 
 	// Replay looks every event up through the Distributed tables and finds it stored.
 	var out, errOut bytes.Buffer
-	if err := run(ctx, []string{"replay", "--nats-url", s.nats.ClientURL(), "--clickhouse-dsn", nodes[1].DSN(db),
+	if err := run(ctx, []string{"replay", "--nats-url", s.nats.ClientURL(), "--data-dir", s.cfg.DataDir, "--clickhouse-dsn", nodes[1].DSN(db),
 		"--clickhouse-cluster", cluster, "--from-seq", "1"}, &out, &errOut); err != nil {
 		t.Fatalf("replay: %v\n%s", err, errOut.String())
 	}

@@ -13,7 +13,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/telemetryd/telemetryd/authn"
-	"github.com/telemetryd/telemetryd/internal/testenv"
 )
 
 func postWith(t *testing.T, url string, headers map[string]string, body []byte) (*http.Response, []byte) {
@@ -111,7 +110,7 @@ func TestLargeRequestIsSplitAndStoredWhole(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, answer)
 	}
-	_, js := testenv.Connect(t, s.nats.ClientURL())
+	_, js := connectEmbedded(t, s)
 	st, _ := js.Stream(context.Background(), s.cfg.Stream.Name)
 	info, err := st.Info(context.Background())
 	if err != nil {

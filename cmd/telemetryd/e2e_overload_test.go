@@ -87,7 +87,7 @@ func TestFullStreamRefusesThenRecoversWithoutLoss(t *testing.T) {
 	if refusedAt < 0 {
 		t.Fatal("ingest never refused although nothing is being persisted")
 	}
-	_, js := testenv.Connect(t, a.nats.ClientURL())
+	_, js := connectEmbedded(t, a)
 	st, err := js.Stream(context.Background(), a.cfg.Stream.Name)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestFullStreamRefusesThenRecoversWithoutLoss(t *testing.T) {
 	// A persist process on the same NATS drains the backlog.
 	b := startTestServerWith(t, func(c *serveConfig) {
 		c.Roles = "persist,fetch"
-		c.NATS.URL = a.nats.ClientURL()
+		c.NATS.URL, c.NATS.NKey = a.nats.ClientURL(), embeddedKeyPath(a.cfg.DataDir)
 		c.Stream.MaxBytes = 2 << 20
 	})
 	waitForRows(t, b, fmt.Sprintf("all %d acknowledged spans", acked), "SELECT count() FROM spans WHERE service_name = 'overload'", uint64(acked))

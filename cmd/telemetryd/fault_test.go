@@ -68,16 +68,17 @@ func TestPersistSurvivesKill9(t *testing.T) {
 	dsn := testenv.ClickHouseDSN(t)
 	natsAddr, ingestAddr := freeAddr(t), freeAddr(t)
 	var logs syncBuffer
-	startProcess(t, ingestAddr, &logs, "--data-dir", t.TempDir(), "--nats-listen", natsAddr, "--roles", "ingest", "--rate-limit", "0")
+	dataDir := t.TempDir()
+	startProcess(t, ingestAddr, &logs, "--data-dir", dataDir, "--nats-listen", natsAddr, "--roles", "ingest", "--rate-limit", "0")
 	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"tokens", "create", "--tenant", "acme", "--nats-url", "nats://" + natsAddr}, &out, &errOut); err != nil {
+	if err := run(context.Background(), []string{"tokens", "create", "--tenant", "acme", "--nats-url", "nats://" + natsAddr, "--data-dir", dataDir}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	var created map[string]any
 	_ = json.Unmarshal(out.Bytes(), &created)
 	token, _ := created["token"].(string)
 
-	persistArgs := []string{"--roles", "persist", "--nats-url", "nats://" + natsAddr, "--clickhouse-dsn", dsn,
+	persistArgs := []string{"--roles", "persist", "--nats-url", "nats://" + natsAddr, "--data-dir", dataDir, "--clickhouse-dsn", dsn,
 		"--ack-wait", "3s", "--takeover-after", "1s", "--batch-max-wait", "100ms", "--batch-max-events", "50"}
 	crash := []string{"TELEMETRYD_FAULT_CRASH_AFTER_INSERTS=4"}
 
@@ -139,7 +140,7 @@ func TestPersistSurvivesKill9(t *testing.T) {
 	})
 	// Wait until no event is outstanding anywhere, then demand exact counts: nothing
 	// stored twice, nothing missing.
-	_, js := testenv.Connect(t, "nats://"+natsAddr)
+	_, js := connectWithKey(t, "nats://"+natsAddr, dataDir)
 	testenv.Eventually(t, 60*time.Second, "every event acknowledged", func() bool {
 		for k := 0; k < stream.DefaultConfig().Partitions; k++ {
 			c, err := js.Consumer(context.Background(), "TELEMETRY", stream.ConsumerName("persist", k))

@@ -150,8 +150,9 @@ func TestRevocationReachesAnotherProcess(t *testing.T) {
 	dsn := testenv.ClickHouseDSN(t)
 	natsAddr, httpA, httpB := freeAddr(t), freeAddr(t), freeAddr(t)
 	var logs syncBuffer
-	startProcess(t, httpA, &logs, "--data-dir", t.TempDir(), "--nats-listen", natsAddr, "--clickhouse-dsn", dsn, "--roles", "ingest,fetch")
-	startProcess(t, httpB, &logs, "--nats-url", "nats://"+natsAddr, "--roles", "ingest")
+	dataDir := t.TempDir()
+	startProcess(t, httpA, &logs, "--data-dir", dataDir, "--nats-listen", natsAddr, "--clickhouse-dsn", dsn, "--roles", "ingest,fetch")
+	startProcess(t, httpB, &logs, "--nats-url", "nats://"+natsAddr, "--nats-nkey", embeddedKeyPath(dataDir), "--roles", "ingest")
 	a, b := "http://"+httpA, "http://"+httpB
 	jwt := mintJWT(t, "acme")
 

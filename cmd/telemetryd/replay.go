@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/telemetryd/telemetryd/pipeline/persist"
@@ -19,7 +18,9 @@ import (
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := persist.DefaultReplayConfig()
 	fs := newFlagSet("telemetryd replay", stderr)
-	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
+	var natsCfg natsConfig
+	var dataDir string
+	natsCfg.registerClientFlags(fs, &dataDir)
 	dsn := fs.String("clickhouse-dsn", schema.DefaultDSN, "ClickHouse DSN (native protocol) of the database to rebuild")
 	cluster := fs.String("clickhouse-cluster", "", clickhouseClusterUsage)
 	fromSeq := fs.Uint64("from-seq", 0, "replay from this stream sequence on (or --since)")
@@ -70,9 +71,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer ch.Close()
-	nc, err := nats.Connect(*natsURL, nats.Name("telemetryd-replay"), nats.Timeout(5*time.Second))
+	nc, err := natsCfg.connectCLI("telemetryd-replay", dataDir)
 	if err != nil {
-		return fmt.Errorf("connect to nats at %s: %w", *natsURL, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

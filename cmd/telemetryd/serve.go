@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -270,19 +269,11 @@ func (s *server) goWork(fn func()) {
 }
 
 func (s *server) connectNATS() error {
-	url := s.cfg.NATS.URL
-	if url == "" {
-		srv, err := natsserver.Start(natsserver.Config{
-			ListenAddr: s.cfg.NATS.Listen,
-			StoreDir:   filepath.Join(s.cfg.DataDir, "nats"),
-		})
-		if err != nil {
-			return err
-		}
-		s.nats = srv
-		url = srv.ClientURL()
+	url, opts, err := s.natsEndpoint()
+	if err != nil {
+		return err
 	}
-	opts := append(s.cfg.NATS.options(), nats.Name("telemetryd"))
+	opts = append(opts, nats.Name("telemetryd"))
 	nc, err := nats.Connect(url, append(opts,
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {

@@ -19,7 +19,7 @@ const usersUsage = `Usage:
   telemetryd users reset-password --tenant T --id ID
 
 Like "tokens", every command takes --nats-url (default nats://127.0.0.1:4222, the embedded
-server of a running telemetryd). Without --password-stdin, create prints a one-time
+server of a running telemetryd) and --data-dir (where that server keeps its NATS key). Without --password-stdin, create prints a one-time
 set-password token (24 h) to hand to the user, as reset-password does.
 `
 
@@ -31,7 +31,9 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	sub := args[0]
 	fs := newFlagSet("users "+sub, stderr)
-	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
+	var natsCfg natsConfig
+	var dataDir string
+	natsCfg.registerClientFlags(fs, &dataDir)
 	tenant := fs.String("tenant", "", "tenant of the user (required)")
 	email := fs.String("email", "", "create: the user's email")
 	role := fs.String("role", authn.RoleViewer, "create: admin, member or viewer")
@@ -58,7 +60,7 @@ func runUsers(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		hash = h
 	}
-	store, closeStore, err := openCLIStore(ctx, *natsURL)
+	store, closeStore, err := openCLIStore(ctx, &natsCfg, dataDir)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,8 @@ done
 
 # One ingest token for the development tenant, made once and kept (mode 600).
 if [ ! -s "$data/ingest-token" ]; then
-  (umask 077; bin/telemetryd tokens create --tenant "$tenant" --name dev \
+  # The CLI authenticates to the embedded NATS with the key telemetryd made in $data/nats.
+  (umask 077; bin/telemetryd tokens create --data-dir "$data" --tenant "$tenant" --name dev \
      | sed -n 's/.*"token": "\(.*\)".*/\1/p' >"$data/ingest-token")
 fi
 token=$(cat "$data/ingest-token")
@@ -58,7 +59,7 @@ jwt=$(bin/telemetryd jwt mint --tenant "$tenant" --ttl 720h)
 admin_email=${ADMIN_EMAIL:-admin@$tenant.local}
 if [ ! -s "$data/admin-password" ]; then
   (umask 077; head -c 18 /dev/urandom | base64 | tr -d '\n/+=' >"$data/admin-password.new")
-  if bin/telemetryd users create --tenant "$tenant" --email "$admin_email" --role admin --name Admin \
+  if bin/telemetryd users create --data-dir "$data" --tenant "$tenant" --email "$admin_email" --role admin --name Admin \
        --password-stdin <"$data/admin-password.new" >/dev/null 2>&1; then
     mv "$data/admin-password.new" "$data/admin-password"
   else

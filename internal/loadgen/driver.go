@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
 	"golang.org/x/time/rate"
 
 	"github.com/telemetryd/telemetryd/schema"
@@ -27,6 +28,7 @@ type Config struct {
 	Gzip            bool
 	ClickHouseDSN   string        // where the target persists: counted for persisted and freshness
 	NATSURL         string        // for the raw JetStream probe; empty skips it
+	NATSOptions     []nats.Option // its credentials and TLS
 	PIDs            []int         // telemetryd processes to measure; none: found by name
 	PersistTimeout  time.Duration // how long to wait for the last span to be queryable
 	RawDuration     time.Duration // length of each raw probe

@@ -36,7 +36,7 @@ func runRawProbes(ctx context.Context, cfg Config, ch driver.Conn, runID string,
 	}
 	if cfg.NATSURL == "" {
 		note("no --nats-url: no raw JetStream figure")
-	} else if msgs, secs, err := rawJetStream(ctx, cfg.NATSURL, pool, cfg.RawDuration); err != nil {
+	} else if msgs, secs, err := rawJetStream(ctx, cfg.NATSURL, cfg.NATSOptions, pool, cfg.RawDuration); err != nil {
 		note("raw JetStream probe: %v", err)
 	} else if secs > 0 {
 		rep.RawJetStreamMsgsPerSec = ptr(float64(msgs) / secs)
@@ -74,7 +74,7 @@ func runRawProbes(ctx context.Context, cfg Config, ch driver.Conn, runID string,
 // rawJetStream publishes the pool's payloads to a scratch stream shaped like the
 // production one (file storage, same replicas, message ids, headers) with async
 // publishing for d, and returns the acknowledged messages and the seconds they took.
-func rawJetStream(ctx context.Context, url string, pool []Request, d time.Duration) (int64, float64, error) {
+func rawJetStream(ctx context.Context, url string, opts []nats.Option, pool []Request, d time.Duration) (int64, float64, error) {
 	payloads := make([][]byte, len(pool))
 	for i, r := range pool {
 		b, err := r.Proto()
@@ -83,7 +83,7 @@ func rawJetStream(ctx context.Context, url string, pool []Request, d time.Durati
 		}
 		payloads[i] = b
 	}
-	nc, err := nats.Connect(url, nats.Name("telemetryd-bench"), nats.Timeout(5*time.Second))
+	nc, err := nats.Connect(url, append(opts, nats.Name("telemetryd-bench"), nats.Timeout(5*time.Second))...)
 	if err != nil {
 		return 0, 0, fmt.Errorf("connect to %s: %w", url, err)
 	}

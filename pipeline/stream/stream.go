@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/telemetryd/telemetryd/internal/jsensure"
 )
 
 // Signal is the OTLP signal an event carries.
@@ -149,7 +151,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s, err := jsensure.Stream(ctx, js, jetstream.StreamConfig{
 		Name:        cfg.Name,
 		Description: "telemetryd events: accepted OTLP payloads, the source of truth",
 		Subjects:    []string{cfg.AllSubjects()},

@@ -292,3 +292,29 @@ func TestTrimByAgeAcrossGaps(t *testing.T) {
 		t.Errorf("after trimming by age: %d events from seq %d, want the 9 newer ones left from 42", st.Msgs, st.FirstSeq)
 	}
 }
+
+// TestEnsureTakesOffALeftoverAge: a stream that already refuses when full but still has
+// an age limit (set by hand, or by a configuration between two versions) loses that
+// limit, since JetStream would age out events whether or not they were persisted.
+func TestEnsureTakesOffALeftoverAge(t *testing.T) {
+	_, _, js := testenv.JetStream(t)
+	ctx := context.Background()
+	cfg := stream.DefaultConfig()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: cfg.Name, Subjects: []string{cfg.AllSubjects()}, Storage: jetstream.FileStorage,
+		MaxAge: time.Hour, MaxBytes: cfg.MaxBytes, Discard: jetstream.DiscardNew, Duplicates: cfg.DuplicateWindow,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := stream.Ensure(ctx, js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.MaxAge != 0 {
+		t.Errorf("max age %s after Ensure, want none", info.Config.MaxAge)
+	}
+}

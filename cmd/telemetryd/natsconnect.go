@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/telemetryd/telemetryd/pipeline/natsserver"
+)
+
+// natsEndpoint is where serve connects and how it authenticates. Without --nats-url it
+// starts the embedded server first: that server admits only the nkey kept in
+// <data-dir>/nats (made at the first start), so no local process reaches NATS
+// anonymously. Without a listener (--nats-listen "") the connection is in-process.
+func (s *server) natsEndpoint() (string, []nats.Option, error) {
+	opts := []nats.Option{nats.ErrorHandler(s.logNATSError)}
+	if s.cfg.NATS.URL != "" {
+		auth, err := s.cfg.NATS.options(s.cfg.DataDir)
+		if err != nil {
+			return "", nil, err
+		}
+		return s.cfg.NATS.URL, append(opts, auth...), nil
+	}
+	key, err := natsserver.LoadOrCreateKey(embeddedKeyPath(s.cfg.DataDir))
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := natsserver.Start(natsserver.Config{
+		ListenAddr: s.cfg.NATS.Listen,
+		StoreDir:   filepath.Join(s.cfg.DataDir, "nats"),
+		NKeys:      []string{key.Public},
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	s.nats = srv
+	opts = append(opts, nats.Nkey(key.Public, key.Sign))
+	if !srv.Listening() {
+		opts = append(opts, nats.InProcessServer(srv))
+	}
+	return srv.ClientURL(), opts, nil
+}
+
+// logNATSError logs what the server refused asynchronously, above all permission
+// violations: with least-privilege NATS users they name the subject a role lacks.
+func (s *server) logNATSError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	subject := ""
+	if sub != nil {
+		subject = sub.Subject
+	}
+	level := "nats error"
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		level = "nats permission violation"
+	}
+	s.logger.Error(level, "err", fmt.Sprint(err), "subscription", subject)
+}
