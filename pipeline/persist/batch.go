@@ -144,13 +144,35 @@ func (w *Worker) insertWithRetry(ctx context.Context, k int, t table, events []e
 			return true
 		}
 		w.logger.Warn("insert failed, retrying", "partition", k, "table", t.name, "events", len(events), "attempt", attempt, "err", err)
+		var ok bool
+		if events, ok = w.unstored(ctx, k, events, backoff); !ok {
+			return false
+		}
+		if len(events) == 0 {
+			return true
+		}
+	}
+}
+
+// unstored waits out a failed INSERT's backoff and returns the events whose rows are
+// not in ClickHouse: a failed INSERT may have stored its rows (the server went down
+// before answering), and of a batch written in several INSERTs the first ones may be
+// stored. Until ClickHouse answers that lookup it keeps waiting; it returns false when
+// ctx ended first.
+func (w *Worker) unstored(ctx context.Context, k int, events []event, backoff *backoff) ([]event, bool) {
+	for {
 		for _, ev := range events {
 			_ = ev.msg.InProgress() // keep them ours while we wait
 		}
 		sleep(ctx, backoff.next())
 		if ctx.Err() != nil {
-			return false
+			return events, false
 		}
+		kept, _, err := splitStored(ctx, w.ch, w.cfg.InsertTimeout, events, true)
+		if err == nil {
+			return kept, true
+		}
+		w.logger.Warn("check which events a failed insert stored, will retry", "partition", k, "err", err)
 	}
 }
 
