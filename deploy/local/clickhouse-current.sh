@@ -9,7 +9,8 @@
 #
 # The server is ClickHouse built as clickhouse-local inside libchdb.so, shipped by the
 # npm package below (~178 MB packed, ~570 MB installed; cached under
-# ${XDG_CACHE_HOME:-~/.cache}/telemetryd). chdb-launch.c loads it and runs its command
+# ${XDG_CACHE_HOME:-~/.cache}/telemetryd/chdb-VERSION, or $TELEMETRYD_CHDB_CACHE; npm and
+# gcc are installed with apt-get if missing). chdb-launch.c loads it and runs its command
 # line with a query that starts the native and HTTP listeners and then runs for ~30
 # years; the server lives until it is killed. No users or passwords, no Keeper: the
 # --clickhouse-cluster tests stay on Debian's 18.16 cluster (clickhouse-cluster.sh).
@@ -20,7 +21,7 @@ CHDB_PACKAGE=@chdb/lib-linux-x64-gnu
 CHDB_VERSION=26.7.3-stable.1
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${TELEMETRYD_CHDB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/telemetryd/chdb-$CHDB_VERSION}
+cache=${TELEMETRYD_CHDB_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/telemetryd/chdb-$CHDB_VERSION}
 lib=$cache/node_modules/$CHDB_PACKAGE/libchdb.so
 launcher=$cache/chdb-launch
 

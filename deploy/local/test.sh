@@ -23,8 +23,8 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 
 servers=${TELEMETRYD_TEST_SERVERS:-current,legacy}
-case ",$servers," in
-  *,current,* | *,legacy,*) ;;
+case "$servers" in
+  current | legacy | current,legacy | legacy,current) ;;
   *) echo "test.sh: TELEMETRYD_TEST_SERVERS=$servers: want current, legacy or current,legacy" >&2; exit 2 ;;
 esac
 
@@ -46,13 +46,14 @@ cleanup() {
 trap cleanup EXIT
 newdir() { mktemp -d "${TMPDIR:-/tmp}/telemetryd-test-clickhouse$1.XXXXXX"; }
 
-if [ -z "${TELEMETRYD_TEST_CLICKHOUSE_LEGACY:-}" ]; then
+want() { case ",$servers," in *,$1,*) return 0 ;; *) return 1 ;; esac; }
+if want legacy && [ -z "${TELEMETRYD_TEST_CLICKHOUSE_LEGACY:-}" ]; then
   legacy_dir=$(newdir "")
   tcp=$("$here/clickhouse.sh" free-port)
   "$here/clickhouse.sh" start "$legacy_dir" "$tcp" "$("$here/clickhouse.sh" free-port)"
   TELEMETRYD_TEST_CLICKHOUSE_LEGACY=127.0.0.1:$tcp
 fi
-if [ -z "${TELEMETRYD_TEST_CLICKHOUSE_CURRENT:-}" ]; then
+if want current && [ -z "${TELEMETRYD_TEST_CLICKHOUSE_CURRENT:-}" ]; then
   "$here/clickhouse-current.sh" install
   current_dir=$(newdir "-current")
   tcp=$("$here/clickhouse-current.sh" free-port)
@@ -65,13 +66,15 @@ if [ -z "${TELEMETRYD_TEST_CLICKHOUSE_CLUSTER:-}" ]; then
   TELEMETRYD_TEST_CLICKHOUSE_CLUSTER=$("$here/clickhouse-cluster.sh" start "$cluster_dir")
 fi
 # Both servers, for tests that compare them; TELEMETRYD_TEST_CLICKHOUSE is set per pass.
-export TELEMETRYD_TEST_CLICKHOUSE_LEGACY TELEMETRYD_TEST_CLICKHOUSE_CURRENT TELEMETRYD_TEST_CLICKHOUSE_CLUSTER
+export TELEMETRYD_TEST_CLICKHOUSE_LEGACY=${TELEMETRYD_TEST_CLICKHOUSE_LEGACY:-}
+export TELEMETRYD_TEST_CLICKHOUSE_CURRENT=${TELEMETRYD_TEST_CLICKHOUSE_CURRENT:-}
+export TELEMETRYD_TEST_CLICKHOUSE_CLUSTER
 
 version_of() {
   clickhouse-client --host "${1%:*}" --port "${1##*:}" --query 'SELECT version()'
 }
-legacy_version=$(version_of "$TELEMETRYD_TEST_CLICKHOUSE_LEGACY")
-current_version=$(version_of "$TELEMETRYD_TEST_CLICKHOUSE_CURRENT")
+if want legacy; then legacy_version=$(version_of "$TELEMETRYD_TEST_CLICKHOUSE_LEGACY"); fi
+if want current; then current_version=$(version_of "$TELEMETRYD_TEST_CLICKHOUSE_CURRENT"); fi
 
 failed=()
 # on NAME VERSION ADDR GO_TEST_ARGS...: one go test run with ADDR as the test server.
@@ -90,15 +93,14 @@ on() {
 
 current=$TELEMETRYD_TEST_CLICKHOUSE_CURRENT legacy=$TELEMETRYD_TEST_CLICKHOUSE_LEGACY
 if [ "$#" -gt 0 ]; then
-  case ",$servers," in *,current,*) on current "$current_version" "$current" "$@" ;; esac
-  case ",$servers," in *,legacy,*) on legacy "$legacy_version" "$legacy" "$@" ;; esac
+  if want current; then on current "$current_version" "$current" "$@"; fi
+  if want legacy; then on legacy "$legacy_version" "$legacy" "$@"; fi
 else
-  case ",$servers," in *,current,*) on current "$current_version" "$current" ./... ;; esac
-  case ",$servers," in *,legacy,*)
+  if want current; then on current "$current_version" "$current" ./...; fi
+  if want legacy; then
     on legacy "$legacy_version" "$legacy" -skip Cluster "${legacy_packages[@]}"
     on legacy "$legacy_version" "$legacy" -run "$legacy_cmd_tests" -skip Cluster ./cmd/telemetryd/
-    ;;
-  esac
+  fi
 fi
 
 if [ "${#failed[@]}" -gt 0 ]; then
