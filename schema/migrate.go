@@ -41,6 +41,9 @@ func Migrations() ([]Migration, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", path)
 		}
+		if version == layoutRowVersion {
+			return nil, fmt.Errorf("migration %s: version %d is where schema_migrations records the layout", path, version)
+		}
 		body, err := migrationFiles.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", path, err)
@@ -119,6 +122,9 @@ func Migrate(ctx context.Context, dsn string, logger *slog.Logger, opts ...Optio
 	}
 	applied, err := appliedMigrations(ctx, conn, db, l.cluster)
 	if err != nil {
+		return err
+	}
+	if _, err := chooseLayout(ctx, conn, db, applied, logger); err != nil {
 		return err
 	}
 	for i, m := range migrations {
