@@ -288,7 +288,8 @@ func (c *execConn) Exec(_ context.Context, query string, _ ...any) error {
 // migration that stopped halfway) is retried one column at a time, and an existing
 // column counts as added; other errors stop the migration.
 func TestRunStepAddsColumnsThatExist(t *testing.T) {
-	exists := &clickhouse.Exception{Code: codeIllegalColumn, Message: "column with this name already exists"}
+	exists := &clickhouse.Exception{Code: codeIllegalColumn, Message: "column with this name already exists"}                             // 18.16
+	duplicate := &clickhouse.Exception{Code: codeDuplicateColumn, Message: "Cannot add column `a`: column with this name already exists"} // current servers
 	grouped := step{
 		sql:     "ALTER TABLE {db}.spans_local ON CLUSTER 'c' ADD COLUMN a UInt8, ADD COLUMN b UInt8",
 		columns: []string{"ALTER TABLE {db}.spans_local ON CLUSTER 'c' ADD COLUMN a UInt8", "ALTER TABLE {db}.spans_local ON CLUSTER 'c' ADD COLUMN b UInt8"},
@@ -310,6 +311,11 @@ func TestRunStepAddsColumnsThatExist(t *testing.T) {
 			"ALTER TABLE db.spans_local ON CLUSTER 'c' ADD COLUMN a UInt8, ADD COLUMN b UInt8": errors.New("timeout"),
 		}, 1, true},
 		{"one column that exists", single, map[string]error{"ALTER TABLE db.spans ADD COLUMN a UInt8": exists}, 1, false},
+		{"one column that exists, current server", single, map[string]error{"ALTER TABLE db.spans ADD COLUMN a UInt8": duplicate}, 1, false},
+		{"grouped, one exists, current server", grouped, map[string]error{
+			"ALTER TABLE db.spans_local ON CLUSTER 'c' ADD COLUMN a UInt8, ADD COLUMN b UInt8": duplicate,
+			"ALTER TABLE db.spans_local ON CLUSTER 'c' ADD COLUMN a UInt8":                     duplicate,
+		}, 3, false},
 		{"not an ADD COLUMN", step{sql: "CREATE TABLE {db}.x"}, map[string]error{"CREATE TABLE db.x": exists}, 1, true},
 	}
 	for _, tt := range tests {

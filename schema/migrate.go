@@ -41,6 +41,9 @@ func Migrations() ([]Migration, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", path)
 		}
+		if version == layoutRowVersion {
+			return nil, fmt.Errorf("migration %s: version %d is where schema_migrations records the layout", path, version)
+		}
 		body, err := migrationFiles.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", path, err)
@@ -119,6 +122,9 @@ func Migrate(ctx context.Context, dsn string, logger *slog.Logger, opts ...Optio
 	}
 	applied, err := appliedMigrations(ctx, conn, db, l.cluster)
 	if err != nil {
+		return err
+	}
+	if _, err := chooseLayout(ctx, conn, db, applied, logger); err != nil {
 		return err
 	}
 	for i, m := range migrations {
@@ -206,9 +212,13 @@ func recordMigration(ctx context.Context, conn driver.Conn, db string, m Migrati
 	return nil
 }
 
-// codeIllegalColumn is ClickHouse's error for adding a column that exists. A distributed
-// DDL task that failed so on a node reports the node's code.
-const codeIllegalColumn = 44
+// ClickHouse's errors for adding a column that exists: 18.16 says ILLEGAL_COLUMN (44),
+// current servers DUPLICATE_COLUMN (15). A distributed DDL task that failed so on a node
+// reports the node's code.
+const (
+	codeIllegalColumn   = 44
+	codeDuplicateColumn = 15
+)
 
 // addColumn matches an ALTER TABLE that adds exactly one column: the form migrations
 // use, since ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS.
@@ -217,5 +227,5 @@ var addColumn = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\
 // columnExists reports whether err says a column to add is already there.
 func columnExists(err error) bool {
 	var ex *clickhouse.Exception
-	return errors.As(err, &ex) && ex.Code == codeIllegalColumn
+	return errors.As(err, &ex) && (ex.Code == codeIllegalColumn || ex.Code == codeDuplicateColumn)
 }

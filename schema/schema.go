@@ -3,7 +3,8 @@
 // (cluster.go), for a ClickHouse cluster with replicated and Distributed tables.
 //
 // Every statement must run on ClickHouse 18.16 (Debian's package) and on current releases:
-// no Map, DateTime64, LowCardinality, CODEC, TTL or skip indexes in the base schema.
+// no Map, DateTime64, LowCardinality, CODEC, TTL or skip indexes in the base schema. Each
+// database records the Layout it was made with (server_layout.go).
 package schema
 
 import (

@@ -1,33 +1,111 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against real servers: a private ClickHouse (Debian's
-# clickhouse-server, installed if missing) on free ports with its own data directory,
-# and a private ClickHouse cluster (three more clickhouse-server processes and Debian's
-# zookeeper, see clickhouse-cluster.sh) for the --clickhouse-cluster tests; all stopped
-# afterwards. NATS is embedded in the tests.
+# Runs the test suite against real servers, on two ClickHouse releases:
+#   current  ClickHouse 26.7 (clickhouse-current.sh: the chDB package, installed once
+#            into a cache): the WHOLE suite runs on it;
+#   legacy   Debian's 18.16 (clickhouse.sh, installed if missing): a second run of the
+#            tests that touch what differs between releases: migrations, persistence of
+#            every signal, replay, retention, the fetch API and the ClickHouse outage.
+# The --clickhouse-cluster tests run in the first pass but on Debian's 18.16 cluster
+# (clickhouse-cluster.sh: three more clickhouse-server processes and Debian's zookeeper):
+# chDB has no Keeper. Every server runs on free ports with its own data directory and is
+# stopped afterwards. NATS is embedded in the tests. Each test logs the version of the
+# ClickHouse it ran on (go test -v shows it, a failure always does).
 #
-# Extra arguments go to `go test`, e.g. ./deploy/local/test.sh -run TestEndToEnd ./cmd/...
+# Extra arguments go to `go test` and run on both servers, e.g.
+#   ./deploy/local/test.sh -run TestEndToEnd ./cmd/...
+# TELEMETRYD_TEST_SERVERS=current (or legacy) runs on that server only. Servers already
+# running are used instead of new ones when their host:port is in
+# TELEMETRYD_TEST_CLICKHOUSE_CURRENT, TELEMETRYD_TEST_CLICKHOUSE_LEGACY and
+# TELEMETRYD_TEST_CLICKHOUSE_CLUSTER.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
-"$here/clickhouse.sh" install
-"$here/clickhouse-cluster.sh" install
-dir=$(mktemp -d "${TMPDIR:-/tmp}/telemetryd-test-clickhouse.XXXXXX")
-cluster_dir=$(mktemp -d "${TMPDIR:-/tmp}/telemetryd-test-clickhouse-cluster.XXXXXX")
+servers=${TELEMETRYD_TEST_SERVERS:-current,legacy}
+case "$servers" in
+  current | legacy | current,legacy | legacy,current) ;;
+  *) echo "test.sh: TELEMETRYD_TEST_SERVERS=$servers: want current, legacy or current,legacy" >&2; exit 2 ;;
+esac
+
+# What the legacy pass runs when no arguments are given: every test of these packages
+# but the cluster ones (the first pass ran those)...
+legacy_packages=(./schema/ ./pipeline/persist/)
+# ...and these of ./cmd/telemetryd/.
+legacy_cmd_tests='^(TestEndToEnd.*|TestCombinedEndpointTakesEverySignal|TestOTLPJSONFromTheJSExporter|TestFetchSignals|TestFetchQueriesAreBounded|TestSearch.*|TestTraceByID|TestMCPToolsAndSessions|TestLiveTail|TestMigrateCommand|TestReplayCLI.*|TestClickHouseOutageLosesNothing)$'
+
+# Servers already running (host:port in these variables) are used as they are;
+# the others are started here and stopped at exit.
+"$here/clickhouse.sh" install # also brings clickhouse-client, for the versions
+legacy_dir='' current_dir='' cluster_dir=''
 cleanup() {
-  "$here/clickhouse.sh" stop "$dir"
-  "$here/clickhouse-cluster.sh" stop "$cluster_dir"
-  rm -rf "$dir" "$cluster_dir"
+  if [ -n "$legacy_dir" ]; then "$here/clickhouse.sh" stop "$legacy_dir"; rm -rf "$legacy_dir"; fi
+  if [ -n "$current_dir" ]; then "$here/clickhouse-current.sh" stop "$current_dir"; rm -rf "$current_dir"; fi
+  if [ -n "$cluster_dir" ]; then "$here/clickhouse-cluster.sh" stop "$cluster_dir"; rm -rf "$cluster_dir"; fi
 }
 trap cleanup EXIT
-tcp=$("$here/clickhouse.sh" free-port)
-http=$("$here/clickhouse.sh" free-port)
-"$here/clickhouse.sh" start "$dir" "$tcp" "$http"
-export TELEMETRYD_TEST_CLICKHOUSE="127.0.0.1:$tcp"
-TELEMETRYD_TEST_CLICKHOUSE_CLUSTER=$("$here/clickhouse-cluster.sh" start "$cluster_dir")
+newdir() { mktemp -d "${TMPDIR:-/tmp}/telemetryd-test-clickhouse$1.XXXXXX"; }
+
+want() { case ",$servers," in *,$1,*) return 0 ;; *) return 1 ;; esac; }
+if want legacy && [ -z "${TELEMETRYD_TEST_CLICKHOUSE_LEGACY:-}" ]; then
+  legacy_dir=$(newdir "")
+  tcp=$("$here/clickhouse.sh" free-port)
+  "$here/clickhouse.sh" start "$legacy_dir" "$tcp" "$("$here/clickhouse.sh" free-port)"
+  TELEMETRYD_TEST_CLICKHOUSE_LEGACY=127.0.0.1:$tcp
+fi
+if want current && [ -z "${TELEMETRYD_TEST_CLICKHOUSE_CURRENT:-}" ]; then
+  "$here/clickhouse-current.sh" install
+  current_dir=$(newdir "-current")
+  tcp=$("$here/clickhouse-current.sh" free-port)
+  "$here/clickhouse-current.sh" start "$current_dir" "$tcp" "$("$here/clickhouse-current.sh" free-port)" >/dev/null
+  TELEMETRYD_TEST_CLICKHOUSE_CURRENT=127.0.0.1:$tcp
+fi
+if [ -z "${TELEMETRYD_TEST_CLICKHOUSE_CLUSTER:-}" ]; then
+  "$here/clickhouse-cluster.sh" install
+  cluster_dir=$(newdir "-cluster")
+  TELEMETRYD_TEST_CLICKHOUSE_CLUSTER=$("$here/clickhouse-cluster.sh" start "$cluster_dir")
+fi
+# Both servers, for tests that compare them; TELEMETRYD_TEST_CLICKHOUSE is set per pass.
+export TELEMETRYD_TEST_CLICKHOUSE_LEGACY=${TELEMETRYD_TEST_CLICKHOUSE_LEGACY:-}
+export TELEMETRYD_TEST_CLICKHOUSE_CURRENT=${TELEMETRYD_TEST_CLICKHOUSE_CURRENT:-}
 export TELEMETRYD_TEST_CLICKHOUSE_CLUSTER
 
-if [ "$#" -eq 0 ]; then set -- ./...; fi
-# -race on every package: most of them start goroutines (watches, consumers, servers).
-go test -race -count=1 -timeout 15m "$@"
+version_of() {
+  clickhouse-client --host "${1%:*}" --port "${1##*:}" --query 'SELECT version()'
+}
+if want legacy; then legacy_version=$(version_of "$TELEMETRYD_TEST_CLICKHOUSE_LEGACY"); fi
+if want current; then current_version=$(version_of "$TELEMETRYD_TEST_CLICKHOUSE_CURRENT"); fi
+
+failed=()
+# on NAME VERSION ADDR GO_TEST_ARGS...: one go test run with ADDR as the test server.
+on() {
+  local name=$1 version=$2 addr=$3
+  shift 3
+  echo "=== test.sh: go test on ClickHouse $version ($name) at $addr: $*"
+  # -race on every package: most of them start goroutines (watches, consumers, servers).
+  if TELEMETRYD_TEST_CLICKHOUSE=$addr go test -race -count=1 -timeout 15m "$@"; then
+    echo "=== test.sh: passed on ClickHouse $version ($name): $*"
+  else
+    echo "=== test.sh: FAILED on ClickHouse $version ($name): $*"
+    failed+=("$name: $*")
+  fi
+}
+
+current=$TELEMETRYD_TEST_CLICKHOUSE_CURRENT legacy=$TELEMETRYD_TEST_CLICKHOUSE_LEGACY
+if [ "$#" -gt 0 ]; then
+  if want current; then on current "$current_version" "$current" "$@"; fi
+  if want legacy; then on legacy "$legacy_version" "$legacy" "$@"; fi
+else
+  if want current; then on current "$current_version" "$current" ./...; fi
+  if want legacy; then
+    on legacy "$legacy_version" "$legacy" -skip Cluster "${legacy_packages[@]}"
+    on legacy "$legacy_version" "$legacy" -run "$legacy_cmd_tests" -skip Cluster ./cmd/telemetryd/
+  fi
+fi
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "=== test.sh: failed runs:" >&2
+  printf '    %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+echo "=== test.sh: all runs passed"

@@ -84,6 +84,7 @@ func ClickHouseCluster(t testing.TB, cluster string) []ClusterNode {
 	if len(nodes) < 2 {
 		t.Fatalf("cluster %s has %d nodes on %s; deploy/local/clickhouse-cluster.sh defines 2", cluster, len(nodes), addrs[0])
 	}
+	t.Logf("ClickHouse cluster %s: ClickHouse %s at %v", cluster, serverVersion(t, conn, addrs[0]), nodes)
 	return nodes
 }
 

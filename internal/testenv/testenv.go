@@ -3,6 +3,8 @@
 //
 // The ClickHouse server is the one `make test` starts; its address comes from
 // TELEMETRYD_TEST_CLICKHOUSE (host:port). Without it the tests fail: they never skip.
+// `make test` runs the suite on a current ClickHouse and again, in part, on Debian's
+// 18.16; each test logs the version of the server it ran on.
 package testenv
 
 import (
@@ -81,6 +83,8 @@ func ClickHouseDSN(t testing.TB) string {
 	if err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
+	// Named in the test's output: `make test` runs the suite on more than one server.
+	t.Logf("ClickHouse %s at %s, database %s", serverVersion(t, admin, addr), addr, db)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -89,6 +93,21 @@ func ClickHouseDSN(t testing.TB) string {
 		}
 	})
 	return "clickhouse://" + addr + "/" + db
+}
+
+// ClickHouseVersion is the version the ClickHouse server at addr reports.
+func ClickHouseVersion(t testing.TB, addr string) string {
+	t.Helper()
+	return serverVersion(t, open(t, addr, "default"), addr)
+}
+
+func serverVersion(t testing.TB, conn driver.Conn, addr string) string {
+	t.Helper()
+	var v string
+	if err := conn.QueryRow(context.Background(), "SELECT version()").Scan(&v); err != nil {
+		t.Fatalf("read the version of clickhouse %s: %v", addr, err)
+	}
+	return v
 }
 
 // ClickHouse opens a connection to the database of dsn, closed at cleanup.

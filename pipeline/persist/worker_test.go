@@ -60,7 +60,9 @@ type env struct {
 	pub  *stream.Publisher
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv gives a test a stream, with the defaults but as streamOpts change them, and a
+// migrated database.
+func newEnv(t *testing.T, streamOpts ...func(*stream.Config)) *env {
 	t.Helper()
 	srv, _, js := testenv.JetStream(t)
 	dsn := testenv.ClickHouseDSN(t)
@@ -71,6 +73,9 @@ func newEnv(t *testing.T) *env {
 	ch := testenv.ClickHouse(t, dsn)
 	scfg := stream.DefaultConfig()
 	scfg.MaxBytes = 256 << 20
+	for _, o := range streamOpts {
+		o(&scfg)
+	}
 	if _, err := stream.Ensure(ctx, js, scfg); err != nil {
 		t.Fatal(err)
 	}
