@@ -202,6 +202,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.Fetch.MaxRowsToRead, "query-max-rows-read", c.Fetch.MaxRowsToRead, "rows one fetch query may read before ClickHouse stops it")
 	fs.Uint64Var(&c.Fetch.MaxResultRows, "query-max-result-rows", c.Fetch.MaxResultRows, "rows one fetch query may return")
 	fs.DurationVar(&c.Fetch.QueryTimeout, "query-timeout", c.Fetch.QueryTimeout, "bound on one fetch query")
+	c.registerSecurityFlags(fs)
 }
 
 // corsOrigins is the list of allowed CORS origins.
@@ -317,6 +318,6 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("--usage-flush-interval must be at least 100ms, got %s", c.Credentials.UsageFlushInterval))
 	}
 	c.Credentials.Replicas = c.Stream.Replicas
-	errs = append(errs, c.Stream.Validate())
+	errs = append(errs, c.Stream.Validate(), c.validateSecurity())
 	return errors.Join(errs...)
 }

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+)
+
+// The hardening flags of issue 13: fair in-flight slots and body deadlines on ingest.
+// They live apart from config.go so that file keeps to the general settings.
+
+func (c *serveConfig) registerSecurityFlags(fs *flag.FlagSet) {
+	fs.Float64Var(&c.Ingest.TenantInFlightShare, "max-inflight-tenant-share", c.Ingest.TenantInFlightShare,
+		"share of --max-inflight one tenant may hold (0 < share <= 1, rounded up); past it that tenant gets 429 while others are served")
+	fs.DurationVar(&c.Ingest.BodyReadBase, "body-read-timeout", c.Ingest.BodyReadBase,
+		"base time a request body gets to arrive, plus one second per --body-min-rate bytes; slower bodies get 408")
+	fs.Int64Var(&c.Ingest.BodyMinRate, "body-min-rate", c.Ingest.BodyMinRate,
+		"slowest accepted body upload, in bytes per second (measured as the body is read)")
+}
+
+func (c *serveConfig) validateSecurity() error {
+	var errs []error
+	if s := c.Ingest.TenantInFlightShare; !(s > 0 && s <= 1) {
+		errs = append(errs, fmt.Errorf("--max-inflight-tenant-share must be in (0, 1], got %v", s))
+	}
+	if c.Ingest.BodyReadBase < time.Second || c.Ingest.BodyReadBase > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("--body-read-timeout must be 1s..10m, got %s", c.Ingest.BodyReadBase))
+	}
+	if c.Ingest.BodyMinRate < 1024 {
+		errs = append(errs, fmt.Errorf("--body-min-rate must be at least 1024 bytes/s, got %d", c.Ingest.BodyMinRate))
+	}
+	return errors.Join(errs...)
+}
