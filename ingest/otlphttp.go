@@ -86,7 +86,7 @@ type Receiver struct {
 	logger      *slog.Logger
 	now         func() time.Time
 	inFlight    *inFlightSlots // one slot per request being served
-	buffers     sync.Pool     // request body buffers, reused across requests
+	buffers     sync.Pool      // request body buffers, reused across requests
 	metrics     *metrics.Metrics
 }
 
