@@ -73,6 +73,14 @@ func (g *Guard) Require(scope string) func(http.Handler) http.Handler {
 	}
 }
 
+// Recheck authenticates r's credential again as Require(scope) did, without taking a
+// rate-limit token: a long-lived answer (the live tail) calls it periodically so that a
+// revoked key or an expired JWT stops it.
+func (g *Guard) Recheck(r *http.Request, scope string) error {
+	_, _, err := g.authenticate(r, scope)
+	return err
+}
+
 // RequireJWT lets only JWTs through.
 func (g *Guard) RequireJWT(next http.Handler) http.Handler { return g.Require("")(next) }
 
