@@ -30,8 +30,8 @@ var apiKeyEnv = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
 
 func (n NewCredential) validate(kind CredentialKind) error {
 	var errs []error
-	if n.Tenant == "" {
-		errs = append(errs, errors.New("tenant must not be empty"))
+	if err := ValidateTenantID(n.Tenant); err != nil {
+		errs = append(errs, err)
 	}
 	if len(n.Name) > 200 {
 		errs = append(errs, errors.New("name must be at most 200 characters"))

@@ -146,6 +146,11 @@ func (v *JWTVerifier) Verify(token string) (Principal, error) {
 	if tenant == "" {
 		return Principal{}, fmt.Errorf("%w: claim %q missing", ErrInvalidCredential, v.tenantClaim)
 	}
+	// A signed token is trusted for who issued it, not for the shape of its values:
+	// the tenant must be one this service can store and scope queries by.
+	if ValidateTenantID(tenant) != nil {
+		return Principal{}, fmt.Errorf("%w: claim %q is not a valid tenant id", ErrInvalidCredential, v.tenantClaim)
+	}
 	sub, _ := claims["sub"].(string)
 	jti, _ := claims["jti"].(string)
 	return Principal{Kind: KindJWT, Tenant: tenant, Subject: sub, CredentialID: jwtUsageID(jti, sub)}, nil
@@ -292,6 +297,9 @@ func MintHS256(secret []byte, tenantClaim, tenant, subject string, ttl time.Dura
 	}
 	if tenantClaim == "" {
 		tenantClaim = "tenant_id"
+	}
+	if err := ValidateTenantID(tenant); err != nil {
+		return "", err
 	}
 	claims := jwt.MapClaims{
 		tenantClaim: tenant,

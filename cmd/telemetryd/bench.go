@@ -58,6 +58,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.Signal = loadgen.Signal(*signal)
 	var errs []error
+	if err := authn.ValidateTenantID(*tenant); err != nil {
+		errs = append(errs, fmt.Errorf("--tenant: %w", err))
+	}
 	for _, p := range strings.Split(*pidList, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
