@@ -65,7 +65,7 @@ func (g *Guard) Require(scope string) func(http.Handler) http.Handler {
 				WriteError(w, status, err)
 				return
 			}
-			if g.limits != nil && !g.limits.Admit(w, p.CredentialID, p.rateLimit) {
+			if g.limits != nil && !g.limits.Admit(w, p.RateLimitKey(), p.rateLimit) {
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))

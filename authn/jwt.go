@@ -153,7 +153,9 @@ func (v *JWTVerifier) Verify(token string) (Principal, error) {
 	}
 	sub, _ := claims["sub"].(string)
 	jti, _ := claims["jti"].(string)
-	return Principal{Kind: KindJWT, Tenant: tenant, Subject: sub, CredentialID: jwtUsageID(jti, sub)}, nil
+	iss, _ := claims["iss"].(string)
+	return Principal{Kind: KindJWT, Tenant: tenant, Subject: sub, CredentialID: jwtUsageID(jti, sub),
+		rateKey: jwtRateKey(tenant, iss, sub)}, nil
 }
 
 // keyFor is the jwt.Keyfunc: it returns only keys pinned to the token's algorithm, so
