@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// The hardening flags of issue 13: fair in-flight slots and body deadlines on ingest.
+// The hardening flags of issue 13: fair in-flight slots and body deadlines on ingest,
+// per-tenant query concurrency and query memory on fetch.
 // They live apart from config.go so that file keeps to the general settings.
 
 func (c *serveConfig) registerSecurityFlags(fs *flag.FlagSet) {
@@ -17,6 +18,10 @@ func (c *serveConfig) registerSecurityFlags(fs *flag.FlagSet) {
 		"base time a request body gets to arrive, plus one second per --body-min-rate bytes; slower bodies get 408")
 	fs.Int64Var(&c.Ingest.BodyMinRate, "body-min-rate", c.Ingest.BodyMinRate,
 		"slowest accepted body upload, in bytes per second (measured as the body is read)")
+	fs.Uint64Var(&c.Fetch.MaxMemoryUsage, "query-max-memory-bytes", c.Fetch.MaxMemoryUsage,
+		"memory one fetch query may use on a ClickHouse server (max_memory_usage; 0: the server's default)")
+	fs.IntVar(&c.Fetch.MaxConcurrentPerTenant, "query-max-concurrent-per-tenant", c.Fetch.MaxConcurrentPerTenant,
+		"fetch queries one tenant may run at once in this process; more get 429")
 }
 
 func (c *serveConfig) validateSecurity() error {
@@ -29,6 +34,12 @@ func (c *serveConfig) validateSecurity() error {
 	}
 	if c.Ingest.BodyMinRate < 1024 {
 		errs = append(errs, fmt.Errorf("--body-min-rate must be at least 1024 bytes/s, got %d", c.Ingest.BodyMinRate))
+	}
+	if c.Fetch.MaxMemoryUsage != 0 && c.Fetch.MaxMemoryUsage < 1<<20 {
+		errs = append(errs, fmt.Errorf("--query-max-memory-bytes must be 0 or at least 1 MiB, got %d", c.Fetch.MaxMemoryUsage))
+	}
+	if c.Fetch.MaxConcurrentPerTenant < 1 || c.Fetch.MaxConcurrentPerTenant > 1000 {
+		errs = append(errs, fmt.Errorf("--query-max-concurrent-per-tenant must be 1..1000, got %d", c.Fetch.MaxConcurrentPerTenant))
 	}
 	return errors.Join(errs...)
 }
