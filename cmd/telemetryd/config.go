@@ -109,7 +109,7 @@ func (j *jwtFlags) registerFlags(fs *flag.FlagSet) {
 // verifierConfig is the authn configuration these flags describe.
 func (c *serveConfig) verifierConfig() authn.JWTConfig {
 	cfg := authn.JWTConfig{
-		JWKS: c.JWT.JWKS, Issuer: c.JWT.Issuer, Audience: c.JWT.Audience,
+		JWKS: jwksSource(c.JWT.JWKS), Issuer: c.JWT.Issuer, Audience: c.JWT.Audience,
 		TenantClaim: c.JWT.TenantClaim, Leeway: c.JWT.Leeway,
 	}
 	if c.JWTSecret != "" {
@@ -265,9 +265,7 @@ func (c *serveConfig) validate() error {
 		if c.JWTSecret == "" && c.JWT.PublicKeys == "" && c.JWT.JWKS == "" {
 			errs = append(errs, fmt.Errorf("the fetch role needs a way to verify JWTs: --jwt-secret (or %s), --jwt-public-keys or --jwks-url", envName("jwt-secret")))
 		}
-		if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
-			errs = append(errs, errors.New("--jwt-secret must be at least 32 bytes"))
-		}
+		errs = append(errs, c.validateJWTSources())
 	}
 	if c.JWT.Leeway < 0 || c.JWT.Leeway > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("--jwt-leeway must be 0..5m, got %s", c.JWT.Leeway))

@@ -4,7 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
+
+	"github.com/telemetryd/telemetryd/authn"
 )
 
 // The hardening flags of issue 13: fair in-flight slots and body deadlines on ingest,
@@ -42,4 +46,42 @@ func (c *serveConfig) validateSecurity() error {
 		errs = append(errs, fmt.Errorf("--query-max-concurrent-per-tenant must be 1..1000, got %d", c.Fetch.MaxConcurrentPerTenant))
 	}
 	return errors.Join(errs...)
+}
+
+// validateJWTSources checks how the fetch role verifies JWTs: a strong HS256 secret; a
+// JWKS fetched over https only (a JWKS over http can be swapped by anyone on the path,
+// who then signs tokens for every tenant) or read from a file; and an audience whenever
+// keys of an identity provider are trusted, so that tokens it issued to other
+// applications are not accepted here.
+func (c *serveConfig) validateJWTSources() error {
+	var errs []error
+	if c.JWTSecret != "" {
+		if err := authn.CheckHS256Secret([]byte(c.JWTSecret)); err != nil {
+			errs = append(errs, fmt.Errorf("--jwt-secret (or %s): %w", envName("jwt-secret"), err))
+		}
+	}
+	if src := c.JWT.JWKS; src != "" {
+		if u, err := url.Parse(src); err == nil && u.Scheme != "" && u.Scheme != "https" && u.Scheme != "file" {
+			errs = append(errs, fmt.Errorf("--jwks-url %q: want an https:// URL, a file:// URL or a file path", redactURL(u)))
+		}
+	}
+	if (c.JWT.PublicKeys != "" || c.JWT.JWKS != "") && c.JWT.Audience == "" {
+		errs = append(errs, errors.New("--jwt-audience is required with --jwt-public-keys or --jwks-url: without it, tokens the identity provider issued to any other application are accepted"))
+	}
+	return errors.Join(errs...)
+}
+
+// jwksSource is the JWKS location authn loads: a file:// URL becomes its path.
+func jwksSource(s string) string {
+	if u, err := url.Parse(s); err == nil && u.Scheme == "file" {
+		return u.Path
+	}
+	return s
+}
+
+// redactURL drops a URL's user info and query, which may carry credentials.
+func redactURL(u *url.URL) string {
+	v := *u
+	v.User, v.RawQuery = nil, ""
+	return strings.TrimSuffix(v.String(), "?")
 }
