@@ -84,6 +84,9 @@ func (s *Store) create(ctx context.Context, kind CredentialKind, n NewCredential
 	if err := n.validate(kind); err != nil {
 		return Credential{}, "", &ValidationError{err}
 	}
+	if err := s.checkCaps(n); err != nil {
+		return Credential{}, "", err
+	}
 	c := Credential{
 		Kind:       kind,
 		ID:         uuid.NewString(),

@@ -24,11 +24,18 @@ type StoreConfig struct {
 	Replicas int
 	// UsageFlushInterval bounds how often last_used_at is written per credential.
 	UsageFlushInterval time.Duration
+	// MaxRateLimit is the highest rate_limit a new credential may ask for (a zero
+	// field: no cap on it); past it creation answers 400.
+	MaxRateLimit RateLimit
+	// MaxCredentialsPerTenant bounds a tenant's active (not revoked, not expired)
+	// credentials; past it creation answers 409. 0: unbounded.
+	MaxCredentialsPerTenant int
 }
 
 // DefaultStoreConfig is the single-machine default.
 func DefaultStoreConfig() StoreConfig {
-	return StoreConfig{Bucket: "telemetry_credentials", Replicas: 1, UsageFlushInterval: 5 * time.Second}
+	return StoreConfig{Bucket: "telemetry_credentials", Replicas: 1, UsageFlushInterval: 5 * time.Second,
+		MaxRateLimit: defaultMaxRateLimit, MaxCredentialsPerTenant: DefaultMaxCredentialsPerTenant}
 }
 
 // KV key prefixes: credential records, and their last use.
@@ -47,6 +54,9 @@ type Store struct {
 	logger *slog.Logger
 	now    func() time.Time
 	usage  *usageRecorder
+	// The operator caps of StoreConfig.
+	maxRateLimit RateLimit
+	maxPerTenant int
 
 	mu       sync.RWMutex
 	byID     map[string]indexed
@@ -93,6 +103,9 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, log
 		lastUsed: map[string]time.Time{},
 		cancel:   cancel,
 		done:     make(chan struct{}),
+
+		maxRateLimit: cfg.MaxRateLimit,
+		maxPerTenant: cfg.MaxCredentialsPerTenant,
 	}
 	s.usage = newUsageRecorder(s, cfg.UsageFlushInterval)
 	loaded := make(chan struct{})

@@ -12,7 +12,8 @@ import (
 )
 
 // The hardening flags of issue 13: fair in-flight slots and body deadlines on ingest,
-// per-tenant query concurrency and query memory on fetch.
+// per-tenant query concurrency and query memory on fetch, caps on what credentials a
+// tenant may create.
 // They live apart from config.go so that file keeps to the general settings.
 
 func (c *serveConfig) registerSecurityFlags(fs *flag.FlagSet) {
@@ -26,6 +27,12 @@ func (c *serveConfig) registerSecurityFlags(fs *flag.FlagSet) {
 		"memory one fetch query may use on a ClickHouse server (max_memory_usage; 0: the server's default)")
 	fs.IntVar(&c.Fetch.MaxConcurrentPerTenant, "query-max-concurrent-per-tenant", c.Fetch.MaxConcurrentPerTenant,
 		"fetch queries one tenant may run at once in this process; more get 429")
+	fs.Float64Var(&c.Credentials.MaxRateLimit.Rate, "credential-max-rate-limit", c.Credentials.MaxRateLimit.Rate,
+		"highest rate_limit (requests/s) a new credential may ask for; more is refused with 400 (0: no cap)")
+	fs.IntVar(&c.Credentials.MaxRateLimit.Burst, "credential-max-burst", c.Credentials.MaxRateLimit.Burst,
+		"highest rate_limit burst a new credential may ask for; more is refused with 400 (0: no cap)")
+	fs.IntVar(&c.Credentials.MaxCredentialsPerTenant, "max-credentials-per-tenant", c.Credentials.MaxCredentialsPerTenant,
+		"active (not revoked, not expired) ingest tokens and API keys one tenant may have; creating more answers 409 (0: no cap)")
 }
 
 func (c *serveConfig) validateSecurity() error {
@@ -38,6 +45,9 @@ func (c *serveConfig) validateSecurity() error {
 	}
 	if c.Ingest.BodyMinRate < 1024 {
 		errs = append(errs, fmt.Errorf("--body-min-rate must be at least 1024 bytes/s, got %d", c.Ingest.BodyMinRate))
+	}
+	if c.Credentials.MaxRateLimit.Rate < 0 || c.Credentials.MaxRateLimit.Burst < 0 || c.Credentials.MaxCredentialsPerTenant < 0 {
+		errs = append(errs, errors.New("--credential-max-rate-limit, --credential-max-burst and --max-credentials-per-tenant must not be negative"))
 	}
 	if c.Fetch.MaxMemoryUsage != 0 && c.Fetch.MaxMemoryUsage < 1<<20 {
 		errs = append(errs, fmt.Errorf("--query-max-memory-bytes must be 0 or at least 1 MiB, got %d", c.Fetch.MaxMemoryUsage))
