@@ -30,8 +30,8 @@ var apiKeyEnv = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
 
 func (n NewCredential) validate(kind CredentialKind) error {
 	var errs []error
-	if n.Tenant == "" {
-		errs = append(errs, errors.New("tenant must not be empty"))
+	if err := ValidateTenantID(n.Tenant); err != nil {
+		errs = append(errs, err)
 	}
 	if len(n.Name) > 200 {
 		errs = append(errs, errors.New("name must be at most 200 characters"))
@@ -83,6 +83,9 @@ func (s *Store) CreateAPIKey(ctx context.Context, n NewCredential) (Credential, 
 func (s *Store) create(ctx context.Context, kind CredentialKind, n NewCredential, secret string) (Credential, string, error) {
 	if err := n.validate(kind); err != nil {
 		return Credential{}, "", &ValidationError{err}
+	}
+	if err := s.checkCaps(n); err != nil {
+		return Credential{}, "", err
 	}
 	c := Credential{
 		Kind:       kind,

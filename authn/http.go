@@ -65,12 +65,20 @@ func (g *Guard) Require(scope string) func(http.Handler) http.Handler {
 				WriteError(w, status, err)
 				return
 			}
-			if g.limits != nil && !g.limits.Admit(w, p.CredentialID, p.rateLimit) {
+			if g.limits != nil && !g.limits.Admit(w, p.RateLimitKey(), p.rateLimit) {
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 		})
 	}
+}
+
+// Recheck authenticates r's credential again as Require(scope) did, without taking a
+// rate-limit token: a long-lived answer (the live tail) calls it periodically so that a
+// revoked key or an expired JWT stops it.
+func (g *Guard) Recheck(r *http.Request, scope string) error {
+	_, _, err := g.authenticate(r, scope)
+	return err
 }
 
 // RequireJWT lets only JWTs through, whatever their role.

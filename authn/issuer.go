@@ -147,7 +147,8 @@ func (i *Issuer) principal(token string) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: tenant_id, sub or sid missing", ErrInvalidCredential)
 	}
 	return Principal{Kind: KindJWT, Tenant: tenant, Subject: sub, SessionID: sid, Role: role,
-		Scopes: RoleScopes(role), CredentialID: "session:" + sid, issued: true}, nil
+		Scopes: RoleScopes(role), CredentialID: "session:" + sid, issued: true,
+		rateKey: jwtRateKey(tenant, i.cfg.Issuer, sub)}, nil
 }
 
 // JWKS is the issuer's public key set (empty with HS256, which has none to publish).

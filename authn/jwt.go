@@ -160,11 +160,17 @@ func (v *JWTVerifier) Verify(token string) (Principal, error) {
 	if tenant == "" {
 		return Principal{}, fmt.Errorf("%w: claim %q missing", ErrInvalidCredential, v.tenantClaim)
 	}
+	// A signed token is trusted for who issued it, not for the shape of its values:
+	// the tenant must be one this service can store and scope queries by.
+	if ValidateTenantID(tenant) != nil {
+		return Principal{}, fmt.Errorf("%w: claim %q is not a valid tenant id", ErrInvalidCredential, v.tenantClaim)
+	}
 	sub, _ := claims["sub"].(string)
 	jti, _ := claims["jti"].(string)
+	iss, _ := claims["iss"].(string)
 	role := externalJWTRole(claims["role"])
 	return Principal{Kind: KindJWT, Tenant: tenant, Subject: sub, CredentialID: jwtUsageID(jti, sub),
-		Role: role, Scopes: RoleScopes(role)}, nil
+		Role: role, Scopes: RoleScopes(role), rateKey: jwtRateKey(tenant, iss, sub)}, nil
 }
 
 // keyFor is the jwt.Keyfunc: it returns only keys pinned to the token's algorithm, so
@@ -308,6 +314,9 @@ func MintHS256(secret []byte, tenantClaim, tenant, subject string, ttl time.Dura
 	}
 	if tenantClaim == "" {
 		tenantClaim = "tenant_id"
+	}
+	if err := ValidateTenantID(tenant); err != nil {
+		return "", err
 	}
 	claims := jwt.MapClaims{
 		tenantClaim: tenant,

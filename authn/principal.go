@@ -1,5 +1,7 @@
 package authn
 
+import "strconv"
+
 // CredentialKind tells which kind of credential authenticated a caller.
 type CredentialKind string
 
@@ -31,6 +33,25 @@ type Principal struct {
 	issued bool
 
 	rateLimit RateLimit // the credential's own limit, if it has one
+	// rateKey names the rate-limit bucket when it is not CredentialID: a JWT's is its
+	// tenant, issuer and subject, so that minting new tokens (new jti) does not buy a
+	// fresh bucket and one tenant's "alice" never drains another tenant's.
+	rateKey string
+}
+
+// RateLimitKey is the key of the principal's rate-limit bucket.
+func (p Principal) RateLimitKey() string {
+	if p.rateKey != "" {
+		return p.rateKey
+	}
+	return p.CredentialID
+}
+
+// jwtRateKey is a JWT's rate-limit bucket: tenant, issuer and subject. Each part but
+// the last is length-prefixed, so no choice of claim values makes two keys collide, and
+// the "jwt:" prefix keeps them apart from credential ids.
+func jwtRateKey(tenant, issuer, subject string) string {
+	return "jwt:" + strconv.Itoa(len(tenant)) + ":" + tenant + strconv.Itoa(len(issuer)) + ":" + issuer + subject
 }
 
 // jwtUsageID is the id a JWT's use is recorded under: its jti when present, else its

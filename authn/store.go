@@ -26,11 +26,18 @@ type StoreConfig struct {
 	Replicas int
 	// UsageFlushInterval bounds how often last_used_at is written per credential.
 	UsageFlushInterval time.Duration
+	// MaxRateLimit is the highest rate_limit a new credential may ask for (a zero
+	// field: no cap on it); past it creation answers 400.
+	MaxRateLimit RateLimit
+	// MaxCredentialsPerTenant bounds a tenant's active (not revoked, not expired)
+	// credentials; past it creation answers 409. 0: unbounded.
+	MaxCredentialsPerTenant int
 }
 
 // DefaultStoreConfig is the single-machine default.
 func DefaultStoreConfig() StoreConfig {
-	return StoreConfig{Bucket: "telemetry_credentials", Replicas: 1, UsageFlushInterval: 5 * time.Second}
+	return StoreConfig{Bucket: "telemetry_credentials", Replicas: 1, UsageFlushInterval: 5 * time.Second,
+		MaxRateLimit: defaultMaxRateLimit, MaxCredentialsPerTenant: DefaultMaxCredentialsPerTenant}
 }
 
 // KV key prefixes: credential records, and their last use.
@@ -51,6 +58,9 @@ type Store struct {
 	usage  *usageRecorder
 	// accounts indexes users and sign-in sessions (users.go, session.go).
 	accounts *accountIndex
+	// The operator caps of StoreConfig.
+	maxRateLimit RateLimit
+	maxPerTenant int
 
 	mu       sync.RWMutex
 	byID     map[string]indexed
@@ -98,6 +108,9 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, log
 		accounts: newAccountIndex(),
 		cancel:   cancel,
 		done:     make(chan struct{}),
+
+		maxRateLimit: cfg.MaxRateLimit,
+		maxPerTenant: cfg.MaxCredentialsPerTenant,
 	}
 	s.usage = newUsageRecorder(s, cfg.UsageFlushInterval)
 	loaded := make(chan struct{})

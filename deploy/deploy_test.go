@@ -16,7 +16,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"debug/elf"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -1092,6 +1094,16 @@ func (in *instance) stop(t *testing.T) {
 
 // roleEnv is the environment of telemetryd@role: the shipped env files with this machine's
 // addresses, ClickHouse database and NATS in place of the examples'.
+// randomSecret is a JWT secret as `head -c 32 /dev/urandom | base64` makes one.
+func randomSecret(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
 func roleEnv(t *testing.T, role, dsn string, natsURLs []string) map[string]string {
 	t.Helper()
 	env := readEnvFile(t, "systemd/telemetryd.env.example")
@@ -1099,6 +1111,9 @@ func roleEnv(t *testing.T, role, dsn string, natsURLs []string) map[string]strin
 		env[k] = v
 	}
 	env["TELEMETRYD_CLICKHOUSE_DSN"] = dsn
+	// The example's placeholder secret is refused by the server, as it must be: an
+	// operator puts a random one there, and so does this test.
+	env["TELEMETRYD_JWT_SECRET"] = randomSecret(t)
 	env["TELEMETRYD_HTTP_ADDR"] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env["TELEMETRYD_GRPC_ADDR"] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env["TELEMETRYD_DATA_DIR"] = t.TempDir()

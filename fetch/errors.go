@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -47,6 +48,10 @@ func classify(err error) answer {
 		return answer{status: http.StatusNotFound, shown: err}
 	case code == codeTooManyRows || code == codeTooManyRowsOrBytes:
 		return answer{status: http.StatusBadRequest, shown: errTooMuch}
+	case code == codeMemoryLimitExceeded && queryMemoryLimit(err):
+		// This query alone needed more than --query-max-memory-bytes: asking again
+		// will not help, a narrower one will. The server's total limit is overload (503).
+		return answer{status: http.StatusBadRequest, shown: errQueryMemory}
 	case errors.Is(err, context.DeadlineExceeded) || code == codeTimeoutExceeded || code == codeTooSlow:
 		return answer{status: http.StatusServiceUnavailable, shown: errTooSlow}
 	case errors.Is(err, context.Canceled) || schema.Unavailable(err):
@@ -79,4 +84,12 @@ func chCode(err error) int32 {
 		return ex.Code
 	}
 	return 0
+}
+
+// queryMemoryLimit tells the per-query memory limit from the server's total one: both
+// are MEMORY_LIMIT_EXCEEDED, and only the message says which ("Memory limit (for
+// query) exceeded" on 18.16, "Query memory limit exceeded" on current servers).
+func queryMemoryLimit(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "(for query)") || strings.Contains(msg, "query memory limit")
 }

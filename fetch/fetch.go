@@ -24,22 +24,33 @@ type Config struct {
 	MaxRowsToRead uint64
 	// MaxResultRows bounds the rows one query may return.
 	MaxResultRows uint64
+	// MaxMemoryUsage bounds the memory one query may use on a ClickHouse server
+	// (max_memory_usage); 0 leaves the server's default.
+	MaxMemoryUsage uint64
+	// MaxConcurrentPerTenant bounds the queries one tenant runs at once; past it the
+	// answer is 429. 0: unbounded.
+	MaxConcurrentPerTenant int
 }
 
 // DefaultConfig is the default fetch configuration.
 func DefaultConfig() Config {
-	return Config{QueryTimeout: 15 * time.Second, MaxRowsToRead: 500_000_000, MaxResultRows: 1_000_000}
+	return Config{QueryTimeout: 15 * time.Second, MaxRowsToRead: 500_000_000, MaxResultRows: 1_000_000,
+		MaxMemoryUsage: 2 << 30, MaxConcurrentPerTenant: 8}
 }
 
 // limits are the ClickHouse settings every fetch query runs with: the server enforces
 // them, so an abandoned or runaway query stops there too.
 func (c Config) limits() clickhouse.Settings {
 	// The driver takes int values only; the overflow modes' default is "throw".
-	return clickhouse.Settings{
+	settings := clickhouse.Settings{
 		"max_execution_time": int(c.QueryTimeout.Seconds()),
 		"max_rows_to_read":   int(c.MaxRowsToRead),
 		"max_result_rows":    int(c.MaxResultRows),
 	}
+	if c.MaxMemoryUsage > 0 {
+		settings["max_memory_usage"] = int(c.MaxMemoryUsage)
+	}
+	return settings
 }
 
 // API serves the fetch routes.
@@ -49,6 +60,8 @@ type API struct {
 	guard  *authn.Guard
 	logger *slog.Logger
 	tail   *tailSource // nil: no live tail
+	// queries bounds each tenant's concurrent queries.
+	queries *tenantQueries
 }
 
 // Option configures an API.
@@ -56,7 +69,7 @@ type Option func(*API)
 
 // NewAPI returns the fetch API on a ClickHouse connection.
 func NewAPI(cfg Config, ch driver.Conn, guard *authn.Guard, logger *slog.Logger, opts ...Option) *API {
-	a := &API{cfg: cfg, ch: ch, guard: guard, logger: logger}
+	a := &API{cfg: cfg, ch: ch, guard: guard, logger: logger, queries: newTenantQueries(cfg.MaxConcurrentPerTenant)}
 	for _, o := range opts {
 		o(a)
 	}
@@ -84,6 +97,12 @@ func (a *API) handle(fn queryFunc) http.Handler {
 			authn.WriteError(w, http.StatusUnauthorized, authn.ErrMissingCredential)
 			return
 		}
+		release, ok := a.queries.acquire(p.Tenant)
+		if !ok {
+			refuseTooManyQueries(w)
+			return
+		}
+		defer release()
 		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.QueryTimeout)
 		defer cancel()
 		// The server enforces the bound as well, so an abandoned query stops there too.

@@ -28,6 +28,9 @@ const (
 	tailWriteTimeout = 30 * time.Second
 	// tailRetryAfter is what a refused subscriber is told to wait, in seconds.
 	tailRetryAfter = "5"
+	// DefaultTailRecheck is how often an open tail authenticates its credential again,
+	// so a revoked key or an expired JWT ends it within about this long.
+	DefaultTailRecheck = 2 * time.Second
 )
 
 // tailSource is where the live tail reads events from, and who is reading.
@@ -35,6 +38,7 @@ type tailSource struct {
 	js        jetstream.JetStream
 	stream    stream.Config
 	heartbeat time.Duration
+	recheck   time.Duration
 	perTenant int
 	total     int
 
@@ -53,6 +57,9 @@ type TailOption func(*tailSource)
 // closing an idle stream.
 func TailHeartbeat(d time.Duration) TailOption { return func(s *tailSource) { s.heartbeat = d } }
 
+// TailRecheck sets how often an open tail authenticates its credential again.
+func TailRecheck(d time.Duration) TailOption { return func(s *tailSource) { s.recheck = d } }
+
 // TailSubscribers bounds the open tails per tenant and in all.
 func TailSubscribers(perTenant, total int) TailOption {
 	return func(s *tailSource) { s.perTenant, s.total = perTenant, total }
@@ -62,7 +69,7 @@ func TailSubscribers(perTenant, total int) TailOption {
 func WithTail(js jetstream.JetStream, cfg stream.Config, opts ...TailOption) Option {
 	return func(a *API) {
 		s := &tailSource{js: js, stream: cfg, heartbeat: DefaultTailHeartbeat,
-			perTenant: DefaultTailPerTenant, total: DefaultTailTotal,
+			recheck: DefaultTailRecheck, perTenant: DefaultTailPerTenant, total: DefaultTailTotal,
 			open: map[string]int{}, shutdown: make(chan struct{})}
 		for _, o := range opts {
 			o(s)
@@ -213,6 +220,12 @@ func (a *API) serveTail(w http.ResponseWriter, r *http.Request) {
 	}
 	heartbeat := time.NewTicker(a.tail.heartbeat)
 	defer heartbeat.Stop()
+	recheck := time.NewTicker(a.tail.recheck)
+	defer recheck.Stop()
+	recheckC := recheck.C
+	if a.guard == nil {
+		recheckC = nil // an API without a guard (unit tests) has nothing to recheck
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -221,6 +234,14 @@ func (a *API) serveTail(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-heartbeat.C:
 			if sse.comment("ping") != nil {
+				return
+			}
+		case <-recheckC:
+			// The credential was valid when the tail opened; it must stay valid for as
+			// long as events flow (revocation, expiry).
+			if err := a.guard.Recheck(r, authn.ScopeTelemetryRead); err != nil {
+				a.logger.Info("tail closed: credential no longer valid", "tenant", p.Tenant, "credential_id", p.CredentialID, "reason", err)
+				_ = sse.credentialEnded(err)
 				return
 			}
 		case m, ok := <-msgs:

@@ -69,6 +69,16 @@ func (s *sseWriter) write(b []byte) error {
 
 func (s *sseWriter) comment(text string) error { return s.write([]byte(": " + text + "\n\n")) }
 
+// credentialEnded tells the client, as an "error" event, why its tail ends: it must
+// not reconnect with the same credential.
+func (s *sseWriter) credentialEnded(err error) error {
+	data, merr := json.Marshal(map[string]string{"error": err.Error()})
+	if merr != nil {
+		return merr
+	}
+	return s.write([]byte("event: error\ndata: " + string(data) + "\n\n"))
+}
+
 func (s *sseWriter) event(ev tailEvent) error {
 	b, err := formatSSE(ev)
 	if err != nil {

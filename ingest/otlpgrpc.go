@@ -136,16 +136,17 @@ func (rc *Receiver) exportGRPC(ss grpc.ServerStream, codec signalCodec) error {
 	if err != nil {
 		return rc.refuseGRPC(ctx, signal, err, limit)
 	}
-	// The same in-flight bound as OTLP/HTTP: the two transports share one memory budget.
-	if !rc.acquire() {
-		return rc.refuseGRPC(ctx, signal, errOverloaded, limit)
+	// The same in-flight bound as OTLP/HTTP: the two transports share one memory budget
+	// and each tenant's share of it.
+	if err := rc.inFlight.acquire(tok.Tenant); err != nil {
+		return rc.refuseGRPC(ctx, signal, err, limit)
 	}
-	defer rc.release()
-	buf := rc.getBuffer()
+	defer rc.inFlight.release(tok.Tenant)
+	buf, err := rc.receive(ss)
+	if err != nil {
+		return rc.refuseGRPC(ctx, signal, err, limit)
+	}
 	defer rc.putBuffer(buf) // the events, which may hold the message, are stored by then
-	if err := ss.RecvMsg(buf); err != nil {
-		return rc.refuseGRPC(ctx, signal, receiveError(err), limit)
-	}
 	d, err := codec.decode(buf.Bytes(), encodingProto, rc.cfg.MaxEventBytes)
 	if err != nil {
 		return rc.refuseGRPC(ctx, signal, err, limit)
@@ -159,6 +160,34 @@ func (rc *Receiver) exportGRPC(ss grpc.ServerStream, codec signalCodec) error {
 		return rc.refuseGRPC(ctx, signal, fmt.Errorf("encode response: %w", err), limit)
 	}
 	return ss.SendMsg(bytes.NewBuffer(resp))
+}
+
+// receive reads the call's message within grpcReceiveWithin. On timeout the buffer is
+// left to the receiving goroutine, which ends when the refused call does.
+func (rc *Receiver) receive(ss grpc.ServerStream) (*bytes.Buffer, error) {
+	buf := rc.getBuffer()
+	within := rc.grpcReceiveWithin()
+	if within <= 0 {
+		if err := ss.RecvMsg(buf); err != nil {
+			rc.putBuffer(buf)
+			return nil, receiveError(err)
+		}
+		return buf, nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- ss.RecvMsg(buf) }()
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			rc.putBuffer(buf)
+			return nil, receiveError(err)
+		}
+		return buf, nil
+	case <-timer.C:
+		return nil, errSlowBody(fmt.Sprintf("no whole message within %s", within))
+	}
 }
 
 // receiveError describes a RecvMsg failure for the log and the metrics. grpc-go has

@@ -51,6 +51,14 @@ type Config struct {
 	// MaxInFlight bounds the requests served at once (and so the memory they hold:
 	// about MaxInFlight × MaxBodyBytes × 3); past it requests get 503.
 	MaxInFlight int
+	// TenantInFlightShare is the share of MaxInFlight one tenant may hold (0 < s ≤ 1,
+	// rounded up); past it that tenant's requests get 429 while others are served.
+	TenantInFlightShare float64
+	// BodyReadBase and BodyMinRate (bytes/s) set the deadline a request body must
+	// arrive within: BodyReadBase + size / BodyMinRate, measured as it is read; a
+	// slower body gets 408 and frees its slot. Zero disables the deadline.
+	BodyReadBase time.Duration
+	BodyMinRate  int64
 	// GRPC bounds the OTLP/gRPC connections.
 	GRPC GRPCConfig
 }
@@ -58,7 +66,7 @@ type Config struct {
 // DefaultConfig is the default receiver configuration.
 func DefaultConfig() Config {
 	return Config{MaxBodyBytes: 16 << 20, PublishTimeout: 10 * time.Second, MaxEventBytes: 1<<20 - 16<<10, MaxInFlight: 32,
-		GRPC: DefaultGRPCConfig()}
+		TenantInFlightShare: 0.5, BodyReadBase: 10 * time.Second, BodyMinRate: 64 << 10, GRPC: DefaultGRPCConfig()}
 }
 
 // Admission says whether the stream can take more events now.
@@ -77,8 +85,8 @@ type Receiver struct {
 	idempotency *IdempotencyStore
 	logger      *slog.Logger
 	now         func() time.Time
-	inFlight    chan struct{} // one slot per request being served
-	buffers     sync.Pool     // request body buffers, reused across requests
+	inFlight    *inFlightSlots // one slot per request being served
+	buffers     sync.Pool      // request body buffers, reused across requests
 	metrics     *metrics.Metrics
 }
 
@@ -100,7 +108,7 @@ func NewReceiver(cfg Config, auth Authenticator, limits RateLimiter, pub Publish
 		cfg.MaxInFlight = DefaultConfig().MaxInFlight
 	}
 	rc := &Receiver{cfg: cfg, auth: auth, limits: limits, pub: pub, logger: logger, now: time.Now,
-		inFlight: make(chan struct{}, cfg.MaxInFlight)}
+		inFlight: newInFlightSlots(cfg.MaxInFlight, cfg.TenantInFlightShare)}
 	for _, o := range opts {
 		o(rc)
 	}
@@ -123,19 +131,6 @@ func (rc *Receiver) putBuffer(b *bytes.Buffer) {
 		rc.buffers.Put(b)
 	}
 }
-
-// acquire takes a slot for one request; false when every slot is taken, so the
-// receiver refuses (503) instead of queueing without bound.
-func (rc *Receiver) acquire() bool {
-	select {
-	case rc.inFlight <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (rc *Receiver) release() { <-rc.inFlight }
 
 // Register adds the ingest routes to mux.
 func (rc *Receiver) Register(mux *http.ServeMux) {
@@ -190,12 +185,6 @@ func (rc *Receiver) handler(codecs ...signalCodec) http.Handler {
 			writeStatus(w, encodingJSON, err)
 			return
 		}
-		if !rc.acquire() {
-			rc.logRefusal(r, signal, errOverloaded)
-			writeStatus(w, enc, errOverloaded)
-			return
-		}
-		defer rc.release()
 		if err := rc.serve(w, r, codecs, enc); err != nil {
 			rc.logRefusal(r, signal, err)
 			writeStatus(w, enc, err)
@@ -211,6 +200,12 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, codecs []signa
 	if err != nil {
 		return err
 	}
+	// The slot is taken once the tenant is known, so that its share can be enforced,
+	// and before the body is read, which is what the slot bounds.
+	if err := rc.inFlight.acquire(tok.Tenant); err != nil {
+		return err
+	}
+	defer rc.inFlight.release(tok.Tenant)
 	buf := rc.getBuffer()
 	defer rc.putBuffer(buf) // the events, which may hold the body, are stored by then
 	body, err := rc.readBody(w, r, buf)
@@ -275,7 +270,7 @@ func (rc *Receiver) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.
 	if r.ContentLength > limit {
 		return nil, tooLarge(fmt.Sprintf("request body exceeds %d bytes", limit))
 	}
-	raw := http.MaxBytesReader(w, r.Body, limit)
+	raw := http.MaxBytesReader(w, rc.newDeadlineBody(w, r), limit)
 	var src io.Reader = raw
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
@@ -311,6 +306,10 @@ func (rc *Receiver) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.
 
 func readError(err error, limit int64, what string) error {
 	var mbe *http.MaxBytesError
+	var re *requestError
+	if errors.As(err, &re) {
+		return re // e.g. the body arrived too slowly
+	}
 	if errors.As(err, &mbe) {
 		return tooLarge(fmt.Sprintf("request body exceeds %d bytes", limit))
 	}

@@ -68,6 +68,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		errs = append(errs, natsCfg.validate(), err)
 		cfg.NATSOptions = opts
 	}
+	if err := authn.ValidateTenantID(*tenant); err != nil {
+		errs = append(errs, fmt.Errorf("--tenant: %w", err))
+	}
 	for _, p := range strings.Split(*pidList, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
@@ -111,9 +114,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// createBenchToken creates an ingest token without a rate limit through the token API,
-// so a run measures the pipeline and not the default per-token limit; the returned
-// function revokes it.
+// createBenchToken creates an ingest token through the token API; the returned function
+// revokes it. The token has the server's default rate limit: a credential may not ask
+// for more than the operator's --credential-max-rate-limit, so a run that must not be
+// limited runs against a server started with --rate-limit 0.
 func createBenchToken(ctx context.Context, base, secret, tenant string) (string, func(), error) {
 	jwt, err := authn.MintHS256([]byte(secret), "", tenant, "telemetryd-bench", time.Hour, time.Now())
 	if err != nil {
@@ -143,8 +147,7 @@ func createBenchToken(ctx context.Context, base, secret, tenant string) (string,
 		UUID  string `json:"uuid"`
 		Token string `json:"token"`
 	}
-	// A rate far above any machine's capacity: 0 would mean "the server's default".
-	body := map[string]any{"name": "telemetryd-bench", "rate_limit": authn.RateLimit{Rate: 1e9, Burst: 1e9}}
+	body := map[string]any{"name": "telemetryd-bench"}
 	if err := call(ctx, "/auth/generate_ingest_token", body, &created); err != nil {
 		return "", nil, fmt.Errorf("bench: create ingest token: %w", err)
 	}

@@ -22,7 +22,7 @@ func TestBenchCommand(t *testing.T) {
 	s := startTestServer(t)
 	ctx := context.Background()
 	_, token, err := s.store.CreateIngestToken(ctx, authn.NewCredential{Tenant: "bench", Name: "bench",
-		RateLimit: authn.RateLimit{Rate: 1e6, Burst: 1e6}})
+		RateLimit: authn.RateLimit{Rate: 1e4, Burst: 2e4}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,9 @@ func runCredentials(ctx context.Context, kind authn.CredentialKind, args []strin
 	if *tenant == "" {
 		return errors.New("--tenant is required")
 	}
+	if err := authn.ValidateTenantID(*tenant); err != nil {
+		return fmt.Errorf("--tenant: %w", err)
+	}
 	if (sub == "revoke" || sub == "rotate") && *id == "" {
 		return errors.New("--id is required")
 	}
@@ -187,6 +190,9 @@ func runJWT(args []string, stdout, stderr io.Writer) error {
 	}
 	if *tenant == "" {
 		return errors.New("jwt mint: --tenant is required")
+	}
+	if err := authn.ValidateTenantID(*tenant); err != nil {
+		return fmt.Errorf("jwt mint: --tenant: %w", err)
 	}
 	if *ttl <= 0 {
 		return errors.New("jwt mint: --ttl must be positive")

@@ -51,7 +51,7 @@ func (j *jwtFlags) registerFlags(fs *flag.FlagSet) {
 // verifierConfig is the authn configuration these flags describe.
 func (c *serveConfig) verifierConfig() authn.JWTConfig {
 	cfg := authn.JWTConfig{
-		JWKS: c.JWT.JWKS, Issuer: c.JWT.Issuer, Audience: c.JWT.Audience,
+		JWKS: jwksSource(c.JWT.JWKS), Issuer: c.JWT.Issuer, Audience: c.JWT.Audience,
 		TenantClaim: c.JWT.TenantClaim, Leeway: c.JWT.Leeway,
 	}
 	if c.JWTSecret != "" {
@@ -147,6 +147,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.Fetch.MaxRowsToRead, "query-max-rows-read", c.Fetch.MaxRowsToRead, "rows one fetch query may read before ClickHouse stops it")
 	fs.Uint64Var(&c.Fetch.MaxResultRows, "query-max-result-rows", c.Fetch.MaxResultRows, "rows one fetch query may return")
 	fs.DurationVar(&c.Fetch.QueryTimeout, "query-timeout", c.Fetch.QueryTimeout, "bound on one fetch query")
+	c.registerSecurityFlags(fs)
 }
 
 // corsOrigins is the list of allowed CORS origins.
@@ -207,11 +208,9 @@ func (c *serveConfig) validate() error {
 	}
 	if slices.Contains(roles, roleFetch) {
 		// telemetryd's own issuer always verifies its users' tokens; external JWTs
-		// (--jwt-secret, --jwt-public-keys, --jwks-url) are optional.
-		if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
-			errs = append(errs, errors.New("--jwt-secret must be at least 32 bytes"))
-		}
-		errs = append(errs, c.validateAuth())
+		// (--jwt-secret, --jwt-public-keys, --jwks-url) are optional, and checked
+		// when given.
+		errs = append(errs, c.validateAuth(), c.validateJWTSources())
 	}
 	if c.JWT.Leeway < 0 || c.JWT.Leeway > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("--jwt-leeway must be 0..5m, got %s", c.JWT.Leeway))
@@ -262,6 +261,6 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("--usage-flush-interval must be at least 100ms, got %s", c.Credentials.UsageFlushInterval))
 	}
 	c.Credentials.Replicas = c.Stream.Replicas
-	errs = append(errs, c.Stream.Validate())
+	errs = append(errs, c.Stream.Validate(), c.validateSecurity())
 	return errors.Join(errs...)
 }

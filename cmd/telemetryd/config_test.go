@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,8 @@ func parseServe(t *testing.T, args []string, env map[string]string) (serveConfig
 	return cfg, cfg.validate()
 }
 
-const secret32 = "0123456789abcdef0123456789abcdef"
+// secret32 is a valid secret: random-looking (a repeated or typed one is refused).
+const secret32 = "q3Vx9LmT2pR8sK4wN7yB1cF6hJ0dG5zA+e/XoUiYtMk="
 
 func TestServeConfig(t *testing.T) {
 	tests := []struct {
@@ -72,7 +75,7 @@ func TestServeConfig(t *testing.T) {
 			}},
 		{name: "HS256 issuer needs the secret", args: []string{"--roles=fetch", "--auth-signing-alg=HS256"}, wantErr: "--jwt-secret"},
 		{name: "own issuer differs from the external one", args: []string{"--roles=fetch", "--jwt-issuer=telemetryd"}, wantErr: "--auth-issuer must differ"},
-		{name: "fetch with public keys only", args: []string{"--roles=fetch", "--jwt-public-keys=a.pem,b.pem", "--jwt-issuer=https://idp"},
+		{name: "fetch with public keys only", args: []string{"--roles=fetch", "--jwt-public-keys=a.pem,b.pem", "--jwt-issuer=https://idp", "--jwt-audience=telemetryd"},
 			check: func(t *testing.T, c serveConfig) {
 				v := c.verifierConfig()
 				if len(v.PublicKeyFiles) != 2 || v.Secret != nil || v.Issuer != "https://idp" || v.TenantClaim != "tenant_id" {
@@ -81,6 +84,28 @@ func TestServeConfig(t *testing.T) {
 			}},
 		{name: "bad leeway", args: []string{"--roles=ingest", "--jwt-leeway=1h"}, wantErr: "--jwt-leeway"},
 		{name: "short secret", args: []string{"--jwt-secret=short"}, wantErr: "at least 32 bytes"},
+		{name: "placeholder secret", args: []string{"--jwt-secret=CHANGE_ME_TO_32_OR_MORE_RANDOM_BYTES_xxxxxxxx"}, wantErr: "placeholder"},
+		{name: "typed secret", args: []string{"--jwt-secret=changeme-changeme-changeme-changeme"}, wantErr: "jwt secret"},
+		{name: "low-entropy secret", args: []string{"--jwt-secret=abababababababababababababababab"}, wantErr: "distinct characters"},
+		{name: "repeated secret", env: map[string]string{"TELEMETRYD_JWT_SECRET": "0123456789abcdef0123456789abcdef"}, wantErr: "repeats"},
+		{name: "jwks over http", args: []string{"--roles=fetch", "--jwks-url=http://idp.example/jwks.json", "--jwt-audience=telemetryd"}, wantErr: "want an https:// URL"},
+		{name: "jwks url credentials not echoed", args: []string{"--roles=fetch", "--jwks-url=ftp://user:pw@idp/jwks?token=t", "--jwt-audience=a"},
+			wantErr: `"ftp://idp/jwks"`},
+		{name: "jwks over https", args: []string{"--roles=fetch", "--jwks-url=https://idp.example/jwks.json", "--jwt-audience=telemetryd"},
+			check: func(t *testing.T, c serveConfig) {
+				if v := c.verifierConfig(); v.JWKS != "https://idp.example/jwks.json" || v.Audience != "telemetryd" {
+					t.Errorf("verifier config = %+v", v)
+				}
+			}},
+		{name: "jwks file url", args: []string{"--roles=fetch", "--jwks-url=file:///etc/telemetryd/jwks.json", "--jwt-audience=telemetryd"},
+			check: func(t *testing.T, c serveConfig) {
+				if v := c.verifierConfig(); v.JWKS != "/etc/telemetryd/jwks.json" {
+					t.Errorf("jwks source = %q, want the file path", v.JWKS)
+				}
+			}},
+		{name: "jwks file path", args: []string{"--roles=fetch", "--jwks-url=keys/jwks.json", "--jwt-audience=telemetryd"}},
+		{name: "jwks without audience", args: []string{"--roles=fetch", "--jwks-url=https://idp.example/jwks.json"}, wantErr: "--jwt-audience is required"},
+		{name: "public keys without audience", args: []string{"--roles=fetch", "--jwt-public-keys=a.pem"}, wantErr: "--jwt-audience is required"},
 		{name: "bad address", args: []string{"--roles=ingest", "--http-addr=4318"}, wantErr: "--http-addr"},
 		{name: "grpc bounds", args: []string{"--roles=ingest", "--grpc-max-concurrent-streams=8", "--grpc-max-connection-age=5m"},
 			check: func(t *testing.T, c serveConfig) {
@@ -159,5 +184,50 @@ func TestRunCommands(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"jwt", "mint"}, &out, &errOut); err == nil {
 		t.Error("jwt mint without tenant accepted")
+	}
+}
+
+// TestShippedExampleSecretsRefused: the JWT secret of every shipped example (compose,
+// systemd, k8s) is refused, so an example applied as is never runs with a known secret.
+func TestShippedExampleSecretsRefused(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"../../deploy/*/*.example", "../../deploy/*/*.example.yaml", "../../deploy/*/*.env"} {
+		matches, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, matches...)
+	}
+	examples := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "#") {
+				continue
+			}
+			_, value, ok := strings.Cut(line, "TELEMETRYD_JWT_SECRET")
+			if !ok {
+				continue
+			}
+			value = strings.Trim(strings.TrimLeft(value, ":= "), `"'`)
+			if value == "" || strings.Contains(value, "$") {
+				continue // a reference to where the secret comes from, not a secret
+			}
+			found = true
+			if _, err := parseServe(t, nil, map[string]string{"TELEMETRYD_JWT_SECRET": value}); err == nil || !strings.Contains(err.Error(), "jwt secret") {
+				t.Errorf("%s: its JWT secret is accepted (%v)", f, err)
+			}
+		}
+		if found {
+			examples++
+		}
+	}
+	if examples == 0 {
+		t.Fatalf("no shipped example with a TELEMETRYD_JWT_SECRET among %v", files)
 	}
 }

@@ -22,7 +22,7 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 		c.Stream.MaxBytes = 2 << 20
 		c.BacklogThreshold = 0.8
 	})
-	_, token, err := s.store.CreateIngestToken(context.Background(), authn.NewCredential{Tenant: "acme", RateLimit: authn.RateLimit{Rate: 1e6, Burst: 1e6}})
+	_, token, err := s.store.CreateIngestToken(context.Background(), authn.NewCredential{Tenant: "acme", RateLimit: authn.RateLimit{Rate: 1e4, Burst: 2e4}})
 	if err != nil {
 		t.Fatal(err)
 	}

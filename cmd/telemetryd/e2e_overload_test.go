@@ -64,7 +64,7 @@ func TestFullStreamRefusesThenRecoversWithoutLoss(t *testing.T) {
 		c.Stream.MaxBytes = 2 << 20
 		c.BacklogThreshold = 0.5
 	})
-	_, token, err := a.store.CreateIngestToken(context.Background(), authn.NewCredential{Tenant: "acme", RateLimit: authn.RateLimit{Rate: 1e6, Burst: 1e6}})
+	_, token, err := a.store.CreateIngestToken(context.Background(), authn.NewCredential{Tenant: "acme", RateLimit: authn.RateLimit{Rate: 1e4, Burst: 2e4}})
 	if err != nil {
 		t.Fatal(err)
 	}

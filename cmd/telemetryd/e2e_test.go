@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,7 +32,17 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-const testJWTSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
+// testJWTSecret is random per test binary, as every real secret must be: the server
+// refuses typed or low-entropy ones.
+var testJWTSecret = randomTestSecret()
+
+func randomTestSecret() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
 
 // startTestServer runs every role on free ports against the test ClickHouse.
 func startTestServer(t testing.TB) *server {

@@ -161,7 +161,8 @@ func (c *natsConfig) connectCLI(name, dataDir string) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// redactURL drops any user:password@ from NATS URLs before they are printed.
+// redactURL drops any user:password@ and query, which may carry credentials, from
+// comma-separated URLs (NATS servers, a JWKS) before they are printed.
 func redactURL(urls string) string {
 	var out []string
 	for _, u := range strings.Split(urls, ",") {
@@ -170,6 +171,7 @@ func redactURL(urls string) string {
 				u = scheme + "://" + host
 			}
 		}
+		u, _, _ = strings.Cut(u, "?")
 		out = append(out, u)
 	}
 	return strings.Join(out, ",")

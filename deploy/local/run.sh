@@ -28,6 +28,8 @@ if [ ! -s "$data/jwt-secret" ]; then
 fi
 export TELEMETRYD_JWT_SECRET
 TELEMETRYD_JWT_SECRET=$(cat "$data/jwt-secret")
+# Minted before anything starts: it also checks TENANT is a valid tenant id.
+jwt=$(bin/telemetryd jwt mint --tenant "$tenant" --ttl 720h)
 
 bin/telemetryd serve --data-dir "$data" --http-addr ":$http_port" \
   --clickhouse-dsn "clickhouse://127.0.0.1:$ch_port/telemetry" &
@@ -53,7 +55,6 @@ if [ ! -s "$data/ingest-token" ]; then
      | sed -n 's/.*"token": "\(.*\)".*/\1/p' >"$data/ingest-token")
 fi
 token=$(cat "$data/ingest-token")
-jwt=$(bin/telemetryd jwt mint --tenant "$tenant" --ttl 720h)
 
 # An admin user of the development tenant with a random password, made once and kept (mode 600).
 admin_email=${ADMIN_EMAIL:-admin@$tenant.local}
