@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"math"
 	"testing"
 	"time"
 
@@ -92,12 +91,14 @@ func TestRetentionDropsPartitionsOfEveryDay(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	rtInsert(t, ch, "spans", spanColumns, decodeSpans, rtSpansAt(t, time.Unix(0, 0), now), rtMeta)
-	// Written past the decoders, as rows from before ingest refused such times.
+	// Written past the decoders: a row at the epoch, where 18.16 also put the times its
+	// DateTime wrapped (rows from before ingest refused such times; current servers hold
+	// those up to 2106-02-07 and store them under their own day).
 	batch, err := ch.PrepareBatch(ctx, "INSERT INTO logs (tenant_id, timestamp, body)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := batch.Append("acme", time.Unix(math.MaxUint32, 0), "undatable"); err != nil {
+	if err := batch.Append("acme", time.Unix(0, 0), "undatable"); err != nil {
 		t.Fatal(err)
 	}
 	if err := batch.Send(); err != nil {
