@@ -1007,6 +1007,7 @@ type instance struct {
 	name   string
 	cmd    *exec.Cmd
 	http   string
+	env    map[string]string // what it was started with (TELEMETRYD_*)
 	log    *logBuffer
 	exited chan struct{}
 	err    error
@@ -1016,7 +1017,7 @@ type instance struct {
 // as the systemd unit does: no arguments, everything from env files.
 func start(t *testing.T, name string, env map[string]string) *instance {
 	t.Helper()
-	in := &instance{name: name, http: env["TELEMETRYD_HTTP_ADDR"], log: &logBuffer{}, exited: make(chan struct{})}
+	in := &instance{name: name, http: env["TELEMETRYD_HTTP_ADDR"], env: env, log: &logBuffer{}, exited: make(chan struct{})}
 	in.cmd = exec.Command(telemetrydBin(t), "serve")
 	in.cmd.Dir = t.TempDir()
 	for _, kv := range os.Environ() {

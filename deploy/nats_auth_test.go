@@ -94,7 +94,7 @@ func exercisePipeline(t *testing.T, urls []string, byRole map[string]*instance) 
 	if err := json.Unmarshal(out, &created); err != nil || created.Token == "" {
 		t.Fatalf("tokens create: %v %s", err, out)
 	}
-	secret := readEnvFile(t, "systemd/telemetryd.env.example")["TELEMETRYD_JWT_SECRET"]
+	secret := byRole["fetch"].env["TELEMETRYD_JWT_SECRET"]
 	jwt, err := authn.MintHS256([]byte(secret), "tenant_id", "acme", "deploytest", time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)

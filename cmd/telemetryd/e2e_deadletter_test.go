@@ -80,7 +80,7 @@ func TestPoisonSpansAreDeadLetteredThroughIngest(t *testing.T) {
 			if err := s.ch.Exec(ctx, tc.trap); err != nil {
 				t.Fatal(err)
 			}
-			_, token, err := s.store.CreateIngestToken(ctx, authn.NewCredential{Tenant: "acme", RateLimit: authn.RateLimit{Rate: 1e6, Burst: 1e6}})
+			_, token, err := s.store.CreateIngestToken(ctx, authn.NewCredential{Tenant: "acme", RateLimit: authn.RateLimit{Rate: 1e4, Burst: 2e4}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func TestPoisonSpansAreDeadLetteredThroughIngest(t *testing.T) {
 				t.Error("a dead-letter copy failed")
 			}
 
-			_, js := testenv.Connect(t, s.nats.ClientURL())
+			_, js := connectEmbedded(t, s)
 			dlq, err := js.Stream(ctx, s.cfg.Persist.DeadLetter)
 			if err != nil {
 				t.Fatal(err)

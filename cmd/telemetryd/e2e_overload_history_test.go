@@ -17,6 +17,7 @@ import (
 	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/internal/testenv"
 	"github.com/telemetryd/telemetryd/pipeline/persist"
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 // historyBody is a protobuf request of one span, unique per seed, of about
@@ -41,11 +42,12 @@ func historyBody(t *testing.T, seed, padding int) []byte {
 	return b
 }
 
-// startPersistWorker runs a persist worker on s's stream and ClickHouse until the
-// returned stop is called (or the test ends).
+// startPersistWorker runs a persist worker on s's stream and ClickHouse, and the
+// history trim the persist role runs beside it, until the returned stop is called
+// (or the test ends).
 func startPersistWorker(t *testing.T, s *server) (stop func()) {
 	t.Helper()
-	_, js := testenv.Connect(t, s.nats.ClientURL())
+	_, js := connectEmbedded(t, s)
 	cfg := s.cfg.Persist
 	cfg.MaxBatchWait = 100 * time.Millisecond
 	w, err := persist.NewWorker(context.Background(), js, s.cfg.Stream, s.ch, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -54,7 +56,15 @@ func startPersistWorker(t *testing.T, s *server) (stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(ctx) }()
+	trim := stream.NewBacklog(js, s.cfg.Stream, stream.BacklogConfig{Durable: cfg.Durable,
+		Threshold: s.cfg.BacklogThreshold, Interval: 100 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() { trim.Run(ctx) })
+		_ = w.Run(ctx)
+		wg.Wait()
+	}()
 	var once sync.Once
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
@@ -79,7 +89,7 @@ func TestOverloadAfterPersistedHistoryLosesNothing(t *testing.T) {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	_, token, err := a.store.CreateIngestToken(context.Background(), authn.NewCredential{Tenant: "acme", RateLimit: authn.RateLimit{Rate: 1e6, Burst: 1e6}})
+	_, token, err := a.store.CreateIngestToken(context.Background(), authn.NewCredential{Tenant: "acme", RateLimit: authn.RateLimit{Rate: 1e4, Burst: 2e4}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +129,7 @@ func TestOverloadAfterPersistedHistoryLosesNothing(t *testing.T) {
 	if refusedInARow < 40 {
 		t.Fatal("ingest never refused steadily although nothing was being persisted")
 	}
-	_, js := testenv.Connect(t, a.nats.ClientURL())
+	_, js := connectEmbedded(t, a)
 	st, err := js.Stream(context.Background(), a.cfg.Stream.Name)
 	if err != nil {
 		t.Fatal(err)

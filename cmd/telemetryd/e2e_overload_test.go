@@ -105,6 +105,9 @@ func TestFullStreamRefusesThenRecoversWithoutLoss(t *testing.T) {
 		c.Roles = "persist,fetch"
 		c.NATS.URL, c.NATS.NKey = a.nats.ClientURL(), embeddedKeyPath(a.cfg.DataDir)
 		c.Stream.MaxBytes = 2 << 20
+		// persist trims the persisted history below the threshold ingest admits by:
+		// every process takes the same --backlog-threshold.
+		c.BacklogThreshold = 0.5
 	})
 	waitForRows(t, b, fmt.Sprintf("all %d acknowledged spans", acked), "SELECT count() FROM spans WHERE service_name = 'overload'", uint64(acked))
 	testenv.Eventually(t, 10*time.Second, "ingest to accept again", func() bool {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ import (
 // server is a running `telemetryd serve`: the roles it was asked for, wired together.
 type server struct {
 	cfg    serveConfig
+	roles  []string
 	logger *slog.Logger
 
 	nats     *natsserver.Server // nil when connected to an external NATS
@@ -64,7 +66,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, logger: logger, httpDone: make(chan error, 1), metrics: metrics.New()}
+	s := &server{cfg: cfg, roles: roles, logger: logger, httpDone: make(chan error, 1), metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			s.stop(context.Background())
@@ -205,13 +207,11 @@ func (s *server) initIngest(ctx context.Context) error {
 	cfg := &s.cfg
 	// An event must fit the server's max payload, with room for its headers.
 	cfg.Ingest.MaxEventBytes = int(s.nc.MaxPayload()) - 16<<10
-	backlog := stream.NewBacklog(s.js, cfg.Stream, stream.BacklogConfig{
-		Durable: cfg.Persist.Durable, Threshold: cfg.BacklogThreshold, Interval: time.Second,
-	}, s.logger)
-	if err := backlog.Refresh(ctx); err != nil {
+	// With the persist role in this process, this guard also trims the history.
+	backlog, err := s.startBacklog(ctx, !s.has(rolePersist))
+	if err != nil {
 		return err
 	}
-	s.goWork(func() { backlog.Run(s.workCtx) })
 	pub := stream.NewPublisher(s.js, cfg.Stream)
 	pub.ReportTo(backlog)
 	idem, err := ingest.OpenIdempotencyStore(ctx, s.js, "telemetry_idempotency", cfg.Stream.Replicas, ingest.DefaultIdempotencyTTL)
@@ -233,6 +233,13 @@ func (s *server) initPersist(ctx context.Context) error {
 		return err
 	}
 	s.goWork(func() { _ = w.Run(s.workCtx) })
+	if !s.has(roleIngest) {
+		// The stream's history is trimmed where persist runs (see stream.Backlog);
+		// with ingest here too, its guard does it.
+		if _, err := s.startBacklog(ctx, false); err != nil {
+			return err
+		}
+	}
 	if cfg.RetentionDays > 0 {
 		opts, _ := schema.Options(cfg.ClickHouseDSN)
 		r := persist.NewRetention(s.ch, persist.RetentionConfig{
@@ -241,6 +248,23 @@ func (s *server) initPersist(ctx context.Context) error {
 		s.goWork(func() { r.Run(s.workCtx, time.Hour) })
 	}
 	return nil
+}
+
+// has reports whether this process runs role.
+func (s *server) has(role string) bool { return slices.Contains(s.roles, role) }
+
+// startBacklog reads the stream's state once and keeps it current (and, unless
+// admitOnly, the persisted history trimmed) until the server stops.
+func (s *server) startBacklog(ctx context.Context, admitOnly bool) (*stream.Backlog, error) {
+	backlog := stream.NewBacklog(s.js, s.cfg.Stream, stream.BacklogConfig{
+		Durable: s.cfg.Persist.Durable, Threshold: s.cfg.BacklogThreshold, Interval: time.Second,
+		AdmitOnly: admitOnly,
+	}, s.logger)
+	if err := backlog.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	s.goWork(func() { backlog.Run(s.workCtx) })
+	return backlog, nil
 }
 
 // serveGRPC serves OTLP/gRPC on the gRPC address.

@@ -24,6 +24,10 @@ type BacklogConfig struct {
 	// Now is the clock the history age is measured with; nil means time.Now. The
 	// stream stamps events with the server's clock, so tests move this one instead.
 	Now func() time.Time
+	// AdmitOnly leaves the history to others: the guard of an ingest process without
+	// the persist role, whose NATS user may read the stream's byte count but neither
+	// read events (GetMsg returns them whole) nor purge them.
+	AdmitOnly bool
 }
 
 // Backlog admits new events only while the stream has room, and makes the room: it
@@ -31,11 +35,14 @@ type BacklogConfig struct {
 // the stream's bytes near the threshold. Ingest asks Admit on every request; the
 // answer is cached atomics, refreshed every Interval.
 //
-// The guard runs in the ingest role because ingest is what fills the stream: trimming
-// where admission is decided means the refusal compares the stream's own byte count
-// right after a trim (plus what this process published since), not an estimate, with
-// the threshold. Without any ingest process nothing new arrives, so nothing needs
-// trimming until one starts.
+// Admission runs in the ingest role; trimming runs where the persist role runs, whose
+// NATS user owns the stream and reads events anyway (the ingest user may neither read
+// nor purge them). In one process with both roles one guard does both, so the refusal
+// compares the stream's own byte count right after a trim (plus what this process
+// published since), not an estimate, with the threshold. A separate ingest process
+// compares the byte count after the persist processes' latest trim: while no persist
+// process runs, the persisted history is not trimmed and ingest refuses sooner, never
+// later.
 type Backlog struct {
 	js     jetstream.JetStream
 	stream Config

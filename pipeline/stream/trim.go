@@ -107,6 +107,9 @@ func (b *Backlog) partitionOfConsumer(name string) (int, bool) {
 // takes to get down to trimToShare of it. It never purges at or above
 // persistedBelow. It reports whether it purged anything.
 func (b *Backlog) trim(ctx context.Context, s jetstream.Stream, st jetstream.StreamState, limit float64) (bool, error) {
+	if b.cfg.AdmitOnly {
+		return false, nil
+	}
 	ageDue := b.stream.MaxAge > 0 && b.now().Sub(b.lastAgeTrim) >= min(ageTrimEvery, b.stream.MaxAge/10)
 	bytesDue := float64(st.Bytes) >= trimAtShare*limit
 	if st.Msgs == 0 || (!ageDue && !bytesDue) {

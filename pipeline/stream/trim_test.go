@@ -318,3 +318,42 @@ func TestEnsureTakesOffALeftoverAge(t *testing.T) {
 		t.Errorf("max age %s after Ensure, want none", info.Config.MaxAge)
 	}
 }
+
+// TestAdmitOnlyGuardNeverTrims: the guard of an ingest process without the persist
+// role reads the stream's byte count but never reads or purges events (its NATS user
+// may not), even when everything is persisted and older than the history age.
+func TestAdmitOnlyGuardNeverTrims(t *testing.T) {
+	_, _, js := testenv.JetStream(t)
+	ctx := context.Background()
+	cfg := stream.DefaultConfig()
+	cfg.Partitions, cfg.MaxBytes, cfg.MaxAge = 1, 64<<10, time.Hour
+	s, err := stream.Ensure(ctx, js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons := persistConsumers(t, js, cfg)
+	pub := stream.NewPublisher(js, cfg)
+	for i := 0; i < 20; i++ {
+		if _, err := publishSized(t, pub, i, 2<<10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	persist(t, cons, 20)
+	later := time.Now().Add(2 * cfg.MaxAge)
+	guard := func(admitOnly bool) *stream.Backlog {
+		return stream.NewBacklog(js, cfg, stream.BacklogConfig{Durable: durable, Threshold: 0.5, Interval: time.Second,
+			Now: func() time.Time { return later }, AdmitOnly: admitOnly}, discardLogger())
+	}
+	if err := guard(true).Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := streamState(t, s); st.FirstSeq != 1 || st.Msgs != 20 {
+		t.Fatalf("an admit-only guard trimmed: %d events from seq %d, want 20 from 1", st.Msgs, st.FirstSeq)
+	}
+	if err := guard(false).Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := streamState(t, s); st.Msgs != 0 {
+		t.Errorf("the trimming guard left %d persisted events older than the history age", st.Msgs)
+	}
+}
