@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -55,4 +57,19 @@ func (s *server) logNATSError(_ *nats.Conn, sub *nats.Subscription, err error) {
 		level = "nats permission violation"
 	}
 	s.logger.Error(level, "err", fmt.Sprint(err), "subscription", subject)
+}
+
+// redactURLs is a comma-separated NATS URL list without the user and password any URL
+// carries, for the log.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		} else if err != nil {
+			parts[i] = "(unparsable URL)"
+		}
+	}
+	return strings.Join(parts, ",")
 }

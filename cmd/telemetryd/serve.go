@@ -23,6 +23,7 @@ import (
 	"github.com/telemetryd/telemetryd/fetch"
 	"github.com/telemetryd/telemetryd/ingest"
 	"github.com/telemetryd/telemetryd/internal/apidoc"
+	"github.com/telemetryd/telemetryd/internal/jsensure"
 	"github.com/telemetryd/telemetryd/internal/metrics"
 	"github.com/telemetryd/telemetryd/internal/retry"
 	"github.com/telemetryd/telemetryd/pipeline/natsserver"
@@ -126,7 +127,7 @@ func (s *server) initModule(ctx context.Context, name string) error {
 	cfg, logger := &s.cfg, s.logger
 	switch name {
 	case modNATS:
-		if err := s.connectNATS(); err != nil {
+		if err := s.connectNATS(ctx); err != nil {
 			return err
 		}
 		js, err := jetstream.New(s.nc)
@@ -135,8 +136,12 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		}
 		s.js = js
 	case modStream:
-		_, err := stream.Ensure(ctx, s.js, cfg.Stream)
-		return err
+		// A stream this process's NATS user may not create (ingest's) is waited for
+		// until its owner role (persist) made it.
+		return jsensure.Startup().Do(ctx, logger, "stream "+cfg.Stream.Name, func(ctx context.Context) error {
+			_, err := stream.Ensure(ctx, s.js, cfg.Stream)
+			return err
+		})
 	case modCredentials:
 		store, err := authn.OpenStore(ctx, s.js, cfg.Credentials, logger)
 		if err != nil {
@@ -208,13 +213,18 @@ func (s *server) initIngest(ctx context.Context) error {
 	backlog := stream.NewBacklog(s.js, cfg.Stream, stream.BacklogConfig{
 		Durable: cfg.Persist.Durable, Threshold: cfg.BacklogThreshold, Interval: time.Second,
 	}, s.logger)
-	if err := backlog.Refresh(ctx); err != nil {
+	if err := jsensure.Startup().Do(ctx, s.logger, "state of stream "+cfg.Stream.Name, backlog.Refresh); err != nil {
 		return err
 	}
 	s.goWork(func() { backlog.Run(s.workCtx) })
 	pub := stream.NewPublisher(s.js, cfg.Stream)
 	pub.ReportTo(backlog)
-	idem, err := ingest.OpenIdempotencyStore(ctx, s.js, "telemetry_idempotency", cfg.Stream.Replicas, ingest.DefaultIdempotencyTTL)
+	const idemBucket = "telemetry_idempotency"
+	var idem *ingest.IdempotencyStore
+	err := jsensure.Startup().Do(ctx, s.logger, "bucket "+idemBucket, func(ctx context.Context) (err error) {
+		idem, err = ingest.OpenIdempotencyStore(ctx, s.js, idemBucket, cfg.Stream.Replicas, ingest.DefaultIdempotencyTTL)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -268,11 +278,20 @@ func (s *server) goWork(fn func()) {
 	}()
 }
 
-func (s *server) connectNATS() error {
+// connectNATS connects to the embedded server or the cluster. A cluster that does not
+// answer yet (started together with this process, restarting) is waited for until ctx,
+// the start deadline, ends; refused credentials fail at once.
+func (s *server) connectNATS(ctx context.Context) error {
 	url, opts, err := s.natsEndpoint()
 	if err != nil {
 		return err
 	}
+	return jsensure.Startup().Do(ctx, s.logger, "nats "+redactURLs(url), func(context.Context) error {
+		return s.dialNATS(url, opts)
+	})
+}
+
+func (s *server) dialNATS(url string, opts []nats.Option) error {
 	opts = append(opts, nats.Name("telemetryd"))
 	nc, err := nats.Connect(url, append(opts,
 		nats.MaxReconnects(-1),
