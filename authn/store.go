@@ -83,7 +83,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, log
 	var w jetstream.KeyWatcher
 	// At start the bucket may not exist yet (its writer role, fetch, is starting too:
 	// ingest may not create it) or the cluster may still be electing its leader.
-	err := jsensure.Startup().Do(ctx, logger, "credential bucket "+cfg.Bucket, func(ctx context.Context) (err error) {
+	err := jsensure.Startup().Do(ctx, logger, "credential bucket "+cfg.Bucket, jsensure.UntilCreated(js, "KV_"+cfg.Bucket, func(ctx context.Context) (err error) {
 		if kv, err = openBucket(ctx, js, cfg); err != nil {
 			return fmt.Errorf("open credential bucket %s: %w", cfg.Bucket, err)
 		}
@@ -91,7 +91,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, log
 			return fmt.Errorf("watch credential bucket %s: %w", cfg.Bucket, err)
 		}
 		return nil
-	})
+	}))
 	if err != nil {
 		cancel()
 		return nil, err

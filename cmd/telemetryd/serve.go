@@ -138,10 +138,10 @@ func (s *server) initModule(ctx context.Context, name string) error {
 	case modStream:
 		// A stream this process's NATS user may not create (ingest's) is waited for
 		// until its owner role (persist) made it.
-		return jsensure.Startup().Do(ctx, logger, "stream "+cfg.Stream.Name, func(ctx context.Context) error {
+		return jsensure.Startup().Do(ctx, logger, "stream "+cfg.Stream.Name, jsensure.UntilCreated(s.js, cfg.Stream.Name, func(ctx context.Context) error {
 			_, err := stream.Ensure(ctx, s.js, cfg.Stream)
 			return err
-		})
+		}))
 	case modCredentials:
 		store, err := authn.OpenStore(ctx, s.js, cfg.Credentials, logger)
 		if err != nil {

@@ -1,7 +1,9 @@
 package jsensure
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -41,4 +43,24 @@ func Transient(err error) bool {
 		return apiErr.ErrorCode == jetstream.JSErrCodeStreamNameInUse
 	}
 	return true
+}
+
+// UntilCreated adapts ensure (a call of Stream or KeyValue for the stream streamName)
+// to retry.Policy.Do for a role whose NATS user may not create that stream: once ensure
+// was refused for lack of permission, later attempts first ask for the stream's info
+// (which the user may) and call ensure only when the stream exists. So such a role
+// waits for the stream's owner quietly, one refusal in the server's and its log, and
+// comes up as soon as the owner created the stream.
+func UntilCreated(js jetstream.JetStream, streamName string, ensure func(context.Context) error) func(context.Context) error {
+	refused := false
+	return func(ctx context.Context) error {
+		if refused {
+			if _, err := js.Stream(ctx, streamName); err != nil {
+				return fmt.Errorf("%s, which this NATS user may not create, is not there yet (its owner role creates it): %w", streamName, err)
+			}
+		}
+		err := ensure(ctx)
+		refused = errors.Is(err, nats.ErrPermissionViolation)
+		return err
+	}
 }
