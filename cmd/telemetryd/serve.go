@@ -278,37 +278,6 @@ func (s *server) goWork(fn func()) {
 	}()
 }
 
-// connectNATS connects to the embedded server or the cluster. A cluster that does not
-// answer yet (started together with this process, restarting) is waited for until ctx,
-// the start deadline, ends; refused credentials fail at once.
-func (s *server) connectNATS(ctx context.Context) error {
-	url, opts, err := s.natsEndpoint()
-	if err != nil {
-		return err
-	}
-	return jsensure.Startup().Do(ctx, s.logger, "nats "+redactURLs(url), func(context.Context) error {
-		return s.dialNATS(url, opts)
-	})
-}
-
-func (s *server) dialNATS(url string, opts []nats.Option) error {
-	opts = append(opts, nats.Name("telemetryd"))
-	nc, err := nats.Connect(url, append(opts,
-		nats.MaxReconnects(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				s.logger.Warn("nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { s.logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
-	)...)
-	if err != nil {
-		return fmt.Errorf("connect to nats: %w", err)
-	}
-	s.nc = nc
-	return nil
-}
-
 func (s *server) readyHandler(w http.ResponseWriter, r *http.Request) {
 	checks := map[string]string{}
 	ok := s.ready.Load()
