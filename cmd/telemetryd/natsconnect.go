@@ -80,18 +80,18 @@ func redactURLs(urls string) string {
 // answer yet (started together with this process, restarting) is waited for until ctx,
 // the start deadline, ends; refused credentials fail at once.
 func (s *server) connectNATS(ctx context.Context) error {
-	url, opts, err := s.natsEndpoint()
+	servers, opts, err := s.natsEndpoint()
 	if err != nil {
 		return err
 	}
-	return jsensure.Startup().Do(ctx, s.logger, "nats "+redactURLs(url), func(context.Context) error {
-		return s.dialNATS(url, opts)
+	return jsensure.Startup().Do(ctx, s.logger, "nats "+redactURLs(servers), func(context.Context) error {
+		return s.dialNATS(servers, opts)
 	})
 }
 
-func (s *server) dialNATS(url string, opts []nats.Option) error {
+func (s *server) dialNATS(servers string, opts []nats.Option) error {
 	opts = append(opts, nats.Name("telemetryd"))
-	nc, err := nats.Connect(url, append(opts,
+	nc, err := nats.Connect(servers, append(opts,
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
