@@ -122,3 +122,17 @@ func TestIngestWaitsForNATSAndForWhatOtherRolesCreate(t *testing.T) {
 		t.Error("the log contains the NATS password")
 	}
 }
+
+// TestRedactURLs: what the log names while waiting for NATS carries no password.
+func TestRedactURLs(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://127.0.0.1:4222":                               "nats://127.0.0.1:4222",
+		"nats://ingest:s3cret@nats-1:4222,nats://nats-2:4222": "nats://nats-1:4222,nats://nats-2:4222",
+		"nats://tok3n@nats-1:4222":                            "nats://nats-1:4222",
+		"nats://a:b@%zz":                                      "(unparsable URL)",
+	} {
+		if got := redactURLs(in); got != want {
+			t.Errorf("redactURLs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
