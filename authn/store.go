@@ -88,15 +88,23 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig, log
 	if cfg.UsageFlushInterval <= 0 {
 		cfg.UsageFlushInterval = DefaultStoreConfig().UsageFlushInterval
 	}
-	kv, err := openBucket(ctx, js, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open credential bucket %s: %w", cfg.Bucket, err)
-	}
 	watchCtx, cancel := context.WithCancel(context.Background())
-	w, err := kv.WatchAll(watchCtx)
+	var kv jetstream.KeyValue
+	var w jetstream.KeyWatcher
+	// At start the bucket may not exist yet (its writer role, fetch, is starting too:
+	// ingest may not create it) or the cluster may still be electing its leader.
+	err := jsensure.Startup().Do(ctx, logger, "credential bucket "+cfg.Bucket, jsensure.UntilCreated(js, "KV_"+cfg.Bucket, func(ctx context.Context) (err error) {
+		if kv, err = openBucket(ctx, js, cfg); err != nil {
+			return fmt.Errorf("open credential bucket %s: %w", cfg.Bucket, err)
+		}
+		if w, err = kv.WatchAll(watchCtx); err != nil {
+			return fmt.Errorf("watch credential bucket %s: %w", cfg.Bucket, err)
+		}
+		return nil
+	}))
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("watch credential bucket %s: %w", cfg.Bucket, err)
+		return nil, err
 	}
 	s := &Store{
 		kv:       kv,

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/telemetryd/telemetryd/internal/jsensure"
 	"github.com/telemetryd/telemetryd/pipeline/natsserver"
 )
 
@@ -55,4 +59,50 @@ func (s *server) logNATSError(_ *nats.Conn, sub *nats.Subscription, err error) {
 		level = "nats permission violation"
 	}
 	s.logger.Error(level, "err", fmt.Sprint(err), "subscription", subject)
+}
+
+// redactURLs is a comma-separated NATS URL list without the user and password any URL
+// carries, for the log.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		} else if err != nil {
+			parts[i] = "(unparsable URL)"
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// connectNATS connects to the embedded server or the cluster. A cluster that does not
+// answer yet (started together with this process, restarting) is waited for until ctx,
+// the start deadline, ends; refused credentials fail at once.
+func (s *server) connectNATS(ctx context.Context) error {
+	servers, opts, err := s.natsEndpoint()
+	if err != nil {
+		return err
+	}
+	return jsensure.Startup().Do(ctx, s.logger, "nats "+redactURLs(servers), func(context.Context) error {
+		return s.dialNATS(servers, opts)
+	})
+}
+
+func (s *server) dialNATS(servers string, opts []nats.Option) error {
+	opts = append(opts, nats.Name("telemetryd"))
+	nc, err := nats.Connect(servers, append(opts,
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s.logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { s.logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	)...)
+	if err != nil {
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	s.nc = nc
+	return nil
 }

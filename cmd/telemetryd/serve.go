@@ -24,6 +24,7 @@ import (
 	"github.com/telemetryd/telemetryd/fetch"
 	"github.com/telemetryd/telemetryd/ingest"
 	"github.com/telemetryd/telemetryd/internal/apidoc"
+	"github.com/telemetryd/telemetryd/internal/jsensure"
 	"github.com/telemetryd/telemetryd/internal/metrics"
 	"github.com/telemetryd/telemetryd/internal/retry"
 	"github.com/telemetryd/telemetryd/pipeline/natsserver"
@@ -128,7 +129,7 @@ func (s *server) initModule(ctx context.Context, name string) error {
 	cfg, logger := &s.cfg, s.logger
 	switch name {
 	case modNATS:
-		if err := s.connectNATS(); err != nil {
+		if err := s.connectNATS(ctx); err != nil {
 			return err
 		}
 		js, err := jetstream.New(s.nc)
@@ -137,8 +138,12 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		}
 		s.js = js
 	case modStream:
-		_, err := stream.Ensure(ctx, s.js, cfg.Stream)
-		return err
+		// A stream this process's NATS user may not create (ingest's) is waited for
+		// until its owner role (persist) made it.
+		return jsensure.Startup().Do(ctx, logger, "stream "+cfg.Stream.Name, jsensure.UntilCreated(s.js, cfg.Stream.Name, func(ctx context.Context) error {
+			_, err := stream.Ensure(ctx, s.js, cfg.Stream)
+			return err
+		}))
 	case modCredentials:
 		store, err := authn.OpenStore(ctx, s.js, cfg.Credentials, logger)
 		if err != nil {
@@ -214,7 +219,12 @@ func (s *server) initIngest(ctx context.Context) error {
 	}
 	pub := stream.NewPublisher(s.js, cfg.Stream)
 	pub.ReportTo(backlog)
-	idem, err := ingest.OpenIdempotencyStore(ctx, s.js, "telemetry_idempotency", cfg.Stream.Replicas, ingest.DefaultIdempotencyTTL)
+	const idemBucket = "telemetry_idempotency"
+	var idem *ingest.IdempotencyStore
+	err = jsensure.Startup().Do(ctx, s.logger, "bucket "+idemBucket, func(ctx context.Context) (err error) {
+		idem, err = ingest.OpenIdempotencyStore(ctx, s.js, idemBucket, cfg.Stream.Replicas, ingest.DefaultIdempotencyTTL)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -260,7 +270,7 @@ func (s *server) startBacklog(ctx context.Context, admitOnly bool) (*stream.Back
 		Durable: s.cfg.Persist.Durable, Threshold: s.cfg.BacklogThreshold, Interval: time.Second,
 		AdmitOnly: admitOnly,
 	}, s.logger)
-	if err := backlog.Refresh(ctx); err != nil {
+	if err := jsensure.Startup().Do(ctx, s.logger, "state of stream "+s.cfg.Stream.Name, backlog.Refresh); err != nil {
 		return nil, err
 	}
 	s.goWork(func() { backlog.Run(s.workCtx) })
@@ -290,28 +300,6 @@ func (s *server) goWork(fn func()) {
 		defer s.work.Done()
 		fn()
 	}()
-}
-
-func (s *server) connectNATS() error {
-	url, opts, err := s.natsEndpoint()
-	if err != nil {
-		return err
-	}
-	opts = append(opts, nats.Name("telemetryd"))
-	nc, err := nats.Connect(url, append(opts,
-		nats.MaxReconnects(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				s.logger.Warn("nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { s.logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
-	)...)
-	if err != nil {
-		return fmt.Errorf("connect to nats: %w", err)
-	}
-	s.nc = nc
-	return nil
 }
 
 func (s *server) readyHandler(w http.ResponseWriter, r *http.Request) {

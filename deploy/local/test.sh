@@ -65,6 +65,13 @@ if [ -z "${TELEMETRYD_TEST_CLICKHOUSE_CLUSTER:-}" ]; then
   cluster_dir=$(newdir "-cluster")
   TELEMETRYD_TEST_CLICKHOUSE_CLUSTER=$("$here/clickhouse-cluster.sh" start "$cluster_dir")
 fi
+# nats-server from the Go module go.mod pins, for the test that runs a NATS cluster as
+# separate processes (cmd/telemetryd/e2e_coldstart_test.go); go caches the build.
+if [ -z "${TELEMETRYD_TEST_NATS_SERVER:-}" ]; then
+  TELEMETRYD_TEST_NATS_SERVER=${XDG_CACHE_HOME:-$HOME/.cache}/telemetryd/bin/nats-server
+  go build -o "$TELEMETRYD_TEST_NATS_SERVER" github.com/nats-io/nats-server/v2
+fi
+export TELEMETRYD_TEST_NATS_SERVER
 # Both servers, for tests that compare them; TELEMETRYD_TEST_CLICKHOUSE is set per pass.
 export TELEMETRYD_TEST_CLICKHOUSE_LEGACY=${TELEMETRYD_TEST_CLICKHOUSE_LEGACY:-}
 export TELEMETRYD_TEST_CLICKHOUSE_CURRENT=${TELEMETRYD_TEST_CLICKHOUSE_CURRENT:-}

@@ -124,7 +124,7 @@ func explain(js jetstream.JetStream, stream string, err error) error {
 	}
 	last := js.Conn().LastError()
 	if errors.Is(last, nats.ErrPermissionViolation) && strings.Contains(last.Error(), "."+stream+`"`) {
-		return fmt.Errorf("%w (%v: this NATS user may not create or reconfigure %s; its owner role does)", err, last, stream)
+		return fmt.Errorf("%w (%w: this NATS user may not create or reconfigure %s; its owner role does)", err, last, stream)
 	}
 	return err
 }

@@ -15,6 +15,10 @@ import (
 type Policy struct {
 	Initial time.Duration // the first wait
 	Max     time.Duration // the cap every later wait doubles up to
+	// Attempt bounds each attempt (0: only ctx does). A request that is never answered
+	// (NATS drops a request to a server still electing its leaders, or one the user
+	// may not make) then costs one attempt instead of the whole start deadline.
+	Attempt time.Duration
 	// Retryable reports whether an error may go away by itself (a server still
 	// starting); nil retries every error. Any other error is returned at once.
 	Retryable func(error) bool
@@ -32,7 +36,7 @@ func Startup(retryable func(error) bool) Policy {
 func (p Policy) Do(ctx context.Context, logger *slog.Logger, what string, attempt func(context.Context) error) error {
 	wait := p.Initial
 	for n := 1; ; n++ {
-		err := attempt(ctx)
+		err := p.try(ctx, attempt)
 		if err == nil {
 			if n > 1 {
 				logger.Info("dependency available", "waited_for", what, "attempts", n)
@@ -56,6 +60,16 @@ func (p Policy) Do(ctx context.Context, logger *slog.Logger, what string, attemp
 		}
 		wait = p.next(wait)
 	}
+}
+
+// try runs one attempt, bounded by p.Attempt when set.
+func (p Policy) try(ctx context.Context, attempt func(context.Context) error) error {
+	if p.Attempt <= 0 {
+		return attempt(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.Attempt)
+	defer cancel()
+	return attempt(ctx)
 }
 
 // next is the wait after wait: doubled, at most Max.

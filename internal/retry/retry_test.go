@@ -78,3 +78,23 @@ func TestWaitsDoubleUpToTheCap(t *testing.T) {
 		}
 	}
 }
+
+// TestAttemptIsBounded: an attempt that never answers (a request NATS drops) is cut off
+// after Policy.Attempt and tried again, instead of using up the whole start deadline.
+func TestAttemptIsBounded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	calls := 0
+	p := Policy{Initial: time.Millisecond, Max: time.Millisecond, Attempt: 20 * time.Millisecond}
+	err := p.Do(ctx, quiet(), "a server that drops the first request", func(ctx context.Context) error {
+		calls++
+		if calls == 1 {
+			<-ctx.Done() // no answer: only the attempt's deadline ends it
+			return ctx.Err()
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("err %v after %d attempts, want success on the second", err, calls)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/telemetryd/telemetryd/internal/jsensure"
 )
 
 // members tracks the live persist processes through a KV bucket whose entries expire:
@@ -29,19 +31,24 @@ type members struct {
 
 const memberKeyPrefix = "m."
 
+// openMembers joins the live members. On a cluster still forming, the bucket's
+// creation and the first heartbeat are retried until ctx, the start deadline, ends.
 func openMembers(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, id string, heartbeat time.Duration, logger *slog.Logger) (*members, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "telemetryd persist workers alive now",
-		Storage:     jetstream.MemoryStorage,
-		Replicas:    replicas,
-		TTL:         3 * heartbeat,
+	m := &members{id: id, heartbeat: heartbeat, logger: logger, live: []string{id}}
+	err := jsensure.Startup().Do(ctx, logger, "membership bucket "+bucket, func(ctx context.Context) (err error) {
+		m.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      bucket,
+			Description: "telemetryd persist workers alive now",
+			Storage:     jetstream.MemoryStorage,
+			Replicas:    replicas,
+			TTL:         3 * heartbeat,
+		})
+		if err != nil {
+			return err
+		}
+		return m.beat(ctx)
 	})
 	if err != nil {
-		return nil, err
-	}
-	m := &members{kv: kv, id: id, heartbeat: heartbeat, logger: logger, live: []string{id}}
-	if err := m.beat(ctx); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/telemetryd/telemetryd/internal/jsensure"
 	"github.com/telemetryd/telemetryd/internal/metrics"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
@@ -87,14 +88,21 @@ type Worker struct {
 func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Config, ch driver.Conn, cfg Config, logger *slog.Logger) (*Worker, error) {
 	w := &Worker{cfg: cfg, stream: streamCfg, js: js, ch: ch, logger: logger,
 		slots: make(chan struct{}, max(cfg.MaxConcurrentBatches, 1))}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        cfg.DeadLetter,
-		Description: "telemetryd events persist workers could not store, with the reason in a header",
-		Subjects:    []string{cfg.DeadLetter + ".>"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    streamCfg.Replicas,
-		MaxAge:      streamCfg.MaxAge,
-	}); err != nil {
+	// Each step waits for a cluster still forming (started together with this
+	// process) until ctx, the start deadline, ends; the log says what it waits for.
+	startup := jsensure.Startup()
+	err := startup.Do(ctx, logger, "dead-letter stream "+cfg.DeadLetter, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.DeadLetter,
+			Description: "telemetryd events persist workers could not store, with the reason in a header",
+			Subjects:    []string{cfg.DeadLetter + ".>"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    streamCfg.Replicas,
+			MaxAge:      streamCfg.MaxAge,
+		})
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("create dead-letter stream: %w", err)
 	}
 	// The consumers set no MaxDeliver: the server would stop delivering an event
@@ -103,17 +111,22 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Con
 	// poison event itself and keeps a record of it (deadLetter). A batch waiting or
 	// retrying is kept in progress, so AckWait only redelivers a dead worker's events.
 	for k := 0; k < streamCfg.Partitions; k++ {
-		c, err := js.CreateOrUpdateConsumer(ctx, streamCfg.Name, jetstream.ConsumerConfig{
-			Durable:        stream.ConsumerName(cfg.Durable, k),
-			Description:    fmt.Sprintf("telemetryd persist workers, partition %d", k),
-			FilterSubject:  streamCfg.PartitionFilter(k),
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        cfg.AckWait,
-			DeliverPolicy:  jetstream.DeliverAllPolicy,
-			MaxAckPending:  cfg.MaxBatchEvents * 2,
-			PriorityPolicy: jetstream.PriorityPolicyPinned,
-			PriorityGroups: []string{priorityGroup},
-			PinnedTTL:      cfg.TakeoverAfter,
+		name := stream.ConsumerName(cfg.Durable, k)
+		var c jetstream.Consumer
+		err := startup.Do(ctx, logger, "persist consumer "+name, func(ctx context.Context) (err error) {
+			c, err = js.CreateOrUpdateConsumer(ctx, streamCfg.Name, jetstream.ConsumerConfig{
+				Durable:        name,
+				Description:    fmt.Sprintf("telemetryd persist workers, partition %d", k),
+				FilterSubject:  streamCfg.PartitionFilter(k),
+				AckPolicy:      jetstream.AckExplicitPolicy,
+				AckWait:        cfg.AckWait,
+				DeliverPolicy:  jetstream.DeliverAllPolicy,
+				MaxAckPending:  cfg.MaxBatchEvents * 2,
+				PriorityPolicy: jetstream.PriorityPolicyPinned,
+				PriorityGroups: []string{priorityGroup},
+				PinnedTTL:      cfg.TakeoverAfter,
+			})
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("create persist consumer for partition %d: %w", k, err)
