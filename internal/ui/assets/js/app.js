@@ -120,6 +120,8 @@ function takeSSOTokens() {
   }
 }
 
+// A blocked resource is a bug of the UI: say so where tests and developers look.
+document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation:', e.violatedDirective, e.blockedURI));
 window.addEventListener('hashchange', render);
 window.addEventListener('session-expired', () => {
   user = null;

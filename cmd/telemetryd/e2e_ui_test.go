@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otellog "go.opentelemetry.io/otel/log"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/telemetryd/telemetryd/authn"
+)
+
+// uiBrowser starts headless Chromium (Debian's chromium package) for one test and
+// collects the page's uncaught exceptions and console errors (a CSP violation is one).
+func uiBrowser(t *testing.T) (context.Context, func() []string) {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("the UI test needs Chromium (apt-get install chromium): %v", err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	// No timeout on the browser's own context: it would stop the browser; each step
+	// of the test has its own.
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	var mu sync.Mutex
+	var problems []string
+	err = chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			desc := ""
+			if d.Exception != nil {
+				desc = d.Exception.Description
+			}
+			problems = append(problems, fmt.Sprintf("exception: %s %s at %s:%d", d.Text, desc, d.URL, d.LineNumber+1))
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				problems = append(problems, "console.error: "+strings.Join(args, " "))
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), problems...) }
+}
+
+// screenshotDir is where the UI test leaves its screenshots: $TELEMETRYD_TEST_ARTIFACTS
+// or .test/screenshots at the repository root (ignored by git).
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("TELEMETRYD_TEST_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", ".test")
+	}
+	dir = filepath.Join(dir, "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func sendUITelemetry(t *testing.T, addr, token string) {
+	t.Helper()
+	ctx := context.Background()
+	headers := map[string]string{"Authorization": "Bearer " + token}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(addr), otlptracehttp.WithInsecure(),
+		otlptracehttp.WithHeaders(headers), otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := resource.NewSchemaless(semconv.ServiceName("weather-mcp"), semconv.ServiceVersion("1.2.3"))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithResource(res))
+	tracer := tp.Tracer("mcp")
+	start := time.Now().Add(-2 * time.Second)
+	rootCtx, root := tracer.Start(ctx, "tools/call get_weather", trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start),
+		trace.WithAttributes(attribute.String("mcp.tool.name", "get_weather"), attribute.String("mcp.session.id", "sess-ui-1")))
+	for i, name := range []string{"geocode city", "GET api.weather.example/forecast", "render answer"} {
+		_, child := tracer.Start(rootCtx, name, trace.WithTimestamp(start.Add(time.Duration(10+i*100)*time.Millisecond)),
+			trace.WithAttributes(attribute.Int("step", i)))
+		if i == 1 {
+			child.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", 2)))
+			child.SetStatus(codes.Error, "upstream 503")
+		}
+		child.End(trace.WithTimestamp(start.Add(time.Duration(90+i*100) * time.Millisecond)))
+	}
+	root.End(trace.WithTimestamp(start.Add(400 * time.Millisecond)))
+	if err := tp.Shutdown(ctx); err != nil {
+		t.Fatalf("export spans: %v", err)
+	}
+	sendUILog(t, addr, token, otellog.SeverityError, "upstream weather API failed")
+	sendUILog(t, addr, token, otellog.SeverityInfo, "cache warmed")
+}
+
+func sendUILog(t *testing.T, addr, token string, sev otellog.Severity, body string) {
+	t.Helper()
+	ctx := context.Background()
+	exp, err := otlploghttp.New(ctx, otlploghttp.WithEndpoint(addr), otlploghttp.WithInsecure(),
+		otlploghttp.WithHeaders(map[string]string{"Authorization": "Bearer " + token}),
+		otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := sdklog.NewLoggerProvider(sdklog.WithResource(resource.NewSchemaless(semconv.ServiceName("weather-mcp"))),
+		sdklog.WithProcessor(sdklog.NewSimpleProcessor(exp)))
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	rec.SetSeverity(sev)
+	rec.SetSeverityText(sev.String())
+	rec.SetBody(attribute.StringValue(body))
+	rec.AddAttributes(attribute.String("mcp.tool.name", "get_weather"))
+	lp.Logger("mcp").Emit(ctx, rec)
+	if err := lp.Shutdown(ctx); err != nil {
+		t.Fatalf("export log: %v", err)
+	}
+}
+
+// waitJS waits until the JavaScript expression is true.
+func waitJS(expr string) chromedp.Action[chromedp.Void] {
+	poll := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := poll(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
+// waitText waits until the element of sel contains want.
+func waitText(sel, want string) chromedp.Action[chromedp.Void] {
+	return waitJS(fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.innerText.includes(%q); })()`, sel, want))
+}
+
+// into runs a that returns a value and keeps the value in dst.
+func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		v, err := a(ctx, t)
+		*dst = v
+		return chromedp.Void{}, err
+	}
+}
+
+func shot(t *testing.T, dir, name string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		t.Logf("screenshot %s", filepath.Join(dir, name+".png"))
+		return chromedp.Void{}, os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
+	}
+}
+
+// TestWebUIInChromium drives the UI in headless Chromium against a real server: sign
+// in, the traces an OTel SDK just sent, one trace's waterfall, a log filter, the live
+// tail receiving a new log, an ingest token created and revoked, sign out. Every page
+// is saved as a screenshot.
+func TestWebUIInChromium(t *testing.T) {
+	ctx, problems := uiBrowser(t)
+	s := startTestServerWith(t, func(c *serveConfig) {
+		c.Auth.AnonymousLimit = authn.RateLimit{Rate: 1000, Burst: 1000}
+	})
+	addr := s.httpAddr.String()
+	base := "http://" + addr
+	c := apiClient{t: t, base: base}
+	const email, password = "ui@acme.example", "ui-pass-delta-42"
+	bootstrapAdmin(t, s, c, "acme", email, password)
+	token := ingestToken(t, s, "acme")
+	sendUITelemetry(t, addr, token)
+	waitForRows(t, s, "the spans", "SELECT count() FROM spans WHERE tenant_id = 'acme' AND service_name = 'weather-mcp'", 4)
+	waitForRows(t, s, "the logs", "SELECT count() FROM logs WHERE tenant_id = 'acme' AND service_name = 'weather-mcp'", 2)
+	dir := screenshotDir(t)
+
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		step, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := chromedp.Do(step, actions...); err != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s: %v\npage text:\n%s\nbrowser problems: %v", what, err, body, problems())
+		}
+	}
+
+	var location string
+	run("open / and land on the sign-in form",
+		chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#login`)), into(&location, chromedp.Location()), shot(t, dir, "1-sign-in"))
+	if location != base+"/ui/" {
+		t.Fatalf("/ led to %s, want %s/ui/", location, base)
+	}
+	run("sign in with a wrong password",
+		chromedp.SendKeys(chromedp.CSS(`#login input[name=email]`), email), chromedp.SendKeys(chromedp.CSS(`#login input[name=password]`), "wrong-password"),
+		chromedp.Click(chromedp.CSS(`#login button[type=submit]`)), waitText(`#login`, "Wrong email or password"))
+	run("sign in",
+		chromedp.SetValue(chromedp.CSS(`#login input[name=password]`), password), chromedp.Click(chromedp.CSS(`#login button[type=submit]`)),
+		waitText(`#traces`, "tools/call get_weather"), waitText(`#traces`, "weather-mcp"), shot(t, dir, "2-traces"))
+
+	var rows int
+	run("open the trace",
+		chromedp.Click(chromedp.CSS(`#traces a.trace-link`)), chromedp.WaitVisible(chromedp.CSS(`#waterfall .wf-row`)),
+		waitText(`#span-details`, "tools/call get_weather"),
+		into(&rows, chromedp.Evaluate[int](`document.querySelectorAll('#waterfall .wf-row').length`)))
+	if rows != 4 {
+		t.Fatalf("the waterfall shows %d spans, want 4", rows)
+	}
+	run("select the failing span with the keyboard",
+		chromedp.Focus(chromedp.CSS(`#waterfall`)), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown),
+		waitText(`#span-details`, "upstream 503"), waitText(`#span-details`, "retry"), waitText(`#span-details`, "service.version"),
+		shot(t, dir, "3-trace"))
+
+	run("filter logs by body text",
+		chromedp.Click(chromedp.CSS(`nav a[href^="#/logs"]`)), waitText(`#logs`, "cache warmed"),
+		chromedp.SendKeys(chromedp.CSS(`form.filters input[name=q]`), "upstream"), chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
+		waitJS(`(() => { const t = document.querySelector('#logs'); return !!t && t.tBodies[0].rows.length === 1 && t.innerText.includes('upstream weather API failed'); })()`),
+		shot(t, dir, "4-logs"))
+
+	run("open the live tail", chromedp.Click(chromedp.CSS(`#tail`)), waitText(`#tail-status`, "connected"))
+	sendUILog(t, addr, token, otellog.SeverityWarn, "upstream slow, live tail sees this")
+	run("the tail receives the new log", waitText(`#tail-table`, "live tail sees this"), shot(t, dir, "5-logs-live-tail"))
+
+	run("metrics and MCP pages",
+		chromedp.Click(chromedp.CSS(`nav a[href^="#/metrics"]`)), waitText(`main`, "Pick a metric"), shot(t, dir, "6-metrics"),
+		chromedp.Click(chromedp.CSS(`nav a[href^="#/mcp"]`)), waitText(`#tools`, "get_weather"), waitText(`main`, "sess-ui-1"), shot(t, dir, "7-mcp"))
+
+	var secret string
+	run("create an ingest token",
+		chromedp.Click(chromedp.CSS(`nav a[href^="#/settings"]`)), chromedp.WaitVisible(chromedp.CSS(`#tokens-create`)),
+		chromedp.SendKeys(chromedp.CSS(`#tokens-create input[name=name]`), "ui-token"), chromedp.Click(chromedp.CSS(`#tokens-create button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#section-tokens .secret-box input.secret`)), into(&secret, chromedp.Value(chromedp.CSS(`#section-tokens .secret-box input.secret`))),
+		waitText(`#tokens`, "ui-token"), shot(t, dir, "8-settings-token-created"))
+	if !strings.HasPrefix(secret, "") || len(secret) < 20 {
+		t.Fatalf("the new token's secret is %q", secret)
+	}
+	sendUILog(t, addr, secret, otellog.SeverityInfo, "sent with the token made in the UI")
+	run("revoke it (two presses)",
+		chromedp.Click(chromedp.CSS(`#tokens tr[data-name="ui-token"] button.danger`)), waitText(`#tokens tr[data-name="ui-token"]`, "Confirm revoke"),
+		chromedp.Click(chromedp.CSS(`#tokens tr[data-name="ui-token"] button.danger`)), waitText(`#tokens tr[data-name="ui-token"]`, "revoked"),
+		shot(t, dir, "9-settings-token-revoked"))
+	if got, _, _ := c.call("GET", "/auth/fetch_user", secret, nil); got != 401 && got != 403 {
+		t.Errorf("the revoked ingest token reads the API: %d", got)
+	}
+
+	run("the traces page at 390 px",
+		chromedp.EmulateViewport(390, 844), chromedp.Click(chromedp.CSS(`nav a[href^="#/traces"]`)), waitText(`#traces`, "tools/call get_weather"),
+		shot(t, dir, "10-traces-390px"), chromedp.EmulateViewport(1280, 900))
+
+	var stored string
+	run("sign out",
+		chromedp.Click(chromedp.CSS(`#signout`)), chromedp.WaitVisible(chromedp.CSS(`#login`)),
+		into(&stored, chromedp.Evaluate[string](`sessionStorage.getItem('telemetryd.session') || ''`)))
+	if stored != "" {
+		t.Fatalf("the session is still stored after signing out: %q", stored)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("the browser reported problems: %v", p)
+	}
+}
