@@ -17,9 +17,12 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otellog "go.opentelemetry.io/otel/log"
+	"go.opentelemetry.io/otel/metric"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
@@ -122,6 +125,55 @@ func sendUITelemetry(t *testing.T, addr, token string) {
 	}
 	sendUILog(t, addr, token, otellog.SeverityError, "upstream weather API failed")
 	sendUILog(t, addr, token, otellog.SeverityInfo, "cache warmed")
+
+	mexp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpoint(addr), otlpmetrichttp.WithInsecure(),
+		otlpmetrichttp.WithHeaders(headers), otlpmetrichttp.WithRetry(otlpmetrichttp.RetryConfig{Enabled: false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res),
+		sdkmetric.WithReader(sdkmetric.NewPeriodicReader(mexp, sdkmetric.WithInterval(time.Hour))))
+	latency, _ := mp.Meter("mcp").Float64Histogram("mcp.tool.duration", metric.WithUnit("ms"))
+	for _, v := range []float64{40, 60, 250} {
+		latency.Record(ctx, v, metric.WithAttributes(attribute.String("mcp.tool.name", "get_weather")))
+	}
+	if err := mp.Shutdown(ctx); err != nil {
+		t.Fatalf("export metrics: %v", err)
+	}
+}
+
+// sendBigTrace sends one trace of n spans: a root, and children nested a few deep.
+func sendBigTrace(t *testing.T, addr, token string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(addr), otlptracehttp.WithInsecure(),
+		otlptracehttp.WithCompression(otlptracehttp.GzipCompression),
+		otlptracehttp.WithHeaders(map[string]string{"Authorization": "Bearer " + token}),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName("batch-job"))),
+		sdktrace.WithBatcher(exp, sdktrace.WithMaxExportBatchSize(2000), sdktrace.WithMaxQueueSize(n)))
+	tracer := tp.Tracer("batch")
+	start := time.Now().Add(-time.Minute)
+	rootCtx, root := tracer.Start(ctx, "nightly import", trace.WithTimestamp(start))
+	parent := rootCtx
+	for i := 1; i < n; i++ {
+		at := start.Add(time.Duration(i) * time.Millisecond)
+		c, span := tracer.Start(parent, fmt.Sprintf("row %d", i), trace.WithTimestamp(at))
+		span.End(trace.WithTimestamp(at.Add(3 * time.Millisecond)))
+		if i%100 == 1 { // every hundredth span opens a level under the root
+			parent = c
+		}
+		if i%1000 == 0 {
+			parent = rootCtx
+		}
+	}
+	root.End(trace.WithTimestamp(start.Add(time.Duration(n+5) * time.Millisecond)))
+	if err := tp.Shutdown(ctx); err != nil {
+		t.Fatalf("export the big trace: %v", err)
+	}
 }
 
 func sendUILog(t *testing.T, addr, token string, sev otellog.Severity, body string) {
@@ -181,6 +233,9 @@ func shot(t *testing.T, dir, name string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// bigTraceSpans is the largest trace the API returns whole.
+const bigTraceSpans = 10000
+
 // TestWebUIInChromium drives the UI in headless Chromium against a real server: sign
 // in, the traces an OTel SDK just sent, one trace's waterfall, a log filter, the live
 // tail receiving a new log, an ingest token created and revoked, sign out. Every page
@@ -199,6 +254,8 @@ func TestWebUIInChromium(t *testing.T) {
 	sendUITelemetry(t, addr, token)
 	waitForRows(t, s, "the spans", "SELECT count() FROM spans WHERE tenant_id = 'acme' AND service_name = 'weather-mcp'", 4)
 	waitForRows(t, s, "the logs", "SELECT count() FROM logs WHERE tenant_id = 'acme' AND service_name = 'weather-mcp'", 2)
+	sendBigTrace(t, addr, token, bigTraceSpans)
+	waitForRows(t, s, "the big trace", "SELECT count() FROM spans WHERE tenant_id = 'acme' AND service_name = 'batch-job'", bigTraceSpans)
 	dir := screenshotDir(t)
 
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -237,6 +294,39 @@ func TestWebUIInChromium(t *testing.T) {
 		waitText(`#span-details`, "upstream 503"), waitText(`#span-details`, "retry"), waitText(`#span-details`, "service.version"),
 		shot(t, dir, "3-trace"))
 
+	var big struct {
+		Rows  int    `json:"rows"`
+		Last  string `json:"last"`
+		Total string `json:"total"`
+	}
+	run("a trace of 10 000 spans renders only the rows in view",
+		chromedp.Click(chromedp.CSS(`nav a[href^="#/traces"]`)), waitText(`#traces`, "nightly import"),
+		chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll('#traces a.trace-link')].find((a) => a.innerText === 'nightly import')`)),
+		waitText(`main`, "10000 spans"), chromedp.WaitVisible(chromedp.CSS(`#waterfall .wf-row`)),
+		chromedp.Focus(chromedp.CSS(`#waterfall`)), chromedp.KeyEvent(kb.End),
+		waitText(`#span-details`, "row 9999"),
+		into(&big, chromedp.Evaluate[struct {
+			Rows  int    `json:"rows"`
+			Last  string `json:"last"`
+			Total string `json:"total"`
+		}](`({rows: document.querySelectorAll('#waterfall .wf-row').length,
+			last: [...document.querySelectorAll('#waterfall .wf-row')].pop().innerText,
+			total: document.querySelector('#waterfall .wf-inner').style.height})`)),
+		shot(t, dir, "3b-trace-10000-spans"))
+	if big.Rows == 0 || big.Rows > 200 || !strings.Contains(big.Last, "row") || big.Total != fmt.Sprintf("%dpx", bigTraceSpans*26) {
+		t.Fatalf("the 10 000-span waterfall: %+v, want a few dozen rows in the DOM over a %dpx scroll height", big, bigTraceSpans*26)
+	}
+
+	var before, after string
+	run("an expired access token is refreshed without losing the page",
+		chromedp.Navigate(base+"/ui/#/logs?q=cache"), waitText(`#logs`, "cache warmed"),
+		into(&before, chromedp.Evaluate[string](`(() => { const s = JSON.parse(sessionStorage.getItem('telemetryd.session')); const r = s.refresh; s.access = 'expired'; sessionStorage.setItem('telemetryd.session', JSON.stringify(s)); return r; })()`)),
+		chromedp.Reload(), waitText(`#logs`, "cache warmed"),
+		into(&after, chromedp.Evaluate[string](`JSON.parse(sessionStorage.getItem('telemetryd.session')).refresh`)))
+	if before == after || after == "" {
+		t.Fatalf("the refresh token was not traded for a new one (%q, %q)", before, after)
+	}
+
 	run("filter logs by body text",
 		chromedp.Click(chromedp.CSS(`nav a[href^="#/logs"]`)), waitText(`#logs`, "cache warmed"),
 		chromedp.SendKeys(chromedp.CSS(`form.filters input[name=q]`), "upstream"), chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
@@ -248,7 +338,13 @@ func TestWebUIInChromium(t *testing.T) {
 	run("the tail receives the new log", waitText(`#tail-table`, "live tail sees this"), shot(t, dir, "5-logs-live-tail"))
 
 	run("metrics and MCP pages",
-		chromedp.Click(chromedp.CSS(`nav a[href^="#/metrics"]`)), waitText(`main`, "Pick a metric"), shot(t, dir, "6-metrics"),
+		chromedp.Click(chromedp.CSS(`nav a[href^="#/metrics"]`)), waitText(`main`, "Pick a metric"),
+		waitJS(`[...document.querySelectorAll('#metric-names option')].some((o) => o.value === 'mcp.tool.duration')`),
+		chromedp.SendKeys(chromedp.CSS(`form.filters input[name=metric]`), "mcp.tool.duration"),
+		chromedp.SetValue(chromedp.CSS(`form.filters input[name=group]`), "attr.mcp.tool.name"),
+		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#metric-chart svg circle, #metric-chart svg polyline`)), waitText(`main`, "p99 mcp.tool.name=get_weather"), waitText(`main`, "p50 mcp.tool.name=get_weather"),
+		shot(t, dir, "6-metrics"),
 		chromedp.Click(chromedp.CSS(`nav a[href^="#/mcp"]`)), waitText(`#tools`, "get_weather"), waitText(`main`, "sess-ui-1"), shot(t, dir, "7-mcp"))
 
 	var secret string
@@ -257,7 +353,7 @@ func TestWebUIInChromium(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#tokens-create input[name=name]`), "ui-token"), chromedp.Click(chromedp.CSS(`#tokens-create button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#section-tokens .secret-box input.secret`)), into(&secret, chromedp.Value(chromedp.CSS(`#section-tokens .secret-box input.secret`))),
 		waitText(`#tokens`, "ui-token"), shot(t, dir, "8-settings-token-created"))
-	if !strings.HasPrefix(secret, "") || len(secret) < 20 {
+	if len(secret) < 20 {
 		t.Fatalf("the new token's secret is %q", secret)
 	}
 	sendUILog(t, addr, secret, otellog.SeverityInfo, "sent with the token made in the UI")
@@ -280,6 +376,12 @@ func TestWebUIInChromium(t *testing.T) {
 	if stored != "" {
 		t.Fatalf("the session is still stored after signing out: %q", stored)
 	}
+	run("a session whose refresh token is gone shows the sign-in form with a message",
+		chromedp.SendKeys(chromedp.CSS(`#login input[name=email]`), email), chromedp.SendKeys(chromedp.CSS(`#login input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`#login button[type=submit]`)), waitText(`#traces`, "tools/call get_weather"),
+		into(new(bool), chromedp.Evaluate[bool](`(sessionStorage.setItem('telemetryd.session', JSON.stringify({access: 'x', refresh: 'y'})), true)`)),
+		chromedp.Reload(), waitText(`#login`, "session expired"), shot(t, dir, "11-session-expired"))
+
 	if p := problems(); len(p) > 0 {
 		t.Fatalf("the browser reported problems: %v", p)
 	}

@@ -9,10 +9,13 @@ function s(tag, attrs, ...kids) {
   return el;
 }
 
-export function lineChart(series, { width = 900, height = 280, format = (v) => String(v) } = {}) {
+// The x axis spans range ([start, end] in unix ms) when given, else the points.
+export function lineChart(series, { width = 900, height = 280, format = (v) => String(v), range } = {}) {
   const pad = { l: 64, r: 12, t: 10, b: 28 };
   const pts = series.flatMap((x) => x.points);
-  const tMin = Math.min(...pts.map((p) => p.t)), tMax = Math.max(...pts.map((p) => p.t));
+  const tMin = range ? range[0] : Math.min(...pts.map((p) => p.t));
+  const tMax = range ? range[1] : Math.max(...pts.map((p) => p.t));
+  const long = tMax - tMin > 36 * 3600e3;
   let vMin = Math.min(0, ...pts.map((p) => p.v)), vMax = Math.max(...pts.map((p) => p.v));
   if (vMax === vMin) vMax = vMin + 1;
   const x = (t) => pad.l + ((t - tMin) / Math.max(tMax - tMin, 1)) * (width - pad.l - pad.r);
@@ -25,8 +28,10 @@ export function lineChart(series, { width = 900, height = 280, format = (v) => S
   }
   for (let i = 0; i <= 4; i++) {
     const t = tMin + ((tMax - tMin) * i) / 4;
-    svg.append(s('text', { x: x(t), y: height - 8, 'text-anchor': 'middle', class: 'axis' },
-      new Date(t).toLocaleTimeString(undefined, { hour12: false, hour: '2-digit', minute: '2-digit' })));
+    const anchor = i === 0 ? 'start' : i === 4 ? 'end' : 'middle';
+    svg.append(s('text', { x: x(t), y: height - 8, 'text-anchor': anchor, class: 'axis' },
+      long ? new Date(t).toLocaleDateString(undefined, { month: 'short', day: 'numeric' })
+        : new Date(t).toLocaleTimeString(undefined, { hour12: false, hour: '2-digit', minute: '2-digit' })));
   }
   series.forEach((ser, i) => {
     const sorted = ser.points.slice().sort((a, b) => a.t - b.t);

@@ -98,10 +98,10 @@ function credentialSection(kind) {
             h('td', {}, h('span', { class: 'badge ' + x.status }, x.status)),
             h('td', {}, fmtTime(x.created_at)), h('td', {}, x.expires_at ? fmtTime(x.expires_at) : 'never'),
             h('td', {}, x.last_used_at ? fmtTime(x.last_used_at) : 'never'),
-            h('td', { class: 'actions' }, live ? [
+            h('td', { class: 'actions' }, live ? h('div', { class: 'actions-row' },
               kind.rotate ? [grace, h('button', { type: 'button', onclick: () => act(() => kind.rotate(x, grace.value)) }, 'Rotate')] : null,
               confirmButton('Revoke', 'Confirm revoke', () => act(() => kind.revoke(x))),
-            ] : null));
+            ) : null));
         })))));
     }, (err) => { if (err.status !== 401) mount(list, state('error', 'Could not load: ' + err.message)); });
   }
@@ -136,10 +136,10 @@ function usersSection() {
         h('thead', {}, h('tr', {}, ['Email', 'Name', 'Role', 'Status', 'Last sign-in', ''].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, d.users.map((u) => h('tr', {}, h('td', {}, u.email), h('td', {}, u.display_name), h('td', {}, u.role),
           h('td', {}, h('span', { class: 'badge ' + u.status }, u.status)), h('td', {}, u.last_login_at ? fmtTime(u.last_login_at) : 'never'),
-          h('td', { class: 'actions' }, u.status === 'active' ? [
+          h('td', { class: 'actions' }, u.status === 'active' ? h('div', { class: 'actions-row' },
             h('button', { type: 'button', onclick: () => act(() => api.api(`/auth/users/${encodeURIComponent(u.id)}/reset_password`, { method: 'POST' })) }, 'Reset password'),
             confirmButton('Disable', 'Confirm disable', () => act(() => api.api(`/auth/users/${encodeURIComponent(u.id)}/disable`, { method: 'POST' }))),
-          ] : null)))))));
+          ) : null)))))));
     }, (err) => { if (err.status !== 401) mount(list, state('error', 'Could not load: ' + err.message)); });
   }
   refresh();
