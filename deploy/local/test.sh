@@ -3,7 +3,8 @@
 # clickhouse-server, installed if missing) on free ports with its own data directory,
 # and a private ClickHouse cluster (three more clickhouse-server processes and Debian's
 # zookeeper, see clickhouse-cluster.sh) for the --clickhouse-cluster tests; all stopped
-# afterwards. NATS is embedded in the tests.
+# afterwards. NATS is embedded in the tests. The UI test's screenshots land in
+# $TELEMETRYD_TEST_ARTIFACTS/screenshots (default .test/screenshots).
 #
 # Extra arguments go to `go test`, e.g. ./deploy/local/test.sh -run TestEndToEnd ./cmd/...
 set -euo pipefail
@@ -13,6 +14,12 @@ cd "$root"
 
 "$here/clickhouse.sh" install
 "$here/clickhouse-cluster.sh" install
+# The web UI's test (TestWebUIInChromium) drives Debian's headless chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test.sh: installing Debian's chromium" >&2
+  if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 dir=$(mktemp -d "${TMPDIR:-/tmp}/telemetryd-test-clickhouse.XXXXXX")
 cluster_dir=$(mktemp -d "${TMPDIR:-/tmp}/telemetryd-test-clickhouse-cluster.XXXXXX")
 cleanup() {
