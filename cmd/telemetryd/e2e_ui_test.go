@@ -345,7 +345,7 @@ func TestWebUIInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#metric-chart svg circle, #metric-chart svg polyline`)), waitText(`main`, "p99 mcp.tool.name=get_weather"), waitText(`main`, "p50 mcp.tool.name=get_weather"),
 		shot(t, dir, "6-metrics"),
-		chromedp.Click(chromedp.CSS(`nav a[href^="#/mcp"]`)), waitText(`#tools`, "get_weather"), waitText(`main`, "sess-ui-1"), shot(t, dir, "7-mcp"))
+		chromedp.Click(chromedp.CSS(`nav a[href^="#/mcp"]`)), waitText(`#tools`, "get_weather"), chromedp.WaitVisible(chromedp.CSS(`#tool-chart svg circle, #tool-chart svg polyline`)), waitText(`main`, "sess-ui-1"), shot(t, dir, "7-mcp"))
 
 	var secret string
 	run("create an ingest token",
@@ -357,6 +357,30 @@ func TestWebUIInChromium(t *testing.T) {
 		t.Fatalf("the new token's secret is %q", secret)
 	}
 	sendUILog(t, addr, secret, otellog.SeverityInfo, "sent with the token made in the UI")
+	var rotated string
+	run("rotate it: a new secret, shown once",
+		chromedp.Click(chromedp.CSS(`#tokens tr[data-name="ui-token"] button.rotate`)),
+		waitJS(fmt.Sprintf(`(() => { const e = document.querySelector('#section-tokens .secret-box input.secret'); return !!e && e.value !== %q; })()`, secret)),
+		into(&rotated, chromedp.Value(chromedp.CSS(`#section-tokens .secret-box input.secret`))))
+	sendUILog(t, addr, rotated, otellog.SeverityInfo, "sent with the rotated token")
+	secret = rotated
+
+	var key string
+	run("create an API key",
+		chromedp.SendKeys(chromedp.CSS(`#apikeys-create input[name=name]`), "ui-key"), chromedp.Click(chromedp.CSS(`#apikeys-create button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#section-apikeys .secret-box input.secret`)), into(&key, chromedp.Value(chromedp.CSS(`#section-apikeys .secret-box input.secret`))),
+		waitText(`#apikeys`, "telemetry:read"),
+		// The form is reset for the next key, with its default scope still ticked.
+		waitJS(`document.querySelector('#apikeys-create input[name="scope-telemetry:read"]').checked`))
+	if got, _, _ := c.call("GET", "/telemetry/fetch_resources", key, nil); got != 200 {
+		t.Errorf("the API key made in the UI reads telemetry: %d", got)
+	}
+	run("revoke the API key",
+		chromedp.Click(chromedp.CSS(`#apikeys tr[data-name="ui-key"] button.danger`)), chromedp.Click(chromedp.CSS(`#apikeys tr[data-name="ui-key"] button.danger`)),
+		waitText(`#apikeys tr[data-name="ui-key"]`, "revoked"))
+	if got, _, _ := c.call("GET", "/telemetry/fetch_resources", key, nil); got != 401 {
+		t.Errorf("the revoked API key: %d, want 401", got)
+	}
 	run("revoke it (two presses)",
 		chromedp.Click(chromedp.CSS(`#tokens tr[data-name="ui-token"] button.danger`)), waitText(`#tokens tr[data-name="ui-token"]`, "Confirm revoke"),
 		chromedp.Click(chromedp.CSS(`#tokens tr[data-name="ui-token"] button.danger`)), waitText(`#tokens tr[data-name="ui-token"]`, "revoked"),

@@ -7,7 +7,10 @@ export function h(tag, props, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.className = v;
-    else if (k === 'value' || k === 'checked' || k === 'selected') el[k] = v;
+    // checked and selected also set the defaults, which a form's reset() returns to.
+    else if (k === 'checked') el.checked = el.defaultChecked = !!v;
+    else if (k === 'selected') el.selected = el.defaultSelected = !!v;
+    else if (k === 'value') el.value = v;
     else el.setAttribute(k, v === true ? '' : v);
   }
   append(el, children);
@@ -36,6 +39,7 @@ export const fmtTime = (t) => {
 
 export const fmtMs = (ms) => {
   if (ms === undefined || ms === null) return '—';
+  if (ms === 0) return '0 ms';
   if (ms < 1) return (ms * 1000).toFixed(0) + ' µs';
   if (ms < 1000) return ms.toFixed(ms < 10 ? 2 : 0) + ' ms';
   return (ms / 1000).toFixed(2) + ' s';

@@ -5,20 +5,45 @@ import * as api from './api.js';
 import { href, setParams, timeWindow } from './app.js';
 import { runQuery } from './query.js';
 import { keepRange } from './traces.js';
+import { lineChart } from './chart.js';
+
+const measures = [['p95_ms', 'p95 latency'], ['p50_ms', 'p50 latency'], ['p99_ms', 'p99 latency'], ['calls', 'Calls'], ['error_rate', 'Error rate']];
+
+// stepFor picks the coarsest useful bucket for a window (the API allows 1500 points).
+function stepFor(win) {
+  const hours = (Number(win.end_time) - Number(win.start_time)) / 3600e3;
+  return hours <= 6 ? '1m' : hours <= 24 ? '5m' : '1h';
+}
 
 const toolSorts = [['calls', 'Calls'], ['errors', 'Errors'], ['error_rate', 'Error rate'], ['p95_ms', 'p95'], ['tool_name', 'Tool']];
 
 export function mcpPage(main, r) {
   const p = r.params;
+  const over = h('div', { class: 'results' });
+  const measure = p.get('measure') || 'p95_ms';
+  const measureSel = h('select', { 'aria-label': 'Chart', onchange: (e) => setParams({ measure: e.target.value }) },
+    measures.map(([v, t]) => h('option', { value: v, selected: measure === v }, t)));
   const tools = h('div', { class: 'results' }), sessions = h('div', { class: 'results' }), resources = h('div', { class: 'results' });
   const sortSel = h('select', { 'aria-label': 'Sort tools by', onchange: (e) => setParams({ tool_sort: e.target.value }) },
     toolSorts.map(([v, t]) => h('option', { value: v, selected: (p.get('tool_sort') || 'calls') === v }, 'Sort: ' + t)));
   main.append(h('h1', {}, 'MCP'),
+    h('section', {}, h('div', { class: 'title-row' }, h('h2', {}, 'Tools over time'), measureSel), over),
     h('section', {}, h('div', { class: 'title-row' }, h('h2', {}, 'Tools'), sortSel), tools),
     h('section', {}, h('h2', {}, 'Sessions'), sessions),
     h('section', {}, h('h2', {}, 'Services'), resources));
   const win = timeWindow(p);
+  const step = stepFor(win);
   const stops = [
+    runQuery(over, (signal) => api.api('/telemetry/fetch_tool_series', { query: { ...win, step }, signal }), (d) => {
+      if (!d.series.length) { over.append(state('empty', 'No MCP tool calls in this time range.')); return; }
+      const ms = measure.endsWith('_ms');
+      const series = d.series.map((x) => ({ label: x.tool_name, points: x.points.map((pt) => ({ t: pt.t, v: measure === 'error_rate' ? pt.error_rate * 100 : pt[measure] })) }));
+      over.append(
+        h('div', { class: 'chart-box', id: 'tool-chart' }, lineChart(series, { range: [Number(win.start_time), Number(win.end_time)],
+          format: (v) => (ms ? fmtMs(v) : measure === 'error_rate' ? v.toFixed(0) + ' %' : (+v.toFixed(1)).toString()) })),
+        h('ul', { class: 'legend' }, series.map((x, i) => h('li', {}, h('span', { class: 'swatch c' + (i % 8) }), x.label))),
+        h('p', { class: 'muted' }, `per ${d.step}`, d.truncated ? ' · the 20 busiest tools' : ''));
+    }),
     runQuery(tools, (signal) => api.api('/telemetry/fetch_tools', { query: { ...win, limit: 100, sort: p.get('tool_sort') || 'calls' }, signal }), (d) => {
       if (!d.tools.length) { tools.append(state('empty', 'No MCP tool calls (spans with mcp.tool.name) in this time range.')); return; }
       tools.append(h('div', { class: 'scroll' }, h('table', { class: 'list', id: 'tools' },

@@ -79,7 +79,7 @@ function credentialSection(kind) {
   const act = async (fn) => {
     try {
       const out = await fn();
-      if (out && out.secret) mount(shown, secretBox(kind.noun, out.secret));
+      mount(shown, out && out.secret ? secretBox(kind.noun, out.secret) : null);
       refresh();
     } catch (err) { if (err.status !== 401) mount(shown, state('error', err.message)); }
   };
@@ -93,13 +93,13 @@ function credentialSection(kind) {
           const grace = h('select', { 'aria-label': 'Grace period for ' + x.name }, graces.map(([v, t]) => h('option', { value: v }, t)));
           const live = x.status === 'active';
           return h('tr', { 'data-name': x.name, class: live ? '' : 'inactive' },
-            h('td', {}, x.name || kind.key(x), x.hint ? h('code', { class: 'muted' }, ' …' + x.hint) : null),
+            h('td', {}, x.name || kind.key(x), x.hint ? h('code', { class: 'muted' }, ' ' + x.hint + '…') : null),
             kind.scopes ? h('td', {}, (x.scopes || []).join(', ')) : null,
             h('td', {}, h('span', { class: 'badge ' + x.status }, x.status)),
             h('td', {}, fmtTime(x.created_at)), h('td', {}, x.expires_at ? fmtTime(x.expires_at) : 'never'),
             h('td', {}, x.last_used_at ? fmtTime(x.last_used_at) : 'never'),
             h('td', { class: 'actions' }, live ? h('div', { class: 'actions-row' },
-              kind.rotate ? [grace, h('button', { type: 'button', onclick: () => act(() => kind.rotate(x, grace.value)) }, 'Rotate')] : null,
+              kind.rotate ? [grace, h('button', { type: 'button', class: 'rotate', onclick: () => act(() => kind.rotate(x, grace.value)) }, 'Rotate')] : null,
               confirmButton('Revoke', 'Confirm revoke', () => act(() => kind.revoke(x))),
             ) : null));
         })))));
