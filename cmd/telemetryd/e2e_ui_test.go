@@ -199,12 +199,29 @@ func sendUILog(t *testing.T, addr, token string, sev otellog.Severity, body stri
 	}
 }
 
-// waitJS waits until the JavaScript expression is true.
+// waitJS waits until the JavaScript expression is true. It evaluates again while the
+// page navigates (an evaluation then fails: its context is gone), so it also waits
+// across the redirects of a sign-in.
 func waitJS(expr string) chromedp.Action[chromedp.Void] {
-	poll := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))
+	eval := chromedp.Evaluate[bool](expr)
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := poll(ctx, t)
-		return chromedp.Void{}, err
+		deadline := time.Now().Add(30 * time.Second)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			ok, err := eval(ctx, t)
+			if ok && err == nil {
+				return chromedp.Void{}, nil
+			}
+			if time.Now().After(deadline) {
+				return chromedp.Void{}, fmt.Errorf("waiting for %s: timed out (last error: %v)", expr, err)
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, ctx.Err()
+			case <-tick.C:
+			}
+		}
 	}
 }
 
@@ -281,9 +298,14 @@ func TestWebUIInChromium(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`#login input[name=password]`), password), chromedp.Click(chromedp.CSS(`#login button[type=submit]`)),
 		waitText(`#traces`, "tools/call get_weather"), waitText(`#traces`, "weather-mcp"), shot(t, dir, "2-traces"))
 
+	run("sort the traces by duration",
+		chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll('#traces button.sort')].find((b) => b.innerText.startsWith('Duration'))`)),
+		waitJS(`location.hash.includes('sort=duration') && !!document.querySelector('#traces th[aria-sort="descending"]') && document.querySelector('#traces th[aria-sort="descending"]').innerText.startsWith('Duration')`),
+		waitText(`#traces`, "tools/call get_weather"))
+
 	var rows int
 	run("open the trace",
-		chromedp.Click(chromedp.CSS(`#traces a.trace-link`)), chromedp.WaitVisible(chromedp.CSS(`#waterfall .wf-row`)),
+		chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll('#traces a.trace-link')].find((a) => a.innerText === 'tools/call get_weather')`)), chromedp.WaitVisible(chromedp.CSS(`#waterfall .wf-row`)),
 		waitText(`#span-details`, "tools/call get_weather"),
 		into(&rows, chromedp.Evaluate[int](`document.querySelectorAll('#waterfall .wf-row').length`)))
 	if rows != 4 {
@@ -406,6 +428,53 @@ func TestWebUIInChromium(t *testing.T) {
 		into(new(bool), chromedp.Evaluate[bool](`(sessionStorage.setItem('telemetryd.session', JSON.stringify({access: 'x', refresh: 'y'})), true)`)),
 		chromedp.Reload(), waitText(`#login`, "session expired"), shot(t, dir, "11-session-expired"))
 
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("the browser reported problems: %v", p)
+	}
+}
+
+// TestWebUISingleSignOn signs in through the SSO button: the UI offers it because
+// SSO is configured, the provider sends the browser back through the callback to
+// /ui/ with the token pair in the fragment, and the UI takes it and drops it from the
+// address bar.
+func TestWebUISingleSignOn(t *testing.T) {
+	ctx, problems := uiBrowser(t)
+	addr := freeAddr(t)
+	base := "http://" + addr
+	const clientID, clientSecret = "telemetryd", "op-client-secret-for-ui-tests"
+	idp := startTestOP(t, clientID, clientSecret, base+"/auth/oidc/callback")
+	s := startTestServerWith(t, func(c *serveConfig) {
+		c.HTTPAddr = addr
+		c.Auth.AnonymousLimit = authn.RateLimit{Rate: 1000, Burst: 1000}
+		c.Auth.OIDC = authn.OIDCConfig{Issuer: idp.URL, ClientID: clientID, ClientSecret: clientSecret,
+			RedirectURL: base + "/auth/oidc/callback", SuccessURL: base + "/ui/"}
+	})
+	if _, _, err := s.store.CreateUser(context.Background(), authn.NewUser{Tenant: "acme", Email: "carol@example.com", Role: authn.RoleMember}); err != nil {
+		t.Fatal(err)
+	}
+	idp.signInAs(opUser{ID: "idp-carol", Email: "carol@example.com", EmailVerified: true, Name: "Carol"})
+	dir := screenshotDir(t)
+
+	step, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var location, stored string
+	err := chromedp.Do(step,
+		chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`#sso`)), shot(t, dir, "sso-1-sign-in"),
+		chromedp.Click(chromedp.CSS(`#sso`)),
+		waitText(`header .who`, "carol@example.com"), waitJS(`!!document.querySelector('#traces, main .state-empty')`),
+		into(&location, chromedp.Location()),
+		into(&stored, chromedp.Evaluate[string](`sessionStorage.getItem('telemetryd.session') || ''`)),
+		shot(t, dir, "sso-2-signed-in"))
+	if err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("sign in with SSO: %v\npage text:\n%s\nbrowser problems: %v", err, body, problems())
+	}
+	if strings.Contains(location, "token") || location != base+"/ui/#/traces" {
+		t.Errorf("after SSO the address is %s, want %s/ui/#/traces without the tokens", location, base)
+	}
+	if !strings.Contains(stored, `"refresh":"`) {
+		t.Errorf("the session was not stored: %q", stored)
+	}
 	if p := problems(); len(p) > 0 {
 		t.Fatalf("the browser reported problems: %v", p)
 	}
