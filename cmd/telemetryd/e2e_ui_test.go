@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,6 +201,88 @@ func sendUILog(t *testing.T, addr, token string, sev otellog.Severity, body stri
 	}
 }
 
+// connDropper is a TCP proxy in front of the server that can cut every open
+// connection at once, as a flaky network does, so the test can drop the live tail.
+type connDropper struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	down  bool // refuse connections (accept and close them at once)
+	wg    sync.WaitGroup
+}
+
+func startConnDropper(t *testing.T, target string) *connDropper {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &connDropper{ln: ln, conns: map[net.Conn]struct{}{}}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			d.mu.Lock()
+			down := d.down
+			d.mu.Unlock()
+			if down {
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			d.track(c, up)
+			for _, pair := range [][2]net.Conn{{c, up}, {up, c}} {
+				d.wg.Add(1)
+				go func(dst, src net.Conn) {
+					defer d.wg.Done()
+					_, _ = io.Copy(dst, src)
+					dst.Close()
+					src.Close()
+				}(pair[0], pair[1])
+			}
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); d.drop(); d.wg.Wait() })
+	return d
+}
+
+func (d *connDropper) track(cs ...net.Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range cs {
+		d.conns[c] = struct{}{}
+	}
+}
+
+// setDown cuts every open connection and refuses new ones (down), or lets them
+// through again.
+func (d *connDropper) setDown(down bool) {
+	d.mu.Lock()
+	d.down = down
+	d.mu.Unlock()
+	if down {
+		d.drop()
+	}
+}
+
+// drop closes every connection made so far.
+func (d *connDropper) drop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for c := range d.conns {
+		c.Close()
+	}
+	clear(d.conns)
+}
+
 // waitJS waits until the JavaScript expression is true. It evaluates again while the
 // page navigates (an evaluation then fails: its context is gone), so it also waits
 // across the redirects of a sign-in.
@@ -239,6 +323,15 @@ func into[T any](dst *T, a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 	}
 }
 
+func mustText(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).innerText`, sel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
 func shot(t *testing.T, dir, name string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		buf, err := chromedp.FullScreenshot(100)(ctx, tg)
@@ -263,8 +356,10 @@ func TestWebUIInChromium(t *testing.T) {
 		c.Auth.AnonymousLimit = authn.RateLimit{Rate: 1000, Burst: 1000}
 	})
 	addr := s.httpAddr.String()
-	base := "http://" + addr
-	c := apiClient{t: t, base: base}
+	// The browser goes through a proxy that can drop its connections.
+	proxy := startConnDropper(t, addr)
+	base := "http://" + proxy.ln.Addr().String()
+	c := apiClient{t: t, base: "http://" + addr}
 	const email, password = "ui@acme.example", "ui-pass-delta-42"
 	bootstrapAdmin(t, s, c, "acme", email, password)
 	token := ingestToken(t, s, "acme")
@@ -357,7 +452,21 @@ func TestWebUIInChromium(t *testing.T) {
 
 	run("open the live tail", chromedp.Click(chromedp.CSS(`#tail`)), waitText(`#tail-status`, "connected"))
 	sendUILog(t, addr, token, otellog.SeverityWarn, "upstream slow, live tail sees this")
-	run("the tail receives the new log", waitText(`#tail-table`, "live tail sees this"), shot(t, dir, "5-logs-live-tail"))
+	run("the tail receives the new log", waitText(`#tail-table`, "live tail sees this"))
+	// Drop the connection (the browser goes offline, which fails open requests), send a
+	// log meanwhile, come back: the tail resumes after the last event it saw, so the
+	// log sent while it was away arrives too.
+	// While the network is down the tail cannot reconnect: the log sent meanwhile can
+	// only arrive through the resumed stream (a new tail starts at new events).
+	proxy.setDown(true)
+	run("the tail loses its connection", waitText(`#tail-status`, "resuming"))
+	sendUILog(t, addr, token, otellog.SeverityWarn, "upstream sent while the tail was away")
+	proxy.setDown(false)
+	run("the tail resumes with Last-Event-ID",
+		waitText(`#tail-table`, "sent while the tail was away"), waitText(`#tail-status`, "connected"), shot(t, dir, "5-logs-live-tail"))
+	if n := strings.Count(mustText(t, ctx, `#tail-table`), "live tail sees this"); n != 1 {
+		t.Errorf("after resuming, the tail shows the log before the drop %d times, want once", n)
+	}
 
 	run("metrics and MCP pages",
 		chromedp.Click(chromedp.CSS(`nav a[href^="#/metrics"]`)), waitText(`main`, "Pick a metric"),
