@@ -193,7 +193,10 @@ func TestWebUIInChromium(t *testing.T) {
 
 	run("the traces page at 390 px",
 		chromedp.EmulateViewport(390, 844), chromedp.Click(chromedp.CSS(`nav a[href^="#/traces"]`)), waitText(`#traces`, "tools/call get_weather"),
-		shot(t, dir, "10-traces-390px"), chromedp.EmulateViewport(1280, 900))
+		shot(t, dir, "10-traces-390px"),
+		chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll('#traces a.trace-link')].find((a) => a.innerText === 'tools/call get_weather')`)),
+		waitText(`#span-details`, "tools/call get_weather"), shot(t, dir, "10b-trace-390px"),
+		chromedp.EmulateViewport(1280, 900))
 
 	var stored string
 	run("sign out",

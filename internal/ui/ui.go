@@ -25,7 +25,7 @@ var embedded embed.FS
 // ContentSecurityPolicy allows only this origin's own scripts, styles and API: no
 // inline script or style, no eval, no third-party origin, no framing.
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; " +
-	"img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; " +
+	"img-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; " +
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Prefix is where the UI is served.
