@@ -119,7 +119,11 @@ func TestWebUIInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`nav a[href^="#/logs"]`)), waitText(`#logs`, "cache warmed"),
 		chromedp.SendKeys(chromedp.CSS(`form.filters input[name=q]`), "upstream"), chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
 		waitJS(`(() => { const t = document.querySelector('#logs'); return !!t && t.tBodies[0].rows.length === 1 && t.innerText.includes('upstream weather API failed'); })()`),
-		shot(t, dir, "4-logs"))
+		shot(t, dir, "4-logs"),
+		// Pinning the range makes the link absolute; the page shows the same logs.
+		chromedp.Click(chromedp.CSS(`#pin`)),
+		waitJS(`/[?&]from=\d+/.test(location.hash) && /[?&]to=\d+/.test(location.hash) && /[?&]q=upstream/.test(location.hash)`),
+		waitText(`#logs`, "upstream weather API failed"))
 
 	run("open the live tail", chromedp.Click(chromedp.CSS(`#tail`)), waitText(`#tail-status`, "connected"))
 	sendUILog(t, addr, token, otellog.SeverityWarn, "upstream slow, live tail sees this")

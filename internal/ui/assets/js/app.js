@@ -67,7 +67,17 @@ function rangePicker(params) {
   const sel = h('select', { 'aria-label': 'Time range', id: 'range', onchange: (e) => setParams({ range: e.target.value, from: '', to: '' }) },
     ranges.map(([k]) => h('option', { value: k, selected: !custom && (params.get('range') || '1h') === k }, 'Last ' + k)),
     custom ? h('option', { value: '', selected: true }, 'Custom') : null);
-  return h('label', { class: 'range' }, sel);
+  // Pin turns "the last hour" into the exact window it is now, so a link shows the
+  // same data to whoever opens it later.
+  const pin = custom
+    ? h('span', { class: 'pinned', title: 'This link shows a fixed time range' },
+      new Date(Number(params.get('from'))).toLocaleString(undefined, { hour12: false }), ' – ',
+      new Date(Number(params.get('to'))).toLocaleString(undefined, { hour12: false }))
+    : h('button', { type: 'button', id: 'pin', title: 'Make the link show exactly this time range', onclick: () => {
+      const w = timeWindow(params);
+      setParams({ from: w.start_time, to: w.end_time, range: '' });
+    } }, 'Pin');
+  return h('div', { class: 'range' }, sel, pin);
 }
 
 let cleanup = null;

@@ -74,3 +74,6 @@ export async function copy(text, button) {
     button.textContent = 'Select and copy';
   }
 }
+
+// count says "1 trace", "3 traces".
+export const count = (n, noun) => `${n} ${noun}${n === 1 ? '' : 's'}`;

@@ -1,6 +1,6 @@
 // Logs: search (severity, body text, attributes, trace id, service) paged by
 // offset, and a live tail of new logs over /telemetry/tail.
-import { h, fmtTime, parseAttrs, state, attrsTable } from './dom.js';
+import { h, fmtTime, parseAttrs, state, attrsTable, count } from './dom.js';
 import * as api from './api.js';
 import { href, setParams, timeWindow } from './app.js';
 import { runQuery, filterForm, serviceOptions } from './query.js';
@@ -72,7 +72,7 @@ export function logsPage(main, r) {
   for (const [k, v] of filters()) query.append(k, v);
   const cancel = runQuery(results, (signal) => api.api('/telemetry/fetch_logs', { query, signal }), (d) => {
     if (!d.logs.length) { results.append(state('empty', 'No logs match in this time range.')); return; }
-    results.append(h('p', { class: 'muted' }, `${d.total_count} logs`),
+    results.append(h('p', { class: 'muted' }, count(d.total_count, 'log')),
       h('div', { class: 'scroll' }, h('table', { class: 'list', id: 'logs' }, head(), h('tbody', {}, d.logs.map((l) => logRow(l, p))))),
       h('div', { class: 'pager' },
         offset > 0 ? h('button', { type: 'button', onclick: () => setParams({ offset: String(Math.max(0, offset - PAGE)) }) }, '← Newer') : null,

@@ -1,5 +1,5 @@
 // Traces: the list (filters, sort and cursor paging all in the URL).
-import { h, fmtTime, fmtMs, parseAttrs, state } from './dom.js';
+import { h, fmtTime, fmtMs, parseAttrs, state, count } from './dom.js';
 import * as api from './api.js';
 import { href, setParams, timeWindow } from './app.js';
 import { runQuery, filterForm, serviceOptions } from './query.js';
@@ -39,7 +39,7 @@ export function tracesPage(main, r) {
           label, active ? (q.sortDirection === 'asc' ? ' ▲' : ' ▼') : ''));
     };
     results.append(
-      h('p', { class: 'muted' }, `${d.total_count} traces`),
+      h('p', { class: 'muted' }, count(d.total_count, 'trace')),
       h('div', { class: 'scroll' }, h('table', { class: 'list', id: 'traces' },
         h('thead', {}, h('tr', {}, header(sortable[0]), h('th', { scope: 'col' }, 'Service'), h('th', { scope: 'col' }, 'Operation'),
           h('th', { scope: 'col' }, 'Status'), header(sortable[1]), header(sortable[2]))),
