@@ -64,6 +64,18 @@ func TestWebUIInChromium(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`#login input[name=password]`), password), chromedp.Click(chromedp.CSS(`#login button[type=submit]`)),
 		waitText(`#traces`, "tools/call get_weather"), waitText(`#traces`, "weather-mcp"), shot(t, dir, "2-traces"))
 
+	var firstPage, secondPage string
+	run("page through the traces by cursor",
+		chromedp.Navigate(base+"/ui/#/traces?limit=1"), chromedp.WaitVisible(chromedp.CSS(`#traces`)),
+		into(&firstPage, chromedp.Evaluate[string](`document.querySelector('#traces tbody').innerText`)),
+		chromedp.Click(chromedp.CSS(`#next`)), waitJS(`location.hash.includes('cursor=')`), chromedp.WaitVisible(chromedp.CSS(`#traces`)),
+		into(&secondPage, chromedp.Evaluate[string](`document.querySelector('#traces tbody').innerText`)),
+		chromedp.NavigateBack(), waitJS(`!location.hash.includes('cursor=')`), chromedp.WaitVisible(chromedp.CSS(`#traces`)),
+		chromedp.Navigate(base+"/ui/#/traces"), waitText(`#traces`, "tools/call get_weather"))
+	if firstPage == secondPage || !strings.Contains(firstPage+secondPage, "tools/call get_weather") || !strings.Contains(firstPage+secondPage, "nightly import") {
+		t.Fatalf("cursor pages: %q then %q", firstPage, secondPage)
+	}
+
 	run("sort the traces by duration",
 		chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll('#traces button.sort')].find((b) => b.innerText.startsWith('Duration'))`)),
 		waitJS(`location.hash.includes('sort=duration') && !!document.querySelector('#traces th[aria-sort="descending"]') && document.querySelector('#traces th[aria-sort="descending"]').innerText.startsWith('Duration')`),
@@ -194,6 +206,16 @@ func TestWebUIInChromium(t *testing.T) {
 	if got, _, _ := c.call("GET", "/auth/fetch_user", secret, nil); got != 401 && got != 403 {
 		t.Errorf("the revoked ingest token reads the API: %d", got)
 	}
+
+	var grant string
+	run("invite a user: the one-time set-password token is shown",
+		chromedp.SendKeys(chromedp.CSS(`#section-users input[name=email]`), "dana@acme.example"),
+		chromedp.SetValue(chromedp.CSS(`#section-users select[name=role]`), "member"),
+		chromedp.Click(chromedp.CSS(`#section-users button[type=submit]`)),
+		waitText(`#users`, "dana@acme.example"),
+		into(&grant, chromedp.Value(chromedp.CSS(`#section-users .secret-box input.secret`))))
+	c.want(200, "POST", "/auth/set_password", "", map[string]string{"token": grant, "password": "dana-pass-echo-55"})
+	c.login("dana@acme.example", "dana-pass-echo-55")
 
 	run("the traces page at 390 px",
 		chromedp.EmulateViewport(390, 844), chromedp.Click(chromedp.CSS(`nav a[href^="#/traces"]`)), waitText(`#traces`, "tools/call get_weather"),

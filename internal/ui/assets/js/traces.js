@@ -20,7 +20,7 @@ export function tracesPage(main, r) {
   const results = h('div', { class: 'results' });
   main.append(h('h1', {}, 'Traces'), form, results);
 
-  const q = { ...timeWindow(p), limit: '50', sort: p.get('sort') || 'start_time', sortDirection: p.get('dir') || 'desc' };
+  const q = { ...timeWindow(p), limit: p.get('limit') || '50', sort: p.get('sort') || 'start_time', sortDirection: p.get('dir') || 'desc' };
   const opt = { service: 'service_name', status: 'status', name: 'name_contains', min_ms: 'min_duration_ms', max_ms: 'max_duration_ms', cursor: 'cursor' };
   for (const [k, name] of Object.entries(opt)) if (p.get(k)) q[name] = p.get(k);
   const query = new URLSearchParams(q);
