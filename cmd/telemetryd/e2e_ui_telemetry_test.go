@@ -42,7 +42,7 @@ func sendUITelemetry(t *testing.T, addr, token string) {
 		_, child := tracer.Start(rootCtx, name, trace.WithTimestamp(start.Add(time.Duration(10+i*100)*time.Millisecond)),
 			trace.WithAttributes(attribute.Int("step", i)))
 		if i == 1 {
-			child.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", 2)))
+			child.AddEvent("retry", trace.WithAttributes(attribute.Int("attempt", 2)), trace.WithTimestamp(start.Add(150*time.Millisecond)))
 			child.SetStatus(codes.Error, "upstream 503")
 		}
 		child.End(trace.WithTimestamp(start.Add(time.Duration(90+i*100) * time.Millisecond)))

@@ -112,7 +112,13 @@ func TestWebUIInChromium(t *testing.T) {
 		}](`({rows: document.querySelectorAll('#waterfall .wf-row').length,
 			last: [...document.querySelectorAll('#waterfall .wf-row')].pop().innerText,
 			total: document.querySelector('#waterfall .wf-inner').style.height})`)),
-		shot(t, dir, "3b-trace-10000-spans"))
+		shot(t, dir, "3b-trace-10000-spans"),
+		// Find jumps to a span far down; collapsing the root hides the other 9 999 rows.
+		chromedp.SendKeys(chromedp.CSS(`#span-find`), "row 5000\r"), waitText(`#span-details`, "row 5000"),
+		chromedp.Focus(chromedp.CSS(`#waterfall`)), chromedp.KeyEvent(kb.Home), waitText(`#span-details`, "nightly import"),
+		chromedp.KeyEvent(kb.ArrowLeft), waitJS(`document.querySelector('#waterfall .wf-inner').style.height === '26px'`),
+		waitText(`#waterfall`, "(+9999 hidden)"), chromedp.KeyEvent(kb.ArrowRight),
+		waitJS(fmt.Sprintf(`document.querySelector('#waterfall .wf-inner').style.height === '%dpx'`, bigTraceSpans*26)))
 	if big.Rows == 0 || big.Rows > 200 || !strings.Contains(big.Last, "row") || big.Total != fmt.Sprintf("%dpx", bigTraceSpans*26) {
 		t.Fatalf("the 10 000-span waterfall: %+v, want a few dozen rows in the DOM over a %dpx scroll height", big, bigTraceSpans*26)
 	}
