@@ -161,6 +161,13 @@ func TestWebUIInChromium(t *testing.T) {
 		t.Errorf("after resuming, the tail shows the log before the drop %d times, want once", n)
 	}
 
+	run("filter logs by severity (the tail stops when the page changes)",
+		into(new(bool), chromedp.Evaluate[bool](`(() => { const f = document.querySelector('form.filters'); f.elements.severity.value = 'error'; f.elements.q.value = ''; return true; })()`)),
+		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
+		waitJS(`location.hash.includes('severity=error') && !location.hash.includes('q=')`),
+		waitJS(`(() => { const t = document.querySelector('#logs'); return !!t && t.tBodies[0].rows.length === 1 && t.innerText.includes('upstream weather API failed'); })()`),
+		waitJS(`!document.querySelector('#tail-table')`))
+
 	run("metrics and MCP pages",
 		chromedp.Click(chromedp.CSS(`nav a[href^="#/metrics"]`)), waitText(`main`, "Pick a metric"),
 		waitJS(`[...document.querySelectorAll('#metric-names option')].some((o) => o.value === 'mcp.tool.duration')`),
