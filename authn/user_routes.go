@@ -25,6 +25,13 @@ func (a *Accounts) Register(mux *http.ServeMux) {
 	mux.Handle("POST /auth/users/{id}/disable", users(http.HandlerFunc(a.disableUser)))
 	mux.Handle("POST /auth/users/{id}/reset_password", users(http.HandlerFunc(a.resetPassword)))
 	a.ssoRoutes(mux)
+	mux.Handle("GET /auth/sign_in_options", http.HandlerFunc(a.signInOptions))
+}
+
+// signInOptions tells a sign-in page which ways in exist, so it shows the SSO
+// button only when SSO is configured. It reveals nothing about any user.
+func (a *Accounts) signInOptions(w http.ResponseWriter, _ *http.Request) {
+	WriteJSON(w, http.StatusOK, map[string]bool{"password": true, "oidc": a.oidc != nil})
 }
 
 // clientAddr is the request's peer address (no proxy header is trusted).

@@ -87,6 +87,10 @@ func TestSignInRoutes(t *testing.T) {
 	if resp, _ := a.do("GET", "/auth/oidc/login", "", ""); resp.StatusCode != 404 {
 		t.Errorf("oidc login without SSO: %d", resp.StatusCode)
 	}
+	// The sign-in page learns that only passwords work.
+	if resp, opts := a.do("GET", "/auth/sign_in_options", "", ""); resp.StatusCode != 200 || opts["password"] != true || opts["oidc"] != false {
+		t.Errorf("sign_in_options without SSO: %d %v", resp.StatusCode, opts)
+	}
 }
 
 func TestSignInRoutesAreRateLimitedPerAddress(t *testing.T) {

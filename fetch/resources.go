@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -31,13 +32,22 @@ type ResourcesPage struct {
 // names: in 18.16 an alias equal to a column's name makes the expression refer to itself.
 const resourcesSQL = "SELECT service_name, service_version, minMerge(first_seen) AS first_at," +
 	" maxMerge(last_seen) AS last_at, argMaxMerge(latest_resource_attributes) AS latest" +
-	" FROM services WHERE %s GROUP BY tenant_id, service_name, service_version" +
-	" HAVING first_at <= toDateTime(?) AND last_at >= toDateTime(?)"
+	" FROM services WHERE %s GROUP BY tenant_id, service_name, service_version" + resourcesWindow
+
+const resourcesWindow = " HAVING first_at <= toDateTime(?) AND last_at >= toDateTime(?)"
 
 // fetchResources lists the services seen in the window (service_name filters).
-// Times are whole seconds, as the services table keeps them.
+// Times are whole seconds, as the services table keeps them. Without start_time and
+// end_time it lists every service the table still holds (its retention window).
 func (a *API) fetchResources(ctx context.Context, tenant string, r *http.Request) (any, error) {
-	q, err := parseSignalQuery(r.URL.Query(), "fetch_resources")
+	v := r.URL.Query()
+	anyTime := !v.Has("start_time") && !v.Has("end_time")
+	if anyTime {
+		// Satisfy the common parser with a placeholder window; it is not used.
+		v.Set("start_time", "1000")
+		v.Set("end_time", "2000")
+	}
+	q, err := parseSignalQuery(v, "fetch_resources")
 	if err != nil {
 		return nil, err
 	}
@@ -48,8 +58,12 @@ func (a *API) fetchResources(ctx context.Context, tenant string, r *http.Request
 	}
 	// The window is closed on both ends at second precision: a service last seen in
 	// the second start_time falls in counts.
-	args = append(args, q.end.Unix(), q.start.Unix())
 	inner := fmt.Sprintf(resourcesSQL, where)
+	if anyTime {
+		inner = strings.TrimSuffix(inner, resourcesWindow)
+	} else {
+		args = append(args, q.end.Unix(), q.start.Unix())
+	}
 	page := ResourcesPage{Resources: []Resource{}, Page: q.page(), PageSize: q.limit}
 	if err := a.ch.QueryRow(ctx, "SELECT count() FROM ("+inner+")", args...).Scan(&page.TotalCount); err != nil {
 		return nil, fmt.Errorf("count resources: %w", err)

@@ -11,6 +11,7 @@ func (a *API) registerSignals(mux *http.ServeMux, read route) {
 	mux.Handle("GET /telemetry/fetch_logs", read(a.handle(a.fetchLogs)))
 	mux.Handle("GET /telemetry/fetch_metrics", read(a.handle(a.fetchMetrics)))
 	mux.Handle("GET /telemetry/fetch_resources", read(a.handle(a.fetchResources)))
+	mux.Handle("GET /telemetry/fetch_metric_names", read(a.handle(a.fetchMetricNames)))
 }
 
 // attrWhere turns attribute filters into WHERE terms. As for spans, a filter matches a

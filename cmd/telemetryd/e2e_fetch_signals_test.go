@@ -128,6 +128,7 @@ func TestFetchSignals(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) { testFetchMetrics(t, s, t0) })
 	t.Run("series", func(t *testing.T) { testFetchMetricSeries(t, s, t0) })
 	t.Run("resources", func(t *testing.T) { testFetchResources(t, s, t0) })
+	t.Run("metric names", func(t *testing.T) { testFetchMetricNames(t, s, t0) })
 	t.Run("injection is inert", func(t *testing.T) { testFetchSignalsInjection(t, s, t0) })
 }
 
@@ -333,6 +334,44 @@ func testFetchResources(t *testing.T, s *server, t0 time.Time) {
 	if p := get("globex", at(-60), at(600), ""); p.TotalCount != 1 || p.Resources[0].ServiceName != "globex-svc" {
 		t.Errorf("globex sees %+v", p)
 	}
+	// Without a window: every service the table holds (the UI's service pickers).
+	var all fetch.ResourcesPage
+	if status := getJSON(t, "http://"+s.httpAddr.String()+"/telemetry/fetch_resources?service_name=billing", mintJWT(t, "acme"), &all); status != http.StatusOK ||
+		all.TotalCount != 1 || all.Resources[0].ServiceName != "billing" {
+		t.Errorf("no window, service_name=billing: %d %+v", status, all)
+	}
+	if status := getJSON(t, "http://"+s.httpAddr.String()+"/telemetry/fetch_resources", mintJWT(t, "acme"), &all); status != http.StatusOK || all.TotalCount != 2 {
+		t.Errorf("no window: %d %+v", status, all)
+	}
+	if status := getJSON(t, "http://"+s.httpAddr.String()+"/telemetry/fetch_resources?end_time="+url.QueryEscape(at(600)), mintJWT(t, "acme"), nil); status != http.StatusBadRequest {
+		t.Errorf("end_time without start_time: %d, want 400", status)
+	}
+}
+
+func testFetchMetricNames(t *testing.T, s *server, t0 time.Time) {
+	render := func(tenant, extra string) string {
+		t.Helper()
+		var a struct {
+			Metrics []fetch.MetricName `json:"metrics"`
+		}
+		if status := fsGet(t, s, t0, tenant, "/telemetry/fetch_metric_names", extra, &a); status != http.StatusOK {
+			t.Fatalf("%s %s: status %d", tenant, extra, status)
+		}
+		var parts []string
+		for _, m := range a.Metrics {
+			parts = append(parts, fmt.Sprintf("%s:%s:%s:%d", m.MetricName, m.Type, m.Unit, m.Points))
+		}
+		return strings.Join(parts, " ")
+	}
+	for _, tt := range []struct{ tenant, extra, want string }{
+		{"acme", "", "calls:sum::2 exp:exponential_histogram::1 latency:histogram:ms:2 size:summary::1 temp:gauge::4"},
+		{"acme", "service_name=billing", "temp:gauge::1"},
+		{"globex", "", "temp:gauge::1"},
+	} {
+		if got := render(tt.tenant, tt.extra); got != tt.want {
+			t.Errorf("%s %s: %s, want %s", tt.tenant, tt.extra, got, tt.want)
+		}
+	}
 }
 
 // testFetchSignalsInjection sends SQL in every parameter of the signal routes: each
@@ -345,8 +384,9 @@ func testFetchSignalsInjection(t *testing.T, s *server, t0 time.Time) {
 	routes := map[string][]string{
 		"/telemetry/fetch_logs": {"severity", "min_severity", "body_contains", "search", "trace_id", "span_id", "service_name",
 			"attr.tool", "limit", "offset", "start_time"},
-		"/telemetry/fetch_metrics":   {"metric_name", "type", "service_name", "attr.host", "step", "agg", "group_by", "limit"},
-		"/telemetry/fetch_resources": {"service_name", "offset", "end_time"},
+		"/telemetry/fetch_metrics":      {"metric_name", "type", "service_name", "attr.host", "step", "agg", "group_by", "limit"},
+		"/telemetry/fetch_resources":    {"service_name", "offset", "end_time"},
+		"/telemetry/fetch_metric_names": {"service_name", "start_time"},
 	}
 	token := mintJWT(t, "acme")
 	for path, params := range routes {

@@ -190,6 +190,53 @@ func TestMCPToolsAndSessions(t *testing.T) {
 	if status := getJSON(t, base+"/telemetry/fetch_sessions?end_time=1", acme, nil); status != http.StatusBadRequest {
 		t.Errorf("missing start_time: status %d", status)
 	}
+	testToolSeries(t, base, window, acme, globex)
+}
+
+// testToolSeries checks fetch_tool_series on TestMCPToolsAndSessions's calls. The
+// calls may straddle a minute, so points are checked by their sums.
+func testToolSeries(t *testing.T, base string, window url.Values, acme, globex string) {
+	series := func(token, extra string) (int, fetch.ToolSeriesAnswer) {
+		t.Helper()
+		var a fetch.ToolSeriesAnswer
+		status := getJSON(t, base+"/telemetry/fetch_tool_series?"+window.Encode()+extra, token, &a)
+		return status, a
+	}
+	render := func(a fetch.ToolSeriesAnswer) string {
+		var parts []string
+		for _, s := range a.Series {
+			var calls, errors uint64
+			for _, p := range s.Points {
+				calls, errors = calls+p.Calls, errors+p.Errors
+				if p.T%60000 != 0 || p.P50Ms > p.P95Ms || p.P95Ms > p.P99Ms || p.ErrorRate != float64(p.Errors)/float64(p.Calls) {
+					t.Errorf("%s point %+v", s.ToolName, p)
+				}
+			}
+			parts = append(parts, fmt.Sprintf("%s:%d/%d/%d", s.ToolName, s.Calls, calls, errors))
+		}
+		return strings.Join(parts, " ")
+	}
+	for _, tt := range []struct{ extra, want string }{
+		{"&step=1m", "get_weather:4/4/1 search:2/2/1 translate:1/1/0"},
+		{"&step=1m&tool_name=search", "search:2/2/1"},
+		{"&step=1h&service_name=other-mcp", "translate:1/1/0"},
+	} {
+		status, a := series(acme, tt.extra)
+		if status != http.StatusOK || a.Truncated {
+			t.Fatalf("fetch_tool_series%s: status %d %+v", tt.extra, status, a)
+		}
+		if got := render(a); got != tt.want {
+			t.Errorf("fetch_tool_series%s = %s, want %s", tt.extra, got, tt.want)
+		}
+	}
+	if _, a := series(globex, "&step=1m"); len(a.Series) != 0 {
+		t.Errorf("another tenant sees %+v", a)
+	}
+	for _, bad := range []string{"", "&step=7m", "&step=1m&cursor=x"} {
+		if status, _ := series(acme, bad); status != http.StatusBadRequest {
+			t.Errorf("fetch_tool_series%s: status %d, want 400", bad, status)
+		}
+	}
 }
 
 // sseEvent is one Server-Sent Event.

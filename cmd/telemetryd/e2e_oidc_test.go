@@ -51,6 +51,9 @@ func TestOIDCSignInThroughARealProvider(t *testing.T) {
 	}, logs)
 	c := apiClient{t: t, base: base}
 	var secrets []string
+	if opts := c.want(200, "GET", "/auth/sign_in_options", "", nil); opts["oidc"] != true || opts["password"] != true {
+		t.Errorf("sign_in_options with SSO: %v", opts)
+	}
 
 	// An existing user, matched by verified email (case-folded), keeps tenant and role.
 	existing, _, err := s.store.CreateUser(context.Background(), authn.NewUser{Tenant: "acme", Email: "Carol@Example.com", Role: authn.RoleMember})

@@ -27,6 +27,7 @@ import (
 	"github.com/telemetryd/telemetryd/internal/jsensure"
 	"github.com/telemetryd/telemetryd/internal/metrics"
 	"github.com/telemetryd/telemetryd/internal/retry"
+	"github.com/telemetryd/telemetryd/internal/ui"
 	"github.com/telemetryd/telemetryd/pipeline/natsserver"
 	"github.com/telemetryd/telemetryd/pipeline/persist"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
@@ -161,6 +162,11 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		s.mux.HandleFunc("GET /ready", s.readyHandler)
 		s.mux.Handle("GET /openapi.json", apidoc.Handler())
 		s.mux.Handle("GET /metrics", s.metrics.Handler())
+		web, err := ui.New()
+		if err != nil {
+			return err
+		}
+		web.Register(s.mux)
 		s.limits = authn.NewLimits(cfg.RateLimit)
 		s.limits.OnRefused = func() { s.metrics.RateLimited.WithLabelValues("api").Inc() }
 	case modIngest:

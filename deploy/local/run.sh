@@ -73,6 +73,7 @@ admin_password=$(cat "$data/admin-password" 2>/dev/null || echo "(unknown)")
 cat <<MSG
 
 telemetryd is running: OTLP/HTTP and the API on http://127.0.0.1:$http_port (Ctrl-C stops it)
+  web UI:                    http://127.0.0.1:$http_port/ui/ (sign in as the admin below)
   tenant: $tenant
   ingest token (write-only): $token
   dashboard JWT (30 days):   $jwt

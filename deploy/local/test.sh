@@ -10,6 +10,8 @@
 # chDB has no Keeper. Every server runs on free ports with its own data directory and is
 # stopped afterwards. NATS is embedded in the tests. Each test logs the version of the
 # ClickHouse it ran on (go test -v shows it, a failure always does).
+# The web UI's test (TestWebUIInChromium) drives Debian's headless chromium; its
+# screenshots land in $TELEMETRYD_TEST_ARTIFACTS/screenshots (default .test/screenshots).
 #
 # Extra arguments go to `go test` and run on both servers, e.g.
 #   ./deploy/local/test.sh -run TestEndToEnd ./cmd/...
@@ -38,6 +40,12 @@ legacy_cmd_tests='^(TestEndToEnd.*|TestCombinedEndpointTakesEverySignal|TestOTLP
 # the others are started here and stopped at exit.
 "$here/clickhouse.sh" install # also brings clickhouse-client, for the versions
 legacy_dir='' current_dir='' cluster_dir=''
+# The web UI's test (TestWebUIInChromium) drives Debian's headless chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test.sh: installing Debian's chromium" >&2
+  if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 cleanup() {
   if [ -n "$legacy_dir" ]; then "$here/clickhouse.sh" stop "$legacy_dir"; rm -rf "$legacy_dir"; fi
   if [ -n "$current_dir" ]; then "$here/clickhouse-current.sh" stop "$current_dir"; rm -rf "$current_dir"; fi
