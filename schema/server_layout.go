@@ -161,3 +161,15 @@ func recordedLayouts(ctx context.Context, conn driver.Conn, db string) ([]string
 	}
 	return recorded, nil
 }
+
+// ConnLayout is the layout of the database conn uses by default (its DSN's).
+func ConnLayout(ctx context.Context, conn driver.Conn) (Layout, error) {
+	var db string
+	if err := conn.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
+		return "", fmt.Errorf("read the current database: %w", err)
+	}
+	if !identifier.MatchString(db) {
+		return "", fmt.Errorf("database name %q: only letters, digits and _ are allowed", db)
+	}
+	return DatabaseLayout(ctx, conn, db)
+}

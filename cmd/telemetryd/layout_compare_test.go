@@ -57,7 +57,8 @@ func seedLayoutData(t *testing.T, s *server, t0 time.Time) {
 	fsPost(t, s, "/v1/logs", acme, fsLogs(weather,
 		fsLog(at(10), 17, "ERROR", "Upstream weather API failed", fmt.Sprintf("%032x", 0xabc000), "", fsAttrs("tool", "get_weather")),
 		fsLog(at(20), 9, "INFO", "tool call ok", "", "", fsAttrs("tool", "get_time", "mode", "get_weather")),
-		fsLog(at(25), 9, "INFO", "Grüße aus Köln: ÜBER", "", "", fsAttrs("tool", "get_time"))))
+		fsLog(at(25), 9, "INFO", "Grüße aus Köln: ÜBER", "", "", fsAttrs("tool", "get_time")),
+		fsLog(at(26), 9, "INFO", `100% done_ok in C:\\tmp`, "", "", fsAttrs("tool", "get_time"))))
 	fsPost(t, s, "/v1/logs", acme, fsLogs(billing, fsLog(at(30), 13, "", "slow response", "", "", fsAttrs("tool", "get_weather"))))
 	fsPost(t, s, "/v1/logs", globex, fsLogs(fsResource("globex-svc", "9"), fsLog(at(15), 17, "ERROR", "Upstream globex secret", fsTraceID, "", "[]")))
 
@@ -71,7 +72,7 @@ func seedLayoutData(t *testing.T, s *server, t0 time.Time) {
 	fsPost(t, s, "/v1/metrics", acme, fsMetrics(billing, fsGauge("temp", fsPoint(at(10), 100, fsAttrs("host", "b")))))
 
 	waitForRows(t, s, "the spans", "SELECT count() FROM spans", 25)
-	waitForRows(t, s, "the logs", "SELECT count() FROM logs", 5)
+	waitForRows(t, s, "the logs", "SELECT count() FROM logs", 6)
 	waitForRows(t, s, "the metric points", "SELECT count() FROM metric_points", 8)
 }
 
@@ -95,6 +96,11 @@ var layoutQueries = []struct{ tenant, path, extra string }{
 	{"acme", "/telemetry/fetch_logs", "body_contains=UPSTREAM"},
 	{"acme", "/telemetry/fetch_logs", "search=grüsse"},
 	{"acme", "/telemetry/fetch_logs", "search=%C3%BCber"},
+	{"acme", "/telemetry/fetch_logs", "search=%25"},
+	{"acme", "/telemetry/fetch_logs", "search=0%25%20DONE_OK"},
+	{"acme", "/telemetry/fetch_logs", "search=e_o"},
+	{"acme", "/telemetry/fetch_logs", "search=C:%5Ctmp"},
+	{"acme", "/telemetry/fetch_logs", "body_contains=API%20FAILED&search=upstream"},
 	{"acme", "/telemetry/fetch_logs", "min_severity=warn&service_name=billing"},
 	{"acme", "/telemetry/fetch_logs", "trace_id=" + fmt.Sprintf("%032x", 0xabc000)},
 	{"globex", "/telemetry/fetch_logs", ""},
@@ -144,7 +150,9 @@ func TestFetchAnswersTheSameOnBothLayouts(t *testing.T) {
 			t.Errorf("%s?%s as %s answers differently:\nlegacy:  %s\ncurrent: %s", q.path, q.extra, q.tenant, legacy, current)
 		}
 	}
-	if !strings.Contains(answers[schema.LayoutCurrent][0], "abc00b") {
-		t.Errorf("the traces page lacks the data: %s", answers[schema.LayoutCurrent][0])
+	for i, want := range map[int]string{0: "abc00b", 14: "Upstream weather API failed"} {
+		if !strings.Contains(answers[schema.LayoutCurrent][i], want) {
+			t.Errorf("%s?%s lacks %q: %s", layoutQueries[i].path, layoutQueries[i].extra, want, answers[schema.LayoutCurrent][i])
+		}
 	}
 }
