@@ -69,8 +69,12 @@ func chooseLayout(ctx context.Context, conn driver.Conn, db string, applied map[
 	}
 	if len(recorded) == 0 {
 		chosen := layoutForVersion(server)
-		if l.newLayout != "" {
+		switch l.newLayout {
+		case "":
+		case LayoutLegacy, LayoutCurrent:
 			chosen = l.newLayout
+		default:
+			return "", fmt.Errorf("database %s: no layout %q", db, l.newLayout)
 		}
 		for v := range applied {
 			if v != layoutRowVersion {

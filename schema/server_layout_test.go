@@ -125,6 +125,46 @@ func TestMigrateRecordsTheLayout(t *testing.T) {
 	}
 }
 
+// TestNewDatabaseLayout: a new database gets the layout asked for, if the server runs it
+// and it exists; a database keeps the layout it has.
+func TestNewDatabaseLayout(t *testing.T) {
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	server := layoutForVersion(testenv.ClickHouseVersion(t, testenv.ClickHouseAddr(t)))
+	for _, tc := range []struct {
+		ask Layout
+		ok  bool
+	}{
+		{LayoutLegacy, true},
+		{LayoutCurrent, server == LayoutCurrent},
+		{"future", false},
+	} {
+		dsn := testenv.ClickHouseDSN(t)
+		err := Migrate(ctx, dsn, logger, NewDatabaseLayout(tc.ask))
+		if (err == nil) != tc.ok {
+			t.Errorf("a new database with the layout %q: %v, want success %v", tc.ask, err, tc.ok)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		conn := testenv.ClickHouse(t, dsn)
+		if got := layoutRows(t, conn, dbOf(t, dsn)); len(got) != 1 || got[0] != "layout:"+string(tc.ask) {
+			t.Errorf("asked for %s, recorded %q", tc.ask, got)
+		}
+		other := LayoutLegacy
+		if tc.ask == LayoutLegacy {
+			other = server
+		}
+		if err := Migrate(ctx, dsn, logger, NewDatabaseLayout(other)); err != nil {
+			t.Fatal(err)
+		}
+		if got := layoutRows(t, conn, dbOf(t, dsn)); len(got) != 1 || got[0] != "layout:"+string(tc.ask) {
+			t.Errorf("asked for %s then %s, recorded %q", tc.ask, other, got)
+		}
+	}
+}
+
 func dbOf(t *testing.T, dsn string) string {
 	t.Helper()
 	opts, err := Options(dsn)
