@@ -55,11 +55,12 @@ func (c Config) limits() clickhouse.Settings {
 
 // API serves the fetch routes.
 type API struct {
-	cfg    Config
-	ch     driver.Conn
-	guard  *authn.Guard
-	logger *slog.Logger
-	tail   *tailSource // nil: no live tail
+	cfg     Config
+	ch      driver.Conn
+	guard   *authn.Guard
+	logger  *slog.Logger
+	tail    *tailSource // nil: no live tail
+	layouts layoutCache
 	// queries bounds each tenant's concurrent queries.
 	queries *tenantQueries
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/telemetryd/telemetryd/schema"
 )
 
 // LogRecord is one log record as the fetch API returns it.
@@ -49,6 +51,7 @@ type logFilter struct {
 	minSeverity uint8
 	contains    []string // body_contains and search, both must hold
 	spanID      string
+	bodyIndex   bool // the database has the current layout's n-gram index on the body
 }
 
 func parseLogFilter(v url.Values) (logFilter, error) {
@@ -102,6 +105,10 @@ func (f logFilter) where(where string, args []any, q query) (string, []any) {
 	for _, s := range f.contains {
 		where += " AND positionCaseInsensitiveUTF8(body, ?) > 0"
 		args = append(args, s)
+		if cond, arg := bodyNgramCondition(s); f.bodyIndex && cond != "" {
+			where += " AND " + cond
+			args = append(args, arg)
+		}
 	}
 	if q.traceID != "" {
 		where += " AND trace_id = ?"
@@ -125,6 +132,7 @@ func (a *API) fetchLogs(ctx context.Context, tenant string, r *http.Request) (an
 	if err != nil {
 		return nil, err
 	}
+	f.bodyIndex = len(f.contains) > 0 && a.layout(ctx) == schema.LayoutCurrent
 	where, args := q.nanoWindow(tenant, "time_unix_nano")
 	where, args = f.where(where, args, q)
 	page := LogsPage{Logs: []LogRecord{}, Page: q.page(), PageSize: q.limit}

@@ -18,7 +18,8 @@ type Option func(*layout)
 
 // layout is where the tables live: one server, or a cluster.
 type layout struct {
-	cluster string // name in the servers' remote_servers; "" for one server
+	cluster   string // name in the servers' remote_servers; "" for one server
+	newLayout Layout // the Layout a new database gets; "" for the server's
 }
 
 // OnCluster puts the schema on the named ClickHouse cluster: Migrate creates every table
@@ -26,6 +27,13 @@ type layout struct {
 // Open makes INSERTs through Distributed tables synchronous. An empty name is one server.
 func OnCluster(name string) Option {
 	return func(l *layout) { l.cluster = name }
+}
+
+// NewDatabaseLayout gives a database that records no layout yet l instead of the
+// server's (a database keeps the layout it has). Tests make legacy databases on a
+// current server with it; the current layout on an older server is refused.
+func NewDatabaseLayout(l Layout) Option {
+	return func(o *layout) { o.newLayout = l }
 }
 
 func layoutOf(opts []Option) layout {

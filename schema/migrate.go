@@ -99,9 +99,8 @@ func Migrate(ctx context.Context, dsn string, logger *slog.Logger, opts ...Optio
 	if err != nil {
 		return err
 	}
-	pl, err := plan(migrations, l.cluster)
-	if err != nil {
-		return err
+	if _, err := plan(migrations, l.cluster); err != nil {
+		return err // before connecting: a migration without a cluster form
 	}
 	// The database may not exist yet, so connect to the always-present "default".
 	bootstrap := *chOpts
@@ -124,7 +123,15 @@ func Migrate(ctx context.Context, dsn string, logger *slog.Logger, opts ...Optio
 	if err != nil {
 		return err
 	}
-	if _, err := chooseLayout(ctx, conn, db, applied, logger); err != nil {
+	tables, err := chooseLayout(ctx, conn, db, applied, l, logger)
+	if err != nil {
+		return err
+	}
+	if migrations, err = forLayout(migrations, tables); err != nil {
+		return err
+	}
+	pl, err := plan(migrations, l.cluster)
+	if err != nil {
 		return err
 	}
 	for i, m := range migrations {

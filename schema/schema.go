@@ -2,9 +2,13 @@
 // idempotent migrations embedded in the binary, for one server or, rewritten
 // (cluster.go), for a ClickHouse cluster with replicated and Distributed tables.
 //
-// Every statement must run on ClickHouse 18.16 (Debian's package) and on current releases:
-// no Map, DateTime64, LowCardinality, CODEC, TTL or skip indexes in the base schema. Each
-// database records the Layout it was made with (server_layout.go).
+// The migrations are written for ClickHouse 18.16 (Debian's package), which current
+// releases also run: no Map, DateTime64, LowCardinality, CODEC, TTL or skip indexes in
+// them. That is the legacy layout. On current servers (23.8 and newer) a new database gets
+// the current layout, the same statements rewritten (current_layout.go) to use
+// LowCardinality, codecs, skip indexes and TTL retention (ttl.go). Each database records
+// the Layout it was made with (server_layout.go); Relayout moves a legacy database to the
+// current layout (relayout.go).
 package schema
 
 import (

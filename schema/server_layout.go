@@ -55,55 +55,125 @@ const (
 
 // chooseLayout returns the database's layout. A database without a recorded one gets it
 // recorded: the legacy layout when it has migrations already (it was made before layouts
-// existed, with the legacy tables), the server's otherwise. A recorded layout the server
-// cannot run, or does not know, is an error.
-func chooseLayout(ctx context.Context, conn driver.Conn, db string, applied map[uint32]bool, logger *slog.Logger) (Layout, error) {
+// existed, with the legacy tables) or lives on a cluster (the cluster rewrite knows the
+// legacy statements only), want when set, the server's otherwise. A recorded layout the
+// server cannot run, or does not know, is an error.
+func chooseLayout(ctx context.Context, conn driver.Conn, db string, applied map[uint32]bool, l layout, logger *slog.Logger) (Layout, error) {
+	server, err := serverVersion(ctx, conn)
+	if err != nil {
+		return "", err
+	}
+	recorded, err := recordedLayouts(ctx, conn, db)
+	if err != nil {
+		return "", err
+	}
+	if len(recorded) == 0 {
+		chosen := layoutForVersion(server)
+		switch l.newLayout {
+		case "":
+		case LayoutLegacy, LayoutCurrent:
+			chosen = l.newLayout
+		default:
+			return "", fmt.Errorf("database %s: no layout %q", db, l.newLayout)
+		}
+		for v := range applied {
+			if v != layoutRowVersion {
+				chosen = LayoutLegacy // made before layouts were recorded
+				break
+			}
+		}
+		if l.cluster != "" {
+			chosen = LayoutLegacy
+		}
+		if err := checkRunnable(db, chosen, server); err != nil {
+			return "", err
+		}
+		m := Migration{Version: layoutRowVersion, Name: layoutRowPrefix + string(chosen)}
+		if err := recordMigration(ctx, conn, db, m); err != nil {
+			return "", err
+		}
+		logger.Info("chose the clickhouse schema layout", "database", db, "layout", chosen, "clickhouse_version", server)
+		return chosen, nil
+	}
+	got, err := knownLayout(db, recorded)
+	if err != nil {
+		return "", err
+	}
+	if l.cluster != "" && got != LayoutLegacy {
+		return "", fmt.Errorf("database %s has the %s layout; on a cluster only the legacy layout is supported", db, got)
+	}
+	return got, checkRunnable(db, got, server)
+}
+
+// DatabaseLayout is the layout db's schema_migrations records (Migrate records one
+// before it creates any table).
+func DatabaseLayout(ctx context.Context, conn driver.Conn, db string) (Layout, error) {
+	recorded, err := recordedLayouts(ctx, conn, db)
+	if err != nil {
+		return "", err
+	}
+	if len(recorded) == 0 {
+		return "", fmt.Errorf("database %s records no layout: run telemetryd migrate", db)
+	}
+	return knownLayout(db, recorded)
+}
+
+// knownLayout is the one layout recorded, if this telemetryd knows it.
+func knownLayout(db string, recorded []string) (Layout, error) {
+	if len(recorded) == 1 {
+		switch l := Layout(strings.TrimPrefix(recorded[0], layoutRowPrefix)); l {
+		case LayoutLegacy, LayoutCurrent:
+			return l, nil
+		}
+	}
+	return "", fmt.Errorf("database %s records the layout %q, which this telemetryd does not know (made by a newer one, or a relayout that stopped halfway: run telemetryd migrate --relayout)", db, recorded)
+}
+
+// checkRunnable refuses the current layout on a server older than minCurrent.
+func checkRunnable(db string, l Layout, server string) error {
+	if l == LayoutCurrent && layoutForVersion(server) != LayoutCurrent {
+		return fmt.Errorf("database %s has the current layout, which ClickHouse %s cannot run (it needs %d.%d or newer)", db, server, minCurrent[0], minCurrent[1])
+	}
+	return nil
+}
+
+func serverVersion(ctx context.Context, conn driver.Conn) (string, error) {
 	var server string
 	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&server); err != nil {
 		return "", fmt.Errorf("read the clickhouse version: %w", err)
 	}
-	rows, err := conn.Query(ctx, "SELECT DISTINCT name FROM "+db+".schema_migrations WHERE version = ?", uint32(layoutRowVersion))
+	return server, nil
+}
+
+// recordedLayouts are the layout rows of db's schema_migrations.
+func recordedLayouts(ctx context.Context, conn driver.Conn, db string) ([]string, error) {
+	rows, err := conn.Query(ctx, "SELECT DISTINCT name FROM "+db+".schema_migrations WHERE version = ? ORDER BY name", uint32(layoutRowVersion))
 	if err != nil {
-		return "", fmt.Errorf("read the layout of database %s: %w", db, err)
+		return nil, fmt.Errorf("read the layout of database %s: %w", db, err)
 	}
+	defer rows.Close()
 	var recorded []string
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return "", fmt.Errorf("read the layout of database %s: %w", db, err)
+			return nil, fmt.Errorf("read the layout of database %s: %w", db, err)
 		}
 		recorded = append(recorded, name)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("read the layout of database %s: %w", db, err)
+		return nil, fmt.Errorf("read the layout of database %s: %w", db, err)
 	}
-	switch len(recorded) {
-	case 0:
-		l := layoutForVersion(server)
-		for v := range applied {
-			if v != layoutRowVersion {
-				l = LayoutLegacy // made before layouts were recorded
-				break
-			}
-		}
-		m := Migration{Version: layoutRowVersion, Name: layoutRowPrefix + string(l)}
-		if err := recordMigration(ctx, conn, db, m); err != nil {
-			return "", err
-		}
-		logger.Info("chose the clickhouse schema layout", "database", db, "layout", l, "clickhouse_version", server)
-		return l, nil
-	case 1:
-		l := Layout(strings.TrimPrefix(recorded[0], layoutRowPrefix))
-		switch {
-		case l == LayoutLegacy:
-			return l, nil
-		case l == LayoutCurrent && layoutForVersion(server) == LayoutCurrent:
-			return l, nil
-		case l == LayoutCurrent:
-			return "", fmt.Errorf("database %s has the current layout, which ClickHouse %s cannot run (it needs %d.%d or newer)", db, server, minCurrent[0], minCurrent[1])
-		}
+	return recorded, nil
+}
+
+// ConnLayout is the layout of the database conn uses by default (its DSN's).
+func ConnLayout(ctx context.Context, conn driver.Conn) (Layout, error) {
+	var db string
+	if err := conn.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
+		return "", fmt.Errorf("read the current database: %w", err)
 	}
-	return "", fmt.Errorf("database %s records the layout %q, which this telemetryd does not know (made by a newer one?)", db, recorded)
+	if !identifier.MatchString(db) {
+		return "", fmt.Errorf("database name %q: only letters, digits and _ are allowed", db)
+	}
+	return DatabaseLayout(ctx, conn, db)
 }

@@ -31,8 +31,8 @@ func TestLayoutForVersion(t *testing.T) {
 	}
 }
 
-// recordedLayouts are the layouts db's schema_migrations records.
-func recordedLayouts(t *testing.T, conn driver.Conn, db string) []string {
+// layoutRows are the layouts db's schema_migrations records.
+func layoutRows(t *testing.T, conn driver.Conn, db string) []string {
 	t.Helper()
 	rows, err := conn.Query(context.Background(), "SELECT name FROM "+db+".schema_migrations WHERE version = 0 ORDER BY name")
 	if err != nil {
@@ -67,7 +67,7 @@ func TestMigrateRecordsTheLayout(t *testing.T) {
 		}
 		conn := testenv.ClickHouse(t, dsn)
 		db := dbOf(t, dsn)
-		if got := recordedLayouts(t, conn, db); len(got) != 1 || got[0] != "layout:"+string(server) {
+		if got := layoutRows(t, conn, db); len(got) != 1 || got[0] != "layout:"+string(server) {
 			t.Errorf("recorded layouts %q, want one, layout:%s", got, server)
 		}
 	})
@@ -82,11 +82,11 @@ func TestMigrateRecordsTheLayout(t *testing.T) {
 		if err := conn.Exec(ctx, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 0"); err != nil {
 			t.Fatal(err)
 		}
-		testenv.Eventually(t, 10*time.Second, "the layout row deleted", func() bool { return len(recordedLayouts(t, conn, db)) == 0 })
+		testenv.Eventually(t, 10*time.Second, "the layout row deleted", func() bool { return len(layoutRows(t, conn, db)) == 0 })
 		if err := Migrate(ctx, dsn, logger); err != nil {
 			t.Fatal(err)
 		}
-		if got := recordedLayouts(t, conn, db); len(got) != 1 || got[0] != "layout:legacy" {
+		if got := layoutRows(t, conn, db); len(got) != 1 || got[0] != "layout:legacy" {
 			t.Errorf("recorded layouts %q, want layout:legacy", got)
 		}
 	})
@@ -118,10 +118,50 @@ func TestMigrateRecordsTheLayout(t *testing.T) {
 			if err != nil && !strings.Contains(err.Error(), db) {
 				t.Errorf("the error does not name the database: %v", err)
 			}
-			if got := recordedLayouts(t, conn, db); len(got) != 1 || got[0] != tc.recorded {
+			if got := layoutRows(t, conn, db); len(got) != 1 || got[0] != tc.recorded {
 				t.Errorf("recorded layouts %q, want %s kept", got, tc.recorded)
 			}
 		})
+	}
+}
+
+// TestNewDatabaseLayout: a new database gets the layout asked for, if the server runs it
+// and it exists; a database keeps the layout it has.
+func TestNewDatabaseLayout(t *testing.T) {
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	server := layoutForVersion(testenv.ClickHouseVersion(t, testenv.ClickHouseAddr(t)))
+	for _, tc := range []struct {
+		ask Layout
+		ok  bool
+	}{
+		{LayoutLegacy, true},
+		{LayoutCurrent, server == LayoutCurrent},
+		{"future", false},
+	} {
+		dsn := testenv.ClickHouseDSN(t)
+		err := Migrate(ctx, dsn, logger, NewDatabaseLayout(tc.ask))
+		if (err == nil) != tc.ok {
+			t.Errorf("a new database with the layout %q: %v, want success %v", tc.ask, err, tc.ok)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		conn := testenv.ClickHouse(t, dsn)
+		if got := layoutRows(t, conn, dbOf(t, dsn)); len(got) != 1 || got[0] != "layout:"+string(tc.ask) {
+			t.Errorf("asked for %s, recorded %q", tc.ask, got)
+		}
+		other := LayoutLegacy
+		if tc.ask == LayoutLegacy {
+			other = server
+		}
+		if err := Migrate(ctx, dsn, logger, NewDatabaseLayout(other)); err != nil {
+			t.Fatal(err)
+		}
+		if got := layoutRows(t, conn, dbOf(t, dsn)); len(got) != 1 || got[0] != "layout:"+string(tc.ask) {
+			t.Errorf("asked for %s then %s, recorded %q", tc.ask, other, got)
+		}
 	}
 }
 

@@ -6,23 +6,57 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/telemetryd/telemetryd/internal/testenv"
 )
 
-// The fetch benchmarks run against a database of benchSpans spans (10 per trace, 20
-// tenants, 8 services, 30 days), made once by an INSERT ... SELECT on the server and
-// kept between runs (database bench_fetch_1m on the test ClickHouse).
+// The fetch benchmarks run against a database of 1 M spans (10 per trace, 20 tenants, 8
+// services, 30 days), made once by INSERT ... SELECTs on the server and kept between runs
+// (database bench_fetch_1m on the test ClickHouse). TELEMETRYD_BENCH_SPANS sets another
+// size (database bench_fetch_<size>), with 50 tenants from 10 M spans on. The database
+// has the layout of the server it is on.
 //
 //	TELEMETRYD_TEST_CLICKHOUSE=127.0.0.1:9000 go test -run x -bench Fetch -benchtime 50x ./cmd/telemetryd/
-const benchSpans = 1_000_000
+//	TELEMETRYD_BENCH_SPANS=10000000 TELEMETRYD_TEST_CLICKHOUSE=... go test -run x -bench Fetch ...
+const (
+	benchSpansEnv     = "TELEMETRYD_BENCH_SPANS"
+	defaultBenchSpans = 1_000_000
+	benchChunk        = 1_000_000 // spans per generating INSERT, to bound its memory
+)
+
+// benchDataset is the size of the benchmark data and the database holding it.
+func benchDataset(b *testing.B) (spans uint64, tenants int, db string) {
+	b.Helper()
+	spans = defaultBenchSpans
+	if v := os.Getenv(benchSpansEnv); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n < 1000 || n > 100_000_000 {
+			b.Fatalf("%s=%q: want a number of spans from 1000 to 100000000", benchSpansEnv, v)
+		}
+		spans = n
+	}
+	tenants = 20
+	if spans >= 10_000_000 {
+		tenants = 50
+	}
+	switch {
+	case spans%1_000_000 == 0:
+		db = fmt.Sprintf("bench_fetch_%dm", spans/1_000_000)
+	default:
+		db = fmt.Sprintf("bench_fetch_%d", spans)
+	}
+	return spans, tenants, db
+}
 
 func benchServer(b *testing.B) (*server, string, time.Time) {
 	b.Helper()
+	benchSpans, tenants, db := benchDataset(b)
 	s := startTestServerWith(b, func(c *serveConfig) {
-		c.ClickHouseDSN = "clickhouse://" + testenv.ClickHouseAddr(b) + "/bench_fetch_1m"
+		c.ClickHouseDSN = "clickhouse://" + testenv.ClickHouseAddr(b) + "/" + db
 		c.Roles = "fetch"
 	})
 	ctx := context.Background()
@@ -31,13 +65,14 @@ func benchServer(b *testing.B) (*server, string, time.Time) {
 		b.Fatal(err)
 	}
 	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	if n < benchSpans {
-		// Server-side generation: span i belongs to trace i/10 of tenant (i/10)%20,
+	for n < benchSpans {
+		// Server-side generation: span i belongs to trace i/10 of tenant (i/10)%tenants,
 		// spread over the 30 days before end.
+		chunk := min(benchSpans-n, benchChunk)
 		err := s.ch.Exec(ctx, fmt.Sprintf(`INSERT INTO spans (tenant_id, timestamp, start_time_unix_nano,
 			end_time_unix_nano, duration_ns, trace_id, span_id, parent_span_id, name, kind, status_code,
 			service_name, attribute_keys, attribute_values, stream_seq)
-			SELECT concat('tenant-', toString(intDiv(number, 10) %% 20)) AS tenant,
+			SELECT concat('tenant-', toString(intDiv(number, 10) %% %d)) AS tenant,
 				toDateTime(%d - intDiv(number, 10) * 25 %% (30 * 86400)) AS ts,
 				toUInt64(ts) * 1000000000 + (number %% 10) * 1000000,
 				toUInt64(ts) * 1000000000 + (number %% 10) * 1000000 + 1000000 * (1 + number %% 97),
@@ -52,10 +87,11 @@ func benchServer(b *testing.B) (*server, string, time.Time) {
 				['mcp.tool.name', 'mcp.session.id'],
 				[concat('tool-', toString(number %% 25)), concat('session-', toString(intDiv(number, 100)))],
 				number
-			FROM system.numbers LIMIT %d`, end.Unix(), benchSpans-n))
+			FROM system.numbers WHERE number >= %d LIMIT %d`, tenants, end.Unix(), n, chunk))
 		if err != nil {
 			b.Fatalf("generate spans: %v", err)
 		}
+		n += chunk
 	}
 	return s, mintJWT(b, "tenant-3"), end
 }

@@ -13,16 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/telemetryd/telemetryd/authn"
-	"github.com/telemetryd/telemetryd/schema"
 )
-
-func migrateSchema(ctx context.Context, dsn, cluster string, logger *slog.Logger) error {
-	if err := schema.Migrate(ctx, dsn, logger, schema.OnCluster(cluster)); err != nil {
-		return err
-	}
-	logger.Info("schema up to date")
-	return nil
-}
 
 const tokensUsage = `Usage:
   telemetryd tokens create --tenant T [--name N] [--expires-in 720h]

@@ -131,7 +131,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Stream.Replicas, "stream-replicas", c.Stream.Replicas, "stream and credential bucket replicas (3 on a NATS cluster)")
 	fs.IntVar(&c.Stream.Replicas, "nats-replicas", c.Stream.Replicas, "the same as --stream-replicas")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
-	fs.IntVar(&c.RetentionDays, "retention-days", 30, "drop ClickHouse day partitions older than this many days (0: keep everything)")
+	fs.IntVar(&c.RetentionDays, "retention-days", 30, "keep this many full days of data besides today (0: keep everything): old day partitions are dropped on the legacy layout, a TTL set on the current one")
 	fs.IntVar(&c.Stream.Partitions, "partitions", c.Stream.Partitions, "stream partitions; each is persisted by one worker at a time (keep it stable for a stream)")
 	fs.IntVar(&c.Persist.MaxBatchRows, "batch-max-rows", c.Persist.MaxBatchRows, "rows per INSERT")
 	fs.IntVar(&c.Persist.MaxBatchBytes, "batch-max-bytes", c.Persist.MaxBatchBytes, "bytes of events a persist worker pulls per batch")

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/telemetryd/telemetryd/authn"
-	"github.com/telemetryd/telemetryd/schema"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -26,7 +25,9 @@ const usage = `telemetryd: telemetry ingestion backend (OTLP -> NATS JetStream -
 
 Usage:
   telemetryd serve [flags]      run the service (all roles, or --roles)
-  telemetryd migrate [flags]    apply the ClickHouse schema
+  telemetryd migrate [--relayout] [flags]
+                                apply the ClickHouse schema (--relayout: move a
+                                legacy-layout database to the current layout)
   telemetryd replay --from-seq N | --since TIME [flags]
                                 rebuild the ClickHouse projection from the stream
   telemetryd tokens create|list|revoke|rotate [flags]
@@ -119,19 +120,6 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer cancel()
 	s.stop(stopCtx)
 	return nil
-}
-
-func runMigrate(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := newFlagSet("telemetryd migrate", stderr)
-	dsn := fs.String("clickhouse-dsn", schema.DefaultDSN, "ClickHouse DSN (native protocol)")
-	cluster := fs.String("clickhouse-cluster", "", clickhouseClusterUsage)
-	if err := parseFlags(fs, args, osLookupEnv); err != nil {
-		return err
-	}
-	if err := schema.ValidateCluster(*cluster); err != nil {
-		return fmt.Errorf("--clickhouse-cluster: %w", err)
-	}
-	return migrateSchema(ctx, *dsn, *cluster, newLogger(stderr, "info"))
 }
 
 func parseLogLevel(s string) (slog.Level, error) {

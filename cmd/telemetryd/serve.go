@@ -256,13 +256,12 @@ func (s *server) initPersist(ctx context.Context) error {
 			return err
 		}
 	}
-	if cfg.RetentionDays > 0 {
-		opts, _ := schema.Options(cfg.ClickHouseDSN)
-		r := persist.NewRetention(s.ch, persist.RetentionConfig{
-			Database: opts.Auth.Database, Cluster: cfg.ClickHouseCluster, Days: cfg.RetentionDays,
-		}, s.logger)
-		s.goWork(func() { r.Run(s.workCtx, time.Hour) })
-	}
+	// Also with --retention-days 0: on the current layout that removes the TTL.
+	opts, _ := schema.Options(cfg.ClickHouseDSN)
+	r := persist.NewRetention(s.ch, persist.RetentionConfig{
+		Database: opts.Auth.Database, Cluster: cfg.ClickHouseCluster, Days: cfg.RetentionDays,
+	}, s.logger)
+	s.goWork(func() { r.Run(s.workCtx, time.Hour) })
 	return nil
 }
 

@@ -55,13 +55,14 @@ trap cleanup EXIT
 newdir() { mktemp -d "${TMPDIR:-/tmp}/telemetryd-test-clickhouse$1.XXXXXX"; }
 
 want() { case ",$servers," in *,$1,*) return 0 ;; *) return 1 ;; esac; }
-if want legacy && [ -z "${TELEMETRYD_TEST_CLICKHOUSE_LEGACY:-}" ]; then
+# Both servers always run: some tests compare their answers (TestFetchAnswersTheSameOnBothLayouts).
+if [ -z "${TELEMETRYD_TEST_CLICKHOUSE_LEGACY:-}" ]; then
   legacy_dir=$(newdir "")
   tcp=$("$here/clickhouse.sh" free-port)
   "$here/clickhouse.sh" start "$legacy_dir" "$tcp" "$("$here/clickhouse.sh" free-port)"
   TELEMETRYD_TEST_CLICKHOUSE_LEGACY=127.0.0.1:$tcp
 fi
-if want current && [ -z "${TELEMETRYD_TEST_CLICKHOUSE_CURRENT:-}" ]; then
+if [ -z "${TELEMETRYD_TEST_CLICKHOUSE_CURRENT:-}" ]; then
   "$here/clickhouse-current.sh" install
   current_dir=$(newdir "-current")
   tcp=$("$here/clickhouse-current.sh" free-port)
@@ -88,8 +89,8 @@ export TELEMETRYD_TEST_CLICKHOUSE_CLUSTER
 version_of() {
   clickhouse-client --host "${1%:*}" --port "${1##*:}" --query 'SELECT version()'
 }
-if want legacy; then legacy_version=$(version_of "$TELEMETRYD_TEST_CLICKHOUSE_LEGACY"); fi
-if want current; then current_version=$(version_of "$TELEMETRYD_TEST_CLICKHOUSE_CURRENT"); fi
+legacy_version=$(version_of "$TELEMETRYD_TEST_CLICKHOUSE_LEGACY")
+current_version=$(version_of "$TELEMETRYD_TEST_CLICKHOUSE_CURRENT")
 
 failed=()
 # on NAME VERSION ADDR GO_TEST_ARGS...: one go test run with ADDR as the test server.

@@ -26,6 +26,14 @@ import (
 // ClickHouseEnv names the variable holding the test ClickHouse address.
 const ClickHouseEnv = "TELEMETRYD_TEST_CLICKHOUSE"
 
+// The variables holding the address of each of the two servers `make test` runs, for
+// tests that need a particular one whichever pass runs them: a current ClickHouse (26.7)
+// and Debian's 18.16 (deploy/local/test.sh sets both).
+const (
+	ClickHouseCurrentEnv = "TELEMETRYD_TEST_CLICKHOUSE_CURRENT"
+	ClickHouseLegacyEnv  = "TELEMETRYD_TEST_CLICKHOUSE_LEGACY"
+)
+
 // NATSServer starts an embedded JetStream server on a free port, stopped at cleanup.
 func NATSServer(t testing.TB) *natsserver.Server {
 	t.Helper()
@@ -63,9 +71,28 @@ func Connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 // ClickHouseAddr is the test ClickHouse server's host:port; the test fails without it.
 func ClickHouseAddr(t testing.TB) string {
 	t.Helper()
-	addr := os.Getenv(ClickHouseEnv)
+	return addrFrom(t, ClickHouseEnv)
+}
+
+// CurrentClickHouseAddr is the current test ClickHouse's host:port; the test fails
+// without it.
+func CurrentClickHouseAddr(t testing.TB) string {
+	t.Helper()
+	return addrFrom(t, ClickHouseCurrentEnv)
+}
+
+// LegacyClickHouseAddr is the 18.16 test ClickHouse's host:port; the test fails without
+// it.
+func LegacyClickHouseAddr(t testing.TB) string {
+	t.Helper()
+	return addrFrom(t, ClickHouseLegacyEnv)
+}
+
+func addrFrom(t testing.TB, env string) string {
+	t.Helper()
+	addr := os.Getenv(env)
 	if addr == "" {
-		t.Fatalf("%s is not set: integration tests need a ClickHouse server; run `make test`, which starts one", ClickHouseEnv)
+		t.Fatalf("%s is not set: integration tests need a ClickHouse server; run `make test`, which starts one", env)
 	}
 	return addr
 }
@@ -74,7 +101,12 @@ func ClickHouseAddr(t testing.TB) string {
 // returns its DSN; the database is dropped at cleanup.
 func ClickHouseDSN(t testing.TB) string {
 	t.Helper()
-	addr := ClickHouseAddr(t)
+	return ClickHouseDSNOn(t, ClickHouseAddr(t))
+}
+
+// ClickHouseDSNOn is ClickHouseDSN on the server at addr.
+func ClickHouseDSNOn(t testing.TB, addr string) string {
+	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	db := "test_" + hex.EncodeToString(b[:])

@@ -28,8 +28,11 @@ var (
 // partitionIDLayout is the time layout of a day partition's id.
 const partitionIDLayout = "20060102"
 
-// Retention drops whole day partitions older than a number of days: ClickHouse 18.16
-// has no TTL, and dropping a partition is instant and frees its disk at once.
+// Retention keeps a number of days of data. On the legacy layout it drops whole day
+// partitions older than that: ClickHouse 18.16 has no TTL, and dropping a partition is
+// instant and frees its disk at once. On the current layout the server deletes old parts
+// itself by TTL (ttl_only_drop_parts); Retention only sets the TTL from Days when it
+// differs (schema.SetTTL), so a changed --retention-days takes effect at the next start.
 type Retention struct {
 	ch     driver.Conn
 	cfg    RetentionConfig
@@ -44,7 +47,7 @@ type RetentionConfig struct {
 	// --clickhouse-cluster); "" for one server. On a cluster the partitions live in
 	// each shard's <table>_local, listed on every shard and dropped ON CLUSTER.
 	Cluster string
-	Days    int // full days kept besides today; <= 0 keeps everything
+	Days    int // full days kept besides today; <= 0 keeps everything (and removes a TTL)
 }
 
 // NewRetention keeps cfg.Days full days of data besides today in the signal tables.
@@ -53,15 +56,13 @@ func NewRetention(ch driver.Conn, cfg RetentionConfig, logger *slog.Logger) *Ret
 }
 
 // RunOnce drops every active partition dated before the cutoff and reports how many it
-// dropped. Dates are days of the server's time zone (toDate); the cutoff is computed in
+// dropped; on the current layout it sets the tables' TTL instead and reports how many
+// tables it changed. Dates are days of the server's time zone (toDate); the cutoff is computed in
 // UTC, so near midnight a partition may be kept a little longer, never dropped early by
 // more than the zone's offset. Partitions are named by id (YYYYMMDD), which every server
 // version gives every day, 1970's included: one of a time the tables could not hold
 // (shown as 0000-00-00) is the oldest day and goes at the first run.
 func (r *Retention) RunOnce(ctx context.Context) (int, error) {
-	if r.cfg.Days <= 0 {
-		return 0, nil
-	}
 	// The database and cluster names are configuration, not user input, but they are
 	// spliced into SQL, so they must look like identifiers.
 	if !identifier.MatchString(r.cfg.Database) {
@@ -69,6 +70,23 @@ func (r *Retention) RunOnce(ctx context.Context) (int, error) {
 	}
 	if err := schema.ValidateCluster(r.cfg.Cluster); err != nil {
 		return 0, fmt.Errorf("retention: %w", err)
+	}
+	layout, err := schema.DatabaseLayout(ctx, r.ch, r.cfg.Database)
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	if layout == schema.LayoutCurrent {
+		n, err := schema.SetTTL(ctx, r.ch, r.cfg.Database, r.cfg.Days)
+		if n > 0 {
+			r.logger.Info("retention: set the tables' TTL", "tables", n, "days", r.cfg.Days)
+		}
+		if err != nil {
+			return n, fmt.Errorf("retention: %w", err)
+		}
+		return n, nil
+	}
+	if r.cfg.Days <= 0 {
+		return 0, nil
 	}
 	cutoff := r.now().UTC().AddDate(0, 0, -r.cfg.Days).Format(partitionIDLayout)
 	parts, err := r.partitions(ctx)

@@ -4,13 +4,29 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/telemetryd/telemetryd/internal/testenv"
+	"github.com/telemetryd/telemetryd/schema"
 )
+
+// rtLegacyDatabase is a migrated database with the legacy layout, whose retention drops
+// partitions, on the test server whichever version it is.
+func rtLegacyDatabase(t *testing.T) driver.Conn {
+	t.Helper()
+	dsn := testenv.ClickHouseDSN(t)
+	if err := schema.Migrate(context.Background(), dsn, slog.New(slog.NewTextHandler(io.Discard, nil)), schema.NewDatabaseLayout(schema.LayoutLegacy)); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return testenv.ClickHouse(t, dsn)
+}
 
 // rtSpansAt is an OTLP traces request with one span starting at each time.
 func rtSpansAt(t *testing.T, times ...time.Time) []byte {
@@ -33,7 +49,7 @@ func rtSpansAt(t *testing.T, times ...time.Time) []byte {
 }
 
 func TestRetentionDropsOnlyOldPartitions(t *testing.T) {
-	ch := rtDatabase(t)
+	ch := rtLegacyDatabase(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
 	old := now.AddDate(0, 0, -40)
@@ -85,9 +101,10 @@ func TestRetentionDropsOnlyOldPartitions(t *testing.T) {
 // TestRetentionDropsPartitionsOfEveryDay: the partition of a span at the epoch (start
 // unset) and one of a time the DateTime column cannot hold (shown as 0000-00-00 on
 // 18.16) are days like any other: retention drops them at its first run instead of
-// skipping them forever.
+// skipping them forever. (Current servers hold that time, 2106-02-07: a future day,
+// kept.)
 func TestRetentionDropsPartitionsOfEveryDay(t *testing.T) {
-	ch := rtDatabase(t)
+	ch := rtLegacyDatabase(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
 	rtInsert(t, ch, "spans", spanColumns, decodeSpans, rtSpansAt(t, time.Unix(0, 0), now), rtMeta)
@@ -127,16 +144,24 @@ func TestRetentionDropsPartitionsOfEveryDay(t *testing.T) {
 		return out
 	}
 	before := partitions()
-	if before["logs"][0] != "19700101" || before["spans"][0] != "19700101" {
-		t.Fatalf("partitions before retention: %v, want the epoch's day in logs and spans", before)
+	if before["spans"][0] != "19700101" {
+		t.Fatalf("partitions before retention: %v, want the epoch's day in spans", before)
+	}
+	wantDropped := 2 // the epoch's day of spans and trace_index...
+	switch before["logs"][0] {
+	case "19700101": // ...and of logs, where the server cannot hold the time (18.16)
+		wantDropped++
+	case "21060207":
+	default:
+		t.Fatalf("partitions before retention: %v, want logs on the epoch's day or on 2106-02-07", before)
 	}
 	r := NewRetention(ch, RetentionConfig{Database: db, Days: 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	dropped, err := r.RunOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dropped != 3 {
-		t.Errorf("dropped %d partitions, want 3 (the epoch's day of spans, trace_index and logs)", dropped)
+	if dropped != wantDropped {
+		t.Errorf("dropped %d partitions, want %d (the epoch's day of spans, trace_index and logs where it is there)", dropped, wantDropped)
 	}
 	today := now.Format(partitionIDLayout)
 	for table, ids := range partitions() {
@@ -160,4 +185,44 @@ func TestRetentionTakesOnlyDayPartitionIDs(t *testing.T) {
 			t.Errorf("dayPartitionID(%q) = %v, want %v", id, got, want)
 		}
 	}
+}
+
+// TestRetentionSetsTheTTLOnTheCurrentLayout: on the current layout retention drops no
+// partition itself; it gives the tables the TTL of its days, once, and removes it with
+// 0 days. The server then deletes the old day's parts.
+func TestRetentionSetsTheTTLOnTheCurrentLayout(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.ClickHouseDSNOn(t, testenv.CurrentClickHouseAddr(t))
+	if err := schema.Migrate(ctx, dsn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	ch := testenv.ClickHouse(t, dsn)
+	now := time.Now().UTC()
+	rtInsert(t, ch, "spans", spanColumns, decodeSpans, rtSpansAt(t, now.AddDate(0, 0, -40), now), rtMeta)
+	var db string
+	if err := ch.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tc := range []struct{ days, changed int }{{30, 4}, {30, 0}, {0, 4}, {0, 0}, {30, 4}} {
+		n, err := NewRetention(ch, RetentionConfig{Database: db, Days: tc.days}, logger).RunOnce(ctx)
+		if err != nil || n != tc.changed {
+			t.Errorf("retention of %d days changed %d tables, err %v; want %d", tc.days, n, err, tc.changed)
+		}
+	}
+	var create string
+	if err := ch.QueryRow(ctx, "SHOW CREATE TABLE spans").Scan(&create); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(create, "TTL toDate(timestamp) + toIntervalDay(31)") {
+		t.Errorf("spans after retention of 30 days:\n%s", create)
+	}
+	// MODIFY TTL materializes the TTL in the parts already there: the old day's part goes.
+	testenv.Eventually(t, 30*time.Second, "the 40-day-old span deleted by TTL", func() bool {
+		var n uint64
+		if err := ch.QueryRow(ctx, "SELECT count() FROM spans").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
 }

@@ -34,7 +34,7 @@ func (e *env) duplicates(table, key string) uint64 {
 func TestThrowingViewStoresEveryEventOnce(t *testing.T) {
 	e := newEnv(t)
 	if err := e.ch.Exec(context.Background(),
-		"CREATE MATERIALIZED VIEW poison_view ENGINE = Memory AS SELECT throwIf(name = 'op-666') AS refused FROM spans"); err != nil {
+		"CREATE MATERIALIZED VIEW poison_view ENGINE = Memory AS SELECT CAST(throwIf(name = 'op-666') AS UInt8) AS refused FROM spans"); err != nil {
 		t.Fatal(err)
 	}
 	// Published before the worker starts, so that the poison shares its batch (and

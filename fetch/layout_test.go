@@ -1,0 +1,47 @@
+package fetch
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestBodyNgramCondition(t *testing.T) {
+	for s, want := range map[string]string{
+		"Upstream API":  "%upstream api%",
+		`100% a_b\c`:    `%100\% a\_b\\c%`,
+		"Grüße":         "", // not ASCII: no condition
+		"ÜBER":          "",
+		"x' OR 1=1 --'": "%x' or 1=1 --'%", // a bound value, never spliced
+	} {
+		cond, arg := bodyNgramCondition(s)
+		if arg != want || (want == "") != (cond == "") {
+			t.Errorf("bodyNgramCondition(%q) = %q, %q; want the pattern %q", s, cond, arg, want)
+		}
+	}
+}
+
+// TestLogFilterUsesTheBodyIndexOnlyWhenThereIsOne: on the current layout each ASCII body
+// search adds the LIKE the n-gram index serves, bound; on the legacy layout none.
+func TestLogFilterUsesTheBodyIndexOnlyWhenThereIsOne(t *testing.T) {
+	v, err := url.ParseQuery(window + "body_contains=API&search=gr%C3%BC%C3%9Fe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := parseSignalQuery(v, "fetch_logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parseLogFilter(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, index := range []bool{false, true} {
+		f.bodyIndex = index
+		where, args := f.where("tenant_id = ?", []any{"acme"}, q)
+		likes := strings.Count(where, "lowerUTF8(body) LIKE ?")
+		if want := map[bool]int{false: 0, true: 1}[index]; likes != want || strings.Count(where, "?") != len(args) {
+			t.Errorf("index %v: %q with %d args, want %d LIKE", index, where, len(args), want)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package schema
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// The current layout is the migrations as written (the legacy layout), rewritten
+// statement by statement: the same tables with the same column names in the same order,
+// so every INSERT and query runs on both. What changes:
+//   - LowCardinality(String) for the columns in LowCardinalityColumns (the only columns
+//     whose type changes: a client sending columnar data must send that type);
+//   - column codecs, which clients never see: DoubleDelta on DateTime, Delta on the
+//     nanosecond times and stream_seq, ZSTD on strings and arrays;
+//   - data-skipping indexes (skipIndexes);
+//   - ttl_only_drop_parts = 1 on the day-partitioned tables, whose TTL retention sets
+//     (ttl.go): --retention-days is a runtime flag, so the TTL is not in the migrations.
+// Materialized views are unchanged.
+
+// LowCardinalityColumns are, per table, the String columns that are
+// LowCardinality(String) on the current layout: few distinct values (tenants, services,
+// span, scope and metric names, severity texts). Every other column has the same type on
+// both layouts. Persist code that sends typed columns reads this to pick the column type.
+var LowCardinalityColumns = map[string][]string{
+	"spans":         {"tenant_id", "name", "service_name", "scope_name", "scope_version"},
+	"logs":          {"tenant_id", "severity_text", "service_name", "scope_name", "scope_version", "event_name"},
+	"metric_points": {"tenant_id", "metric_name", "metric_description", "metric_unit", "service_name", "scope_name", "scope_version"},
+	"trace_index":   {"tenant_id"},
+	"services":      {"tenant_id", "service_name", "service_version"},
+}
+
+// IsLowCardinality reports whether table.column is LowCardinality(String) on layout l.
+func (l Layout) IsLowCardinality(table, column string) bool {
+	if l != LayoutCurrent {
+		return false
+	}
+	for _, c := range LowCardinalityColumns[table] {
+		if c == column {
+			return true
+		}
+	}
+	return false
+}
+
+// ColumnType is the type of table.column on layout l, given its type on the legacy
+// layout (as the migrations write it).
+func (l Layout) ColumnType(table, column, legacyType string) string {
+	if l.IsLowCardinality(table, column) {
+		return "LowCardinality(" + legacyType + ")"
+	}
+	return legacyType
+}
+
+// skipIndexes are the data-skipping indexes of the current layout, per table. The
+// bloom filters make a lookup by trace id read only the granules that may hold it; the
+// n-gram filter on the lower-cased body serves body search (fetch matches the body
+// case-insensitively).
+var skipIndexes = map[string][]string{
+	"spans": {"INDEX trace_id_bloom trace_id TYPE bloom_filter(0.01) GRANULARITY 1"},
+	"logs": {
+		"INDEX trace_id_bloom trace_id TYPE bloom_filter(0.01) GRANULARITY 1",
+		"INDEX body_ngrams lowerUTF8(body) TYPE ngrambf_v1(3, 65536, 2, 0) GRANULARITY 1",
+	},
+}
+
+// ttlOnlyDropParts makes TTL retention drop whole parts, as the legacy layout's
+// retention drops whole partitions, instead of rewriting parts row by row.
+const ttlOnlyDropParts = "SETTINGS ttl_only_drop_parts = 1"
+
+var columnDefault = regexp.MustCompile(`(?i)\s(DEFAULT|MATERIALIZED|ALIAS)\s`)
+
+// codecFor is the codec a column gets on the current layout, "" for the server's
+// default (LZ4): small numbers and enums compress well without more.
+func codecFor(name, typ string) string {
+	switch {
+	case strings.HasPrefix(typ, "DateTime"):
+		return "CODEC(DoubleDelta, ZSTD(1))" // rows arrive roughly in time order
+	case typ == "UInt64" && (strings.HasSuffix(name, "_unix_nano") || name == "stream_seq"):
+		return "CODEC(Delta, ZSTD(1))"
+	case strings.HasPrefix(typ, "String"), strings.HasPrefix(typ, "LowCardinality("), strings.HasPrefix(typ, "Array("):
+		return "CODEC(ZSTD(1))"
+	}
+	return ""
+}
+
+// currentColumn rewrites one column definition ("name Type [DEFAULT expr]") of table.
+func currentColumn(table, def string) (string, error) {
+	name, rest, ok := strings.Cut(strings.TrimSpace(def), " ")
+	if !ok {
+		return "", fmt.Errorf("table %s: column definition %q has no type", table, def)
+	}
+	name = strings.Trim(name, "`")
+	typ, tail := strings.TrimSpace(rest), ""
+	if padded := " " + typ; columnDefault.MatchString(padded) {
+		at := columnDefault.FindStringIndex(padded)[0]
+		typ, tail = strings.TrimSpace(padded[:at]), strings.TrimRight(padded[at:], " ")
+	}
+	if strings.Contains(strings.ToUpper(typ+tail), "CODEC(") {
+		return "", fmt.Errorf("table %s column %s: the migrations must not name codecs; the current layout gives them", table, name)
+	}
+	if LayoutCurrent.IsLowCardinality(table, name) {
+		if typ != "String" {
+			return "", fmt.Errorf("table %s column %s: LowCardinalityColumns names it but its type is %s, not String", table, name, typ)
+		}
+		typ = LayoutCurrent.ColumnType(table, name, typ)
+	}
+	out := name + " " + typ + tail
+	if c := codecFor(name, typ); c != "" {
+		out += " " + c
+	}
+	return out, nil
+}
+
+// forLayout returns the migrations as they run on layout l.
+func forLayout(ms []Migration, l Layout) ([]Migration, error) {
+	if l != LayoutCurrent {
+		return ms, nil
+	}
+	out := make([]Migration, len(ms))
+	for i, m := range ms {
+		out[i] = Migration{Version: m.Version, Name: m.Name}
+		for j, stmt := range m.Statements {
+			s, err := currentStatement(stmt)
+			if err != nil {
+				return nil, fmt.Errorf("migration %s statement %d on the current layout: %w", m.Name, j+1, err)
+			}
+			out[i].Statements = append(out[i].Statements, s)
+		}
+	}
+	return out, nil
+}
+
+// currentStatement rewrites one migration statement for the current layout. It knows
+// the forms the migrations use (as the cluster rewrite does); any other is an error, so
+// a new migration cannot silently miss the layout.
+func currentStatement(stmt string) (string, error) {
+	switch {
+	case createTable.MatchString(stmt):
+		m := createTable.FindStringSubmatch(stmt)
+		name, engine, args, rest := m[1], m[3], strings.TrimSpace(m[4]), strings.TrimSpace(m[5])
+		var defs []string
+		for _, def := range splitColumns(strings.TrimSpace(m[2])) {
+			d, err := currentColumn(name, def)
+			if err != nil {
+				return "", err
+			}
+			defs = append(defs, d)
+		}
+		defs = append(defs, skipIndexes[name]...)
+		sql := "CREATE TABLE IF NOT EXISTS {db}." + name + "\n(\n    " + strings.Join(defs, ",\n    ") +
+			"\n)\nENGINE = " + engine + "(" + args + ")\n" + rest
+		if strings.Contains(strings.ToUpper(rest), "PARTITION BY") {
+			sql += "\n" + ttlOnlyDropParts
+		}
+		return sql, nil
+	case addColumnOf.MatchString(stmt):
+		m := addColumnOf.FindStringSubmatch(stmt)
+		d, err := currentColumn(m[1], m[2])
+		if err != nil {
+			return "", err
+		}
+		return "ALTER TABLE {db}." + m[1] + " ADD COLUMN " + d, nil
+	case createView.MatchString(stmt):
+		return stmt, nil
+	}
+	return "", fmt.Errorf("no current-layout form for %q", firstLine(stmt))
+}
