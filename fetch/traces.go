@@ -75,14 +75,15 @@ func (a *API) fetchTraces(ctx context.Context, tenant string, r *http.Request) (
 		count: "SELECT count() FROM (SELECT trace_id, " + traceAggregates + " FROM spans WHERE " + where +
 			" GROUP BY trace_id" + havingClause(having) + ")",
 		rows: func(after string) string {
-			if after != "" {
-				having = append(slices.Clip(having), after)
+			terms := having
+			if after != "" { // the keyset condition tests the aggregates
+				terms = append(slices.Clip(having), after)
 			}
 			return "SELECT trace_id, " + traceAggregates + "," +
 				" if(countIf(parent_span_id = '') > 0, anyIf(service_name, parent_span_id = ''), argMin(service_name, start_time_unix_nano))," +
 				" if(countIf(parent_span_id = '') > 0, anyIf(name, parent_span_id = ''), argMin(name, start_time_unix_nano))," +
 				" countIf(status_code = 'error') AS errors, toString(" + ks.cols[0].expr + ")" +
-				" FROM spans WHERE " + where + " GROUP BY trace_id" + havingClause(having) +
+				" FROM spans WHERE " + where + " GROUP BY trace_id" + havingClause(terms) +
 				" ORDER BY " + ks.orderBy() + " LIMIT ?, ?"
 		},
 		args:    append(args, hargs...),
