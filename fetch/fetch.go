@@ -128,15 +128,6 @@ func (a *API) handle(fn queryFunc) http.Handler {
 	})
 }
 
-// spanWhere returns the WHERE terms and arguments every span query starts with: the
-// tenant, then the partition/sort column, then the exact nanosecond window.
-func (q query) spanWhere(tenant string) (string, []any) {
-	where := "tenant_id = ? AND timestamp >= toDateTime(?) AND timestamp <= toDateTime(?)" +
-		" AND start_time_unix_nano >= ? AND start_time_unix_nano < ?"
-	args := []any{tenant, q.start.Unix(), q.end.Unix(), uint64(q.start.UnixNano()), uint64(q.end.UnixNano())}
-	return where, args
-}
-
 // nanosToTime renders a unix-nanosecond timestamp.
 func nanosToTime(ns uint64) time.Time { return time.Unix(0, int64(ns)).UTC() }
 

@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,11 +28,8 @@ type LogRecord struct {
 
 // LogsPage is the response of fetch_logs.
 type LogsPage struct {
-	Logs       []LogRecord `json:"logs"`
-	TotalCount uint64      `json:"total_count"`
-	Page       int         `json:"page"`
-	PageSize   int         `json:"page_size"`
-	TotalPages int         `json:"total_pages"`
+	Logs []LogRecord `json:"logs"`
+	Paging
 }
 
 // severityRanges are OpenTelemetry's severity levels and their number ranges
@@ -85,10 +81,7 @@ func parseLogFilter(v url.Values) (logFilter, error) {
 
 // where appends the common filters of q and those of f to where.
 func (f logFilter) where(where string, args []any, q query) (string, []any) {
-	if q.serviceName != "" {
-		where += " AND service_name = ?"
-		args = append(args, q.serviceName)
-	}
+	where, args = whereEq(where, args, "service_name", q.serviceName)
 	if f.severity != "" {
 		if r, ok := severityRanges[f.severity]; ok {
 			where += " AND (upper(severity_text) = ? OR severity_number BETWEEN ? AND ?)"
@@ -110,14 +103,8 @@ func (f logFilter) where(where string, args []any, q query) (string, []any) {
 			args = append(args, arg)
 		}
 	}
-	if q.traceID != "" {
-		where += " AND trace_id = ?"
-		args = append(args, q.traceID)
-	}
-	if f.spanID != "" {
-		where += " AND span_id = ?"
-		args = append(args, f.spanID)
-	}
+	where, args = whereEq(where, args, "trace_id", q.traceID)
+	where, args = whereEq(where, args, "span_id", f.spanID)
 	aw, aa := attrWhere(q.attrs)
 	return where + aw, append(args, aa...)
 }
@@ -135,37 +122,33 @@ func (a *API) fetchLogs(ctx context.Context, tenant string, r *http.Request) (an
 	f.bodyIndex = len(f.contains) > 0 && a.layout(ctx) == schema.LayoutCurrent
 	where, args := q.nanoWindow(tenant, "time_unix_nano")
 	where, args = f.where(where, args, q)
-	page := LogsPage{Logs: []LogRecord{}, Page: q.page(), PageSize: q.limit}
-	if err := a.ch.QueryRow(ctx, "SELECT count() FROM logs WHERE "+where, args...).Scan(&page.TotalCount); err != nil {
-		return nil, fmt.Errorf("count logs: %w", err)
-	}
-	page.TotalPages = totalPages(page.TotalCount, q.limit)
-	if uint64(q.offset) >= page.TotalCount {
-		return page, nil
-	}
-	rows, err := a.ch.Query(ctx, "SELECT time_unix_nano, observed_time_unix_nano, severity_number, severity_text,"+
-		" body, trace_id, span_id, service_name, scope_name, attribute_keys, attribute_values,"+
-		" resource_attribute_keys, resource_attribute_values FROM logs WHERE "+where+
-		" ORDER BY time_unix_nano DESC, stream_seq DESC LIMIT ?, ?",
-		append(args, q.offset, q.limit)...)
+	p, err := runList(ctx, a.ch, q, listQuery[LogRecord]{
+		noun:  "logs",
+		count: "SELECT count() FROM logs WHERE " + where,
+		rows: func(string) string {
+			return "SELECT time_unix_nano, observed_time_unix_nano, severity_number, severity_text," +
+				" body, trace_id, span_id, service_name, scope_name, attribute_keys, attribute_values," +
+				" resource_attribute_keys, resource_attribute_values FROM logs WHERE " + where +
+				" ORDER BY time_unix_nano DESC, stream_seq DESC LIMIT ?, ?"
+		},
+		args: args,
+		scan: scanLog,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("query logs: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var l LogRecord
-		var ts, observed uint64
-		var ak, av, rk, rv []string
-		if err := rows.Scan(&ts, &observed, &l.SeverityNumber, &l.SeverityText, &l.Body, &l.TraceID, &l.SpanID,
-			&l.ServiceName, &l.ScopeName, &ak, &av, &rk, &rv); err != nil {
-			return nil, fmt.Errorf("read log: %w", err)
-		}
-		l.Timestamp, l.ObservedTimestamp = nanosToTime(ts), nanosToTime(observed)
-		l.Attributes, l.ResourceAttributes = zipAttributes(ak, av), zipAttributes(rk, rv)
-		page.Logs = append(page.Logs, l)
+	return LogsPage{Logs: p.Items, Paging: p.Paging}, nil
+}
+
+func scanLog(row scanner, _ ...any) (LogRecord, error) {
+	var l LogRecord
+	var ts, observed uint64
+	var ak, av, rk, rv []string
+	if err := row.Scan(&ts, &observed, &l.SeverityNumber, &l.SeverityText, &l.Body, &l.TraceID, &l.SpanID,
+		&l.ServiceName, &l.ScopeName, &ak, &av, &rk, &rv); err != nil {
+		return l, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read logs: %w", err)
-	}
-	return page, nil
+	l.Timestamp, l.ObservedTimestamp = nanosToTime(ts), nanosToTime(observed)
+	l.Attributes, l.ResourceAttributes = zipAttributes(ak, av), zipAttributes(rk, rv)
+	return l, nil
 }

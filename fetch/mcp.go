@@ -2,11 +2,9 @@ package fetch
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -37,11 +35,8 @@ type MCPTool struct {
 
 // MCPToolsPage is the response of fetch_tools.
 type MCPToolsPage struct {
-	Tools      []MCPTool `json:"tools"`
-	TotalCount uint64    `json:"total_count"`
-	Page       int       `json:"page"`
-	PageSize   int       `json:"page_size"`
-	TotalPages int       `json:"total_pages"`
+	Tools []MCPTool `json:"tools"`
+	Paging
 }
 
 // MCPSession is one MCP session's calls in the window.
@@ -56,56 +51,37 @@ type MCPSession struct {
 
 // MCPSessionsPage is the response of fetch_sessions.
 type MCPSessionsPage struct {
-	Sessions   []MCPSession `json:"sessions"`
-	TotalCount uint64       `json:"total_count"`
-	Page       int          `json:"page"`
-	PageSize   int          `json:"page_size"`
-	TotalPages int          `json:"total_pages"`
+	Sessions []MCPSession `json:"sessions"`
+	Paging
 }
 
-// mcpToolSorts maps the sort parameter to a column alias of the tools query; only these
-// may reach the ORDER BY.
-var mcpToolSorts = map[string]string{
-	"calls":      "calls",
-	"errors":     "errors",
-	"error_rate": "error_rate",
-	"p95_ms":     "p95_ms",
-	"tool_name":  "tool",
+// mcpToolSorts is the allow-list of fetch_tools' sort parameter: column aliases of the
+// tools query.
+var mcpToolSorts = map[string]sortColumn{
+	"calls":      {expr: "calls"},
+	"errors":     {expr: "errors"},
+	"error_rate": {expr: "error_rate"},
+	"p95_ms":     {expr: "p95_ms"},
+	"tool_name":  {expr: "tool"},
 }
 
 // mcpOrder reads sort and sortDirection against the allow-list.
-func mcpOrder(v url.Values, allowed map[string]string, def string) (string, error) {
-	name := strings.TrimSpace(v.Get("sort"))
-	if name == "" {
-		name = def
+func mcpOrder(v url.Values, allowed map[string]sortColumn, def string) (string, error) {
+	var q query
+	if err := q.parseSort(v); err != nil {
+		return "", err
 	}
-	col, ok := allowed[name]
-	if !ok {
-		names := make([]string, 0, len(allowed))
-		for k := range allowed {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		return "", badParam("sort", "%q is not one of %s", name, strings.Join(names, ", "))
+	_, col, err := q.sortColumn(allowed, def)
+	if err != nil {
+		return "", err
 	}
-	switch dir := strings.ToLower(strings.TrimSpace(v.Get("sortDirection"))); dir {
-	case "", "desc":
-		return col + " DESC", nil
-	case "asc":
-		return col + " ASC", nil
-	default:
-		return "", badParam("sortDirection", "%q is neither asc nor desc", dir)
-	}
+	return keyset{cols: []sortColumn{col}, desc: q.desc}.orderBy(), nil
 }
 
 // mcpWhere is the span filter both views share: tenant, window, service.
 func mcpWhere(q query, tenant string) (string, []any) {
 	where, args := q.spanWhere(tenant)
-	if q.serviceName != "" {
-		where += " AND service_name = ?"
-		args = append(args, q.serviceName)
-	}
-	return where, args
+	return whereEq(where, args, "service_name", q.serviceName)
 }
 
 func (a *API) fetchTools(ctx context.Context, tenant string, r *http.Request) (any, error) {
@@ -119,38 +95,30 @@ func (a *API) fetchTools(ctx context.Context, tenant string, r *http.Request) (a
 	}
 	where, args := mcpWhere(q, tenant)
 	where += " AND has(attribute_keys, 'mcp.tool.name') AND " + mcpTool + " != ''"
-	page := MCPToolsPage{Tools: []MCPTool{}, Page: q.page(), PageSize: q.limit}
-	if err := a.ch.QueryRow(ctx, "SELECT uniqExact("+mcpTool+") FROM spans WHERE "+where, args...).Scan(&page.TotalCount); err != nil {
-		return nil, fmt.Errorf("count mcp tools: %w", err)
-	}
-	page.TotalPages = totalPages(page.TotalCount, q.limit)
-	if uint64(q.offset) >= page.TotalCount {
-		return page, nil
-	}
 	// The percentiles come from one quantiles() call; the ms aliases exist so that
 	// p95_ms can be a sort key.
-	rows, err := a.ch.Query(ctx, "SELECT tool, calls, errors, error_rate, p50_ms, p95_ms, p99_ms FROM ("+
-		"SELECT "+mcpTool+" AS tool, count() AS calls, countIf(status_code = 'error') AS errors,"+
-		" errors / calls AS error_rate, quantiles(0.5, 0.95, 0.99)(duration_ns) AS qs,"+
-		" arrayElement(qs, 1) / 1e6 AS p50_ms, arrayElement(qs, 2) / 1e6 AS p95_ms, arrayElement(qs, 3) / 1e6 AS p99_ms"+
-		" FROM spans WHERE "+where+" GROUP BY tool)"+
-		" ORDER BY "+order+", tool LIMIT ?, ?",
-		append(args, q.offset, q.limit)...)
+	p, err := runList(ctx, a.ch, q, listQuery[MCPTool]{
+		noun:  "mcp tools",
+		count: "SELECT uniqExact(" + mcpTool + ") FROM spans WHERE " + where,
+		rows: func(string) string {
+			return "SELECT tool, calls, errors, error_rate, p50_ms, p95_ms, p99_ms FROM (" +
+				"SELECT " + mcpTool + " AS tool, count() AS calls, countIf(status_code = 'error') AS errors," +
+				" errors / calls AS error_rate, quantiles(0.5, 0.95, 0.99)(duration_ns) AS qs," +
+				" arrayElement(qs, 1) / 1e6 AS p50_ms, arrayElement(qs, 2) / 1e6 AS p95_ms, arrayElement(qs, 3) / 1e6 AS p99_ms" +
+				" FROM spans WHERE " + where + " GROUP BY tool)" +
+				" ORDER BY " + order + ", tool LIMIT ?, ?"
+		},
+		args: args,
+		scan: func(row scanner, _ ...any) (MCPTool, error) {
+			var t MCPTool
+			err := row.Scan(&t.ToolName, &t.Calls, &t.Errors, &t.ErrorRate, &t.P50Ms, &t.P95Ms, &t.P99Ms)
+			return t, err
+		},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("query mcp tools: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var t MCPTool
-		if err := rows.Scan(&t.ToolName, &t.Calls, &t.Errors, &t.ErrorRate, &t.P50Ms, &t.P95Ms, &t.P99Ms); err != nil {
-			return nil, fmt.Errorf("read mcp tool: %w", err)
-		}
-		page.Tools = append(page.Tools, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read mcp tools: %w", err)
-	}
-	return page, nil
+	return MCPToolsPage{Tools: p.Items, Paging: p.Paging}, nil
 }
 
 func (a *API) fetchSessions(ctx context.Context, tenant string, r *http.Request) (any, error) {
@@ -162,44 +130,40 @@ func (a *API) fetchSessions(ctx context.Context, tenant string, r *http.Request)
 	// A session counts the spans of its MCP requests; the spans those requests cause
 	// (HTTP clients, databases) are no calls even when they carry the resource's id.
 	where += " AND " + mcpCall + " AND " + mcpSession + " != ''"
-	page := MCPSessionsPage{Sessions: []MCPSession{}, Page: q.page(), PageSize: q.limit}
-	if err := a.ch.QueryRow(ctx, "SELECT uniqExact("+mcpSession+") FROM spans WHERE "+where, args...).Scan(&page.TotalCount); err != nil {
-		return nil, fmt.Errorf("count mcp sessions: %w", err)
-	}
-	page.TotalPages = totalPages(page.TotalCount, q.limit)
-	if uint64(q.offset) >= page.TotalCount {
-		return page, nil
-	}
-	rows, err := a.ch.Query(ctx, "SELECT "+mcpSession+" AS session, min(start_time_unix_nano) AS first,"+
-		" max(end_time_unix_nano) AS last, count() AS calls, countIf(status_code = 'error') AS errors,"+
-		" groupUniqArray("+mcpTool+") AS tools"+
-		" FROM spans WHERE "+where+" GROUP BY session"+
-		" ORDER BY first DESC, session LIMIT ?, ?",
-		append(args, q.offset, q.limit)...)
+	p, err := runList(ctx, a.ch, q, listQuery[MCPSession]{
+		noun:  "mcp sessions",
+		count: "SELECT uniqExact(" + mcpSession + ") FROM spans WHERE " + where,
+		rows: func(string) string {
+			return "SELECT " + mcpSession + " AS session, min(start_time_unix_nano) AS first," +
+				" max(end_time_unix_nano) AS last, count() AS calls, countIf(status_code = 'error') AS errors," +
+				" groupUniqArray(" + mcpTool + ") AS tools" +
+				" FROM spans WHERE " + where + " GROUP BY session" +
+				" ORDER BY first DESC, session LIMIT ?, ?"
+		},
+		args: args,
+		scan: scanSession,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("query mcp sessions: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var s MCPSession
-		var first, last uint64
-		var tools []string
-		if err := rows.Scan(&s.SessionID, &first, &last, &s.Calls, &s.Errors, &tools); err != nil {
-			return nil, fmt.Errorf("read mcp session: %w", err)
+	return MCPSessionsPage{Sessions: p.Items, Paging: p.Paging}, nil
+}
+
+func scanSession(row scanner, _ ...any) (MCPSession, error) {
+	var s MCPSession
+	var first, last uint64
+	var tools []string
+	if err := row.Scan(&s.SessionID, &first, &last, &s.Calls, &s.Errors, &tools); err != nil {
+		return s, err
+	}
+	s.StartTime, s.EndTime = nanosToTime(first), nanosToTime(last)
+	// Calls of other methods (initialize, tools/list) add "" to the tool names.
+	s.Tools = make([]string, 0, len(tools))
+	for _, t := range tools {
+		if t != "" {
+			s.Tools = append(s.Tools, t)
 		}
-		s.StartTime, s.EndTime = nanosToTime(first), nanosToTime(last)
-		// Calls of other methods (initialize, tools/list) add "" to the tool names.
-		s.Tools = make([]string, 0, len(tools))
-		for _, t := range tools {
-			if t != "" {
-				s.Tools = append(s.Tools, t)
-			}
-		}
-		sort.Strings(s.Tools)
-		page.Sessions = append(page.Sessions, s)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read mcp sessions: %w", err)
-	}
-	return page, nil
+	sort.Strings(s.Tools)
+	return s, nil
 }

@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -60,11 +59,8 @@ type QuantileValue struct {
 
 // MetricsPage is the response of fetch_metrics without step: raw points.
 type MetricsPage struct {
-	Metrics    []MetricPoint `json:"metrics"`
-	TotalCount uint64        `json:"total_count"`
-	Page       int           `json:"page"`
-	PageSize   int           `json:"page_size"`
-	TotalPages int           `json:"total_pages"`
+	Metrics []MetricPoint `json:"metrics"`
+	Paging
 }
 
 // temporalityShown names OTLP's aggregation temporality numbers as stored: "" for 0
@@ -101,18 +97,9 @@ func parseMetricFilter(v url.Values) (metricFilter, error) {
 
 // where appends the common filters of q and those of f to where.
 func (f metricFilter) where(where string, args []any, q query) (string, []any) {
-	if f.name != "" {
-		where += " AND metric_name = ?"
-		args = append(args, f.name)
-	}
-	if f.typ != "" {
-		where += " AND metric_type = ?"
-		args = append(args, f.typ)
-	}
-	if q.serviceName != "" {
-		where += " AND service_name = ?"
-		args = append(args, q.serviceName)
-	}
+	where, args = whereEq(where, args, "metric_name", f.name)
+	where, args = whereEq(where, args, "metric_type", f.typ)
+	where, args = whereEq(where, args, "service_name", q.serviceName)
 	aw, aa := attrWhere(q.attrs)
 	return where + aw, append(args, aa...)
 }
@@ -147,77 +134,75 @@ const metricPointColumns = "time_unix_nano, start_time_unix_nano, metric_name, m
 func (a *API) metricPoints(ctx context.Context, tenant string, q query, f metricFilter) (any, error) {
 	where, args := q.nanoWindow(tenant, "time_unix_nano")
 	where, args = f.where(where, args, q)
-	page := MetricsPage{Metrics: []MetricPoint{}, Page: q.page(), PageSize: q.limit}
-	if err := a.ch.QueryRow(ctx, "SELECT count() FROM metric_points WHERE "+where, args...).Scan(&page.TotalCount); err != nil {
-		return nil, fmt.Errorf("count metric points: %w", err)
-	}
-	page.TotalPages = totalPages(page.TotalCount, q.limit)
-	if uint64(q.offset) >= page.TotalCount {
-		return page, nil
-	}
-	rows, err := a.ch.Query(ctx, "SELECT "+metricPointColumns+" FROM metric_points WHERE "+where+
-		" ORDER BY time_unix_nano DESC, metric_name, stream_seq DESC LIMIT ?, ?", append(args, q.offset, q.limit)...)
+	p, err := runList(ctx, a.ch, q, listQuery[MetricPoint]{
+		noun:  "metric points",
+		count: "SELECT count() FROM metric_points WHERE " + where,
+		rows: func(string) string {
+			return "SELECT " + metricPointColumns + " FROM metric_points WHERE " + where +
+				" ORDER BY time_unix_nano DESC, metric_name, stream_seq DESC LIMIT ?, ?"
+		},
+		args: args,
+		scan: scanMetricPoint,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("query metric points: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			p                                MetricPoint
-			ts, start, count, zeroCount      uint64
-			value, zeroThreshold             float64
-			intValue                         int64
-			isInt, temporality, mono, hasSum uint8
-			minV, maxV                       *float64
-			ak, av, rk, rv                   []string
-			buckets, pos, neg                []uint64
-			bounds, qs, qvs                  []float64
-			scale, posOffset, negOffset      int32
-		)
-		if err := rows.Scan(&ts, &start, &p.MetricName, &p.Description, &p.Unit, &p.Type, &value, &count,
-			&p.ServiceName, &p.ScopeName, &ak, &av, &rk, &rv, &intValue, &isInt, &temporality, &mono, &hasSum,
-			&minV, &maxV, &buckets, &bounds, &scale, &zeroCount, &zeroThreshold, &posOffset, &pos, &negOffset, &neg,
-			&qs, &qvs); err != nil {
-			return nil, fmt.Errorf("read metric point: %w", err)
-		}
-		p.Timestamp, p.StartTime = nanosToTime(ts), nanosToTime(start)
-		p.Attributes, p.ResourceAttributes = zipAttributes(ak, av), zipAttributes(rk, rv)
-		p.AggregationTemporality = temporalityShown(temporality)
-		switch p.Type {
-		case "gauge", "sum":
-			p.Value = &value
-			if isInt == 1 {
-				p.IntValue = &intValue
-			}
-			if p.Type == "sum" {
-				m := mono == 1
-				p.IsMonotonic = &m
-			}
-		case "histogram", "exponential_histogram", "summary":
-			p.Count = &count
-			if hasSum == 1 || p.Type == "summary" { // a summary always carries its sum
-				p.Sum = &value
-			}
-			p.Min, p.Max = minV, maxV
-		}
-		switch p.Type {
-		case "histogram":
-			p.BucketCounts, p.ExplicitBounds = buckets, bounds
-		case "exponential_histogram":
-			p.Scale, p.ZeroCount, p.ZeroThreshold = &scale, &zeroCount, &zeroThreshold
-			p.Positive = &ExponentialRange{Offset: posOffset, BucketCounts: pos}
-			p.Negative = &ExponentialRange{Offset: negOffset, BucketCounts: neg}
-		case "summary":
-			for i := range qs {
-				if i < len(qvs) {
-					p.Quantiles = append(p.Quantiles, QuantileValue{Quantile: qs[i], Value: qvs[i]})
-				}
-			}
-		}
-		page.Metrics = append(page.Metrics, p)
+	return MetricsPage{Metrics: p.Items, Paging: p.Paging}, nil
+}
+
+// scanMetricPoint reads the metricPointColumns of a row: the fields of its type.
+func scanMetricPoint(row scanner, _ ...any) (MetricPoint, error) {
+	var (
+		p                                MetricPoint
+		ts, start, count, zeroCount      uint64
+		value, zeroThreshold             float64
+		intValue                         int64
+		isInt, temporality, mono, hasSum uint8
+		minV, maxV                       *float64
+		ak, av, rk, rv                   []string
+		buckets, pos, neg                []uint64
+		bounds, qs, qvs                  []float64
+		scale, posOffset, negOffset      int32
+	)
+	if err := row.Scan(&ts, &start, &p.MetricName, &p.Description, &p.Unit, &p.Type, &value, &count,
+		&p.ServiceName, &p.ScopeName, &ak, &av, &rk, &rv, &intValue, &isInt, &temporality, &mono, &hasSum,
+		&minV, &maxV, &buckets, &bounds, &scale, &zeroCount, &zeroThreshold, &posOffset, &pos, &negOffset, &neg,
+		&qs, &qvs); err != nil {
+		return MetricPoint{}, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read metric points: %w", err)
+	p.Timestamp, p.StartTime = nanosToTime(ts), nanosToTime(start)
+	p.Attributes, p.ResourceAttributes = zipAttributes(ak, av), zipAttributes(rk, rv)
+	p.AggregationTemporality = temporalityShown(temporality)
+	switch p.Type {
+	case "gauge", "sum":
+		p.Value = &value
+		if isInt == 1 {
+			p.IntValue = &intValue
+		}
+		if p.Type == "sum" {
+			m := mono == 1
+			p.IsMonotonic = &m
+		}
+	case "histogram", "exponential_histogram", "summary":
+		p.Count = &count
+		if hasSum == 1 || p.Type == "summary" { // a summary always carries its sum
+			p.Sum = &value
+		}
+		p.Min, p.Max = minV, maxV
 	}
-	return page, nil
+	switch p.Type {
+	case "histogram":
+		p.BucketCounts, p.ExplicitBounds = buckets, bounds
+	case "exponential_histogram":
+		p.Scale, p.ZeroCount, p.ZeroThreshold = &scale, &zeroCount, &zeroThreshold
+		p.Positive = &ExponentialRange{Offset: posOffset, BucketCounts: pos}
+		p.Negative = &ExponentialRange{Offset: negOffset, BucketCounts: neg}
+	case "summary":
+		for i := range qs {
+			if i < len(qvs) {
+				p.Quantiles = append(p.Quantiles, QuantileValue{Quantile: qs[i], Value: qvs[i]})
+			}
+		}
+	}
+	return p, nil
 }

@@ -19,11 +19,8 @@ type Resource struct {
 
 // ResourcesPage is the response of fetch_resources.
 type ResourcesPage struct {
-	Resources  []Resource `json:"resources"`
-	TotalCount uint64     `json:"total_count"`
-	Page       int        `json:"page"`
-	PageSize   int        `json:"page_size"`
-	TotalPages int        `json:"total_pages"`
+	Resources []Resource `json:"resources"`
+	Paging
 }
 
 // resourcesSQL merges the services table's partial states (rows of different inserts
@@ -51,11 +48,7 @@ func (a *API) fetchResources(ctx context.Context, tenant string, r *http.Request
 	if err != nil {
 		return nil, err
 	}
-	where, args := "tenant_id = ?", []any{tenant}
-	if q.serviceName != "" {
-		where += " AND service_name = ?"
-		args = append(args, q.serviceName)
-	}
+	where, args := whereEq("tenant_id = ?", []any{tenant}, "service_name", q.serviceName)
 	// The window is closed on both ends at second precision: a service last seen in
 	// the second start_time falls in counts.
 	inner := fmt.Sprintf(resourcesSQL, where)
@@ -64,33 +57,30 @@ func (a *API) fetchResources(ctx context.Context, tenant string, r *http.Request
 	} else {
 		args = append(args, q.end.Unix(), q.start.Unix())
 	}
-	page := ResourcesPage{Resources: []Resource{}, Page: q.page(), PageSize: q.limit}
-	if err := a.ch.QueryRow(ctx, "SELECT count() FROM ("+inner+")", args...).Scan(&page.TotalCount); err != nil {
-		return nil, fmt.Errorf("count resources: %w", err)
-	}
-	page.TotalPages = totalPages(page.TotalCount, q.limit)
-	if uint64(q.offset) >= page.TotalCount {
-		return page, nil
-	}
-	rows, err := a.ch.Query(ctx, "SELECT service_name, service_version, first_at, last_at,"+
-		" tupleElement(latest, 1), tupleElement(latest, 2) FROM ("+inner+")"+
-		" ORDER BY last_at DESC, service_name, service_version LIMIT ?, ?", append(args, q.offset, q.limit)...)
+	p, err := runList(ctx, a.ch, q, listQuery[Resource]{
+		noun:  "resources",
+		count: "SELECT count() FROM (" + inner + ")",
+		rows: func(string) string {
+			return "SELECT service_name, service_version, first_at, last_at," +
+				" tupleElement(latest, 1), tupleElement(latest, 2) FROM (" + inner + ")" +
+				" ORDER BY last_at DESC, service_name, service_version LIMIT ?, ?"
+		},
+		args: args,
+		scan: scanResource,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("query resources: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var res Resource
-		var keys, values []string
-		if err := rows.Scan(&res.ServiceName, &res.ServiceVersion, &res.FirstSeen, &res.LastSeen, &keys, &values); err != nil {
-			return nil, fmt.Errorf("read resource: %w", err)
-		}
-		res.FirstSeen, res.LastSeen = res.FirstSeen.UTC(), res.LastSeen.UTC()
-		res.Attributes = zipAttributes(keys, values)
-		page.Resources = append(page.Resources, res)
+	return ResourcesPage{Resources: p.Items, Paging: p.Paging}, nil
+}
+
+func scanResource(row scanner, _ ...any) (Resource, error) {
+	var res Resource
+	var keys, values []string
+	if err := row.Scan(&res.ServiceName, &res.ServiceVersion, &res.FirstSeen, &res.LastSeen, &keys, &values); err != nil {
+		return res, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read resources: %w", err)
-	}
-	return page, nil
+	res.FirstSeen, res.LastSeen = res.FirstSeen.UTC(), res.LastSeen.UTC()
+	res.Attributes = zipAttributes(keys, values)
+	return res, nil
 }

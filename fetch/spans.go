@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -28,13 +27,8 @@ type Span struct {
 
 // SpansPage is the response of fetch_spans.
 type SpansPage struct {
-	Spans      []Span `json:"spans"`
-	TotalCount uint64 `json:"total_count"`
-	Page       int    `json:"page"`
-	PageSize   int    `json:"page_size"`
-	TotalPages int    `json:"total_pages"`
-	// NextCursor continues after the last span when more match; "" on the last page.
-	NextCursor string `json:"next_cursor"`
+	Spans []Span `json:"spans"`
+	CursorPaging
 }
 
 // spanSorts is the allow-list of fetch_spans' sort parameter.
@@ -75,35 +69,20 @@ func enumShown(name string, number, last int32) string {
 // each value bound; trace id and duration are left to the caller, which applies them
 // to spans or to whole traces.
 func (q query) spanFilters() (string, []any) {
-	var where string
-	var args []any
-	if q.serviceName != "" {
-		where += " AND service_name = ?"
-		args = append(args, q.serviceName)
-	}
+	where, args := whereEq("", nil, "service_name", q.serviceName)
 	if q.status != "" {
 		// A status code OTLP does not name is stored as "unset" with its number: it is
 		// shown as that number, so status=unset must not match it.
 		where += " AND status_code = ? AND status_number BETWEEN 0 AND " + strconv.Itoa(lastStatusCode)
 		args = append(args, q.status)
 	}
-	if q.name != "" {
-		where += " AND name = ?"
-		args = append(args, q.name)
-	}
+	where, args = whereEq(where, args, "name", q.name)
 	if q.nameContains != "" {
 		where += " AND positionCaseInsensitiveUTF8(name, ?) > 0"
 		args = append(args, q.nameContains)
 	}
-	for _, f := range q.attrs {
-		// A span's own attributes first, then its resource's (deployment.environment,
-		// service.version ...). has() first: indexOf gives 0 for a missing key and
-		// [0] is "", which would match an empty value.
-		where += " AND ((has(attribute_keys, ?) AND attribute_values[indexOf(attribute_keys, ?)] = ?)" +
-			" OR (has(resource_attribute_keys, ?) AND resource_attribute_values[indexOf(resource_attribute_keys, ?)] = ?))"
-		args = append(args, f.key, f.key, f.value, f.key, f.key, f.value)
-	}
-	return where, args
+	aw, aa := attrWhere(q.attrs)
+	return where + aw, append(args, aa...)
 }
 
 func (a *API) fetchSpans(ctx context.Context, tenant string, r *http.Request) (any, error) {
@@ -118,10 +97,7 @@ func (a *API) fetchSpans(ctx context.Context, tenant string, r *http.Request) (a
 	where, args := q.spanWhere(tenant)
 	filters, fargs := q.spanFilters()
 	where, args = where+filters, append(args, fargs...)
-	if q.traceID != "" {
-		where += " AND trace_id = ?"
-		args = append(args, q.traceID)
-	}
+	where, args = whereEq(where, args, "trace_id", q.traceID)
 	if q.minDuration > 0 {
 		where += " AND duration_ns >= ?"
 		args = append(args, uint64(q.minDuration))
@@ -130,53 +106,27 @@ func (a *API) fetchSpans(ctx context.Context, tenant string, r *http.Request) (a
 		where += " AND duration_ns <= ?"
 		args = append(args, uint64(q.maxDuration))
 	}
-	page := SpansPage{Spans: []Span{}, Page: q.page(), PageSize: q.limit}
-	if err := a.ch.QueryRow(ctx, "SELECT count() FROM spans WHERE "+where, args...).Scan(&page.TotalCount); err != nil {
-		return nil, fmt.Errorf("count spans: %w", err)
-	}
-	page.TotalPages = totalPages(page.TotalCount, q.limit)
-	offset := q.offset
-	if q.cursor != nil {
-		cond, cargs, err := ks.after(*q.cursor)
-		if err != nil {
-			return nil, err
-		}
-		where, args, offset = where+" AND "+cond, append(args, cargs...), 0
-	} else if uint64(offset) >= page.TotalCount {
-		return page, nil
-	}
-	// One row past the page tells whether a next page exists.
-	rows, err := a.ch.Query(ctx, "SELECT "+spanColumns+", toString("+ks.cols[0].expr+")"+
-		" FROM spans WHERE "+where+" ORDER BY "+ks.orderBy()+" LIMIT ?, ?",
-		append(args, offset, q.limit+1)...)
+	p, err := runList(ctx, a.ch, q, listQuery[Span]{
+		noun:  "spans",
+		count: "SELECT count() FROM spans WHERE " + where,
+		rows: func(after string) string {
+			return "SELECT " + spanColumns + ", toString(" + ks.cols[0].expr + ") FROM spans WHERE " + where +
+				andTerm(after) + " ORDER BY " + ks.orderBy() + " LIMIT ?, ?"
+		},
+		args: args,
+		scan: func(row scanner, extra ...any) (Span, error) {
+			var s Span
+			err := scanSpan(row, &s, extra...)
+			return s, err
+		},
+		keyset:  &ks,
+		tieKeys: func(s Span) []string { return []string{s.TraceID, s.SpanID} },
+	})
 	if err != nil {
-		return nil, fmt.Errorf("query spans: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var lastKey string
-	for rows.Next() {
-		var s Span
-		var sortKey string
-		if err := scanSpan(rows, &s, &sortKey); err != nil {
-			return nil, fmt.Errorf("read span: %w", err)
-		}
-		if len(page.Spans) == q.limit {
-			last := page.Spans[len(page.Spans)-1]
-			page.NextCursor = cursor{Sort: ks.name, Desc: ks.desc, Keys: []string{lastKey, last.TraceID, last.SpanID},
-				Page: page.Page + 1}.encode()
-			break
-		}
-		page.Spans = append(page.Spans, s)
-		lastKey = sortKey
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read spans: %w", err)
-	}
-	return page, nil
+	return SpansPage{Spans: p.Items, CursorPaging: p.CursorPaging}, nil
 }
-
-// scanner is the part of driver.Rows that scanSpan needs.
-type scanner interface{ Scan(dest ...any) error }
 
 // scanSpan reads the spanColumns of a row into s, then any extra columns into extra.
 func scanSpan(row scanner, s *Span, extra ...any) error {

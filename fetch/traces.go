@@ -2,8 +2,8 @@ package fetch
 
 import (
 	"context"
-	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,13 +23,8 @@ type Trace struct {
 
 // TracesPage is the response of fetch_traces.
 type TracesPage struct {
-	Traces     []Trace `json:"traces"`
-	TotalCount uint64  `json:"total_count"`
-	Page       int     `json:"page"`
-	PageSize   int     `json:"page_size"`
-	TotalPages int     `json:"total_pages"`
-	// NextCursor continues after the last trace when more match; "" on the last page.
-	NextCursor string `json:"next_cursor"`
+	Traces []Trace `json:"traces"`
+	CursorPaging
 }
 
 // traceSorts is the allow-list of fetch_traces' sort parameter: aliases of the
@@ -56,10 +51,7 @@ func (a *API) fetchTraces(ctx context.Context, tenant string, r *http.Request) (
 		return nil, err
 	}
 	where, args := q.spanWhere(tenant)
-	if q.traceID != "" {
-		where += " AND trace_id = ?"
-		args = append(args, q.traceID)
-	}
+	where, args = whereEq(where, args, "trace_id", q.traceID)
 	if filters, fargs := q.spanFilters(); filters != "" {
 		// A trace matches when any of its spans does; its summary still covers all of
 		// its spans in the window.
@@ -76,65 +68,50 @@ func (a *API) fetchTraces(ctx context.Context, tenant string, r *http.Request) (
 	if q.hasMaxDur {
 		having, hargs = append(having, "trace_duration <= ?"), append(hargs, uint64(q.maxDuration))
 	}
-	page := TracesPage{Traces: []Trace{}, Page: q.page(), PageSize: q.limit}
-	count := "SELECT count() FROM (SELECT trace_id, " + traceAggregates + " FROM spans WHERE " + where +
-		" GROUP BY trace_id" + havingClause(having) + ")"
-	if err := a.ch.QueryRow(ctx, count, append(args, hargs...)...).Scan(&page.TotalCount); err != nil {
-		return nil, fmt.Errorf("count traces: %w", err)
-	}
-	page.TotalPages = totalPages(page.TotalCount, q.limit)
-	offset := q.offset
-	if q.cursor != nil {
-		cond, cargs, err := ks.after(*q.cursor)
-		if err != nil {
-			return nil, err
-		}
-		having, hargs, offset = append(having, cond), append(hargs, cargs...), 0
-	} else if uint64(offset) >= page.TotalCount {
-		return page, nil
-	}
 	// The root span (no parent) names the trace; when the root is outside the window
-	// or not yet received, the earliest span stands in. One row past the page tells
-	// whether a next page exists.
-	rows, err := a.ch.Query(ctx, "SELECT trace_id, "+traceAggregates+","+
-		" if(countIf(parent_span_id = '') > 0, anyIf(service_name, parent_span_id = ''), argMin(service_name, start_time_unix_nano)),"+
-		" if(countIf(parent_span_id = '') > 0, anyIf(name, parent_span_id = ''), argMin(name, start_time_unix_nano)),"+
-		" countIf(status_code = 'error') AS errors, toString("+ks.cols[0].expr+")"+
-		" FROM spans WHERE "+where+" GROUP BY trace_id"+havingClause(having)+
-		" ORDER BY "+ks.orderBy()+" LIMIT ?, ?",
-		append(append(args, hargs...), offset, q.limit+1)...)
+	// or not yet received, the earliest span stands in.
+	p, err := runList(ctx, a.ch, q, listQuery[Trace]{
+		noun: "traces",
+		count: "SELECT count() FROM (SELECT trace_id, " + traceAggregates + " FROM spans WHERE " + where +
+			" GROUP BY trace_id" + havingClause(having) + ")",
+		rows: func(after string) string {
+			terms := having
+			if after != "" { // the keyset condition tests the aggregates
+				terms = append(slices.Clip(having), after)
+			}
+			return "SELECT trace_id, " + traceAggregates + "," +
+				" if(countIf(parent_span_id = '') > 0, anyIf(service_name, parent_span_id = ''), argMin(service_name, start_time_unix_nano))," +
+				" if(countIf(parent_span_id = '') > 0, anyIf(name, parent_span_id = ''), argMin(name, start_time_unix_nano))," +
+				" countIf(status_code = 'error') AS errors, toString(" + ks.cols[0].expr + ")" +
+				" FROM spans WHERE " + where + " GROUP BY trace_id" + havingClause(terms) +
+				" ORDER BY " + ks.orderBy() + " LIMIT ?, ?"
+		},
+		args:    append(args, hargs...),
+		scan:    scanTrace,
+		keyset:  &ks,
+		tieKeys: func(t Trace) []string { return []string{t.TraceID} },
+	})
 	if err != nil {
-		return nil, fmt.Errorf("query traces: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var lastKey string
-	for rows.Next() {
-		var t Trace
-		var start, end, dur, errCount uint64
-		var sortKey string
-		if err := rows.Scan(&t.TraceID, &start, &end, &dur, &t.SpanCount, &t.ServiceName, &t.OperationName,
-			&errCount, &sortKey); err != nil {
-			return nil, fmt.Errorf("read trace: %w", err)
-		}
-		if len(page.Traces) == q.limit {
-			last := page.Traces[len(page.Traces)-1]
-			page.NextCursor = cursor{Sort: ks.name, Desc: ks.desc, Keys: []string{lastKey, last.TraceID},
-				Page: page.Page + 1}.encode()
-			break
-		}
-		t.UUID = t.TraceID
-		t.StartTime, t.EndTime, t.DurationMs = nanosToTime(start), nanosToTime(end), nanosToMillis(dur)
-		t.Status = "ok"
-		if errCount > 0 {
-			t.Status = "error"
-		}
-		page.Traces = append(page.Traces, t)
-		lastKey = sortKey
+	return TracesPage{Traces: p.Items, CursorPaging: p.CursorPaging}, nil
+}
+
+// scanTrace reads a trace summary, then any extra columns into extra.
+func scanTrace(row scanner, extra ...any) (Trace, error) {
+	var t Trace
+	var start, end, dur, errCount uint64
+	dest := append([]any{&t.TraceID, &start, &end, &dur, &t.SpanCount, &t.ServiceName, &t.OperationName, &errCount}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return t, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read traces: %w", err)
+	t.UUID = t.TraceID
+	t.StartTime, t.EndTime, t.DurationMs = nanosToTime(start), nanosToTime(end), nanosToMillis(dur)
+	t.Status = "ok"
+	if errCount > 0 {
+		t.Status = "error"
 	}
-	return page, nil
+	return t, nil
 }
 
 func havingClause(terms []string) string {

@@ -156,7 +156,9 @@ func testFetchLogs(t *testing.T, s *server, t0 time.Time) {
 		{"attr.tool=get_weather", slow + "|" + failed},
 		{"attr.mode=get_time", ""},
 		{"attr.service.version=2.0", slow}, // a resource attribute
-		{"attr.tool=get_weather&attr.tool=get_time", ""},
+		// A repeated key is OR (docs/api.md), as on every endpoint: TestAttributeFiltersAgree.
+		{"attr.tool=get_weather&attr.tool=get_time", slow + "|" + ok + "|" + failed},
+		{"attr.tool=get_time&attr.tool=nothing", ok},
 		{"attr.tool=get_weather&severity=ERROR&body_contains=api&service_name=weather-mcp", failed},
 	}
 	for _, tt := range tests {
