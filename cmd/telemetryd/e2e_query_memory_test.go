@@ -21,16 +21,22 @@ func TestFetchQueryMemoryLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp := postTraces(t, s.httpAddr.String(), token, tracesBody(t, 7, 200)); resp.StatusCode != http.StatusOK {
-		t.Fatalf("ingest: status %d", resp.StatusCode)
+	// Enough rows that reading them takes more than 1 MiB on every server: current ones
+	// account small allocations only per 4 MiB (max_untracked_memory).
+	const requests, perRequest = 20, 1000
+	for i := 0; i < requests; i++ {
+		if resp := postTraces(t, s.httpAddr.String(), token, tracesBody(t, 7+i, perRequest)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("ingest: status %d", resp.StatusCode)
+		}
 	}
-	waitForRows(t, s, "the 200 spans", "SELECT count() FROM spans WHERE tenant_id = 'acme'", 200)
+	waitForRows(t, s, "the spans", "SELECT count() FROM spans WHERE tenant_id = 'acme'", requests*perRequest)
 	window := url.Values{
 		"start_time": {strconv.FormatInt(time.Now().Add(-time.Hour).UnixMilli(), 10)},
 		"end_time":   {strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)},
 	}
-	status, body := fsRaw(t, "http://"+s.httpAddr.String()+"/telemetry/fetch_traces?"+window.Encode(), mintJWT(t, "acme"))
+	window.Set("limit", "1000")
+	status, body := fsRaw(t, "http://"+s.httpAddr.String()+"/telemetry/fetch_spans?"+window.Encode(), mintJWT(t, "acme"))
 	if status != http.StatusBadRequest || !strings.Contains(body, "memory") {
-		t.Fatalf("fetch_traces with max_memory_usage of 1 MiB: status %d %.300s, want 400 naming memory", status, body)
+		t.Fatalf("fetch_spans with max_memory_usage of 1 MiB: status %d %.300s, want 400 naming memory", status, body)
 	}
 }

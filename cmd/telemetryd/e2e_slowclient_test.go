@@ -68,6 +68,7 @@ func TestSlowBodyGets408AndFreesItsSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := s.httpAddr.String()
+	waitUntilAccepted(t, addr, token)
 	slow := []net.Conn{slowBody(t, addr, token), slowBody(t, addr, token)}
 	for i, conn := range slow {
 		if code := responseStatus(t, conn, 30*time.Second); code != http.StatusRequestTimeout {
@@ -98,6 +99,8 @@ func TestSlowTenantCannotStarveOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := s.httpAddr.String()
+	waitUntilAccepted(t, addr, slowToken)
+	waitUntilAccepted(t, addr, otherToken)
 	for i := 0; i < 4; i++ { // as many as there are slots
 		slowBody(t, addr, slowToken)
 	}
@@ -131,5 +134,15 @@ func TestSlowTenantCannotStarveOthers(t *testing.T) {
 	if code := status.Code(export(slowToken, 5)); code != codes.ResourceExhausted {
 		t.Errorf("slow tenant over gRPC: %v, want ResourceExhausted", code)
 	}
-	waitForRows(t, s, "the other tenant's two spans", fmt.Sprintf("SELECT count() FROM spans WHERE tenant_id = '%s'", "other"), 2)
+	waitForRows(t, s, "the other tenant's three spans", fmt.Sprintf("SELECT count() FROM spans WHERE tenant_id = '%s'", "other"), 3)
+}
+
+// waitUntilAccepted waits until ingest takes a span with token: the credential index is
+// fed by a watch, and a slow client sent before it knows the token would get 401 and
+// hold no slot.
+func waitUntilAccepted(t *testing.T, addr, token string) {
+	t.Helper()
+	testenv.Eventually(t, 5*time.Second, "ingest to know the token", func() bool {
+		return postTraces(t, addr, token, tracesBody(t, 1, 1)).StatusCode == http.StatusOK
+	})
 }
