@@ -229,11 +229,20 @@ func (s *server) initPersist(ctx context.Context) error {
 	cfg := &s.cfg
 	cfg.Persist.AfterInsert = crashAfterInserts(osLookupEnv)
 	cfg.Persist.Metrics = s.metrics
-	w, err := persist.NewWorker(ctx, s.js, cfg.Stream, s.ch, cfg.Persist, s.logger)
+	target, err := persist.DialTarget(ctx, s.ch, cfg.ClickHouseDSN, cfg.ClickHouseCluster != "", cfg.Persist.MaxConcurrentBatches)
 	if err != nil {
 		return err
 	}
-	s.goWork(func() { _ = w.Run(s.workCtx) })
+	s.logger.Info("persist inserts", "path", target.Path())
+	w, err := persist.NewWorker(ctx, s.js, cfg.Stream, target, cfg.Persist, s.logger)
+	if err != nil {
+		target.Close()
+		return err
+	}
+	s.goWork(func() {
+		_ = w.Run(s.workCtx)
+		target.Close()
+	})
 	if cfg.RetentionDays > 0 {
 		opts, _ := schema.Options(cfg.ClickHouseDSN)
 		r := persist.NewRetention(s.ch, persist.RetentionConfig{

@@ -49,5 +49,5 @@ func InsertInto(ctx context.Context, ch driver.Conn, tableName string, rows []Ro
 		}
 		events[i] = event{table: t, rows: r.rows}
 	}
-	return insertRows(ctx, ch, t, events)
+	return BatchTarget(ch).insert(ctx, t, events)
 }

@@ -3,30 +3,15 @@ package persist
 import (
 	"fmt"
 
+	"github.com/ClickHouse/ch-go/proto"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 )
 
-// metricColumns are the metric_points table's columns in the order decodeMetrics fills them.
-const metricColumns = "tenant_id, timestamp, time_unix_nano, start_time_unix_nano, metric_name, " +
-	"metric_description, metric_unit, metric_type, value, count, service_name, attribute_keys, " +
-	"attribute_values, resource_attribute_keys, resource_attribute_values, scope_name, scope_version, " +
-	"flags, int_value, value_is_int, aggregation_temporality, is_monotonic, has_sum, min, max, " +
-	"bucket_counts, explicit_bounds, scale, zero_count, zero_threshold, positive_offset, positive_bucket_counts, " +
-	"negative_offset, negative_bucket_counts, quantiles, quantile_values, " +
-	"exemplar_times, exemplar_values, exemplar_trace_ids, exemplar_span_ids, exemplar_attribute_keys, exemplar_attribute_values, " +
-	"scope_attribute_keys, scope_attribute_values, resource_schema_url, scope_schema_url, " +
-	"token_id, stream_seq, stream_partition"
-
-var metricTypes = map[pmetric.MetricType]string{
-	pmetric.MetricTypeEmpty:                "empty",
-	pmetric.MetricTypeGauge:                "gauge",
-	pmetric.MetricTypeSum:                  "sum",
-	pmetric.MetricTypeHistogram:            "histogram",
-	pmetric.MetricTypeExponentialHistogram: "exponential_histogram",
-	pmetric.MetricTypeSummary:              "summary",
-}
+// metricTypeNames are the metric_type Enum8's names by OTLP metric type number.
+var metricTypeNames = []string{"empty", "gauge", "sum", "histogram", "exponential_histogram", "summary"}
 
 // point is one data point of any type, flattened to the columns of its row; the
 // fields a type lacks keep their zero value (nil min/max store NULL).
@@ -41,7 +26,7 @@ type point struct {
 	temporality uint8 // OTLP AggregationTemporality: 0 unspecified, 1 delta, 2 cumulative
 	monotonic   bool
 	hasSum      bool
-	min, max    *float64
+	min, max    proto.Nullable[float64]
 
 	bucketCounts   []uint64
 	explicitBounds []float64
@@ -109,12 +94,12 @@ func numberPoint(dp pmetric.NumberDataPoint) point {
 	return p
 }
 
-// optional is a pointer to v when the point has it, else nil (NULL in the row).
-func optional(has bool, v float64) *float64 {
+// optional is v when the point has it, else NULL.
+func optional(has bool, v float64) proto.Nullable[float64] {
 	if !has {
-		return nil
+		return proto.Null[float64]()
 	}
-	return &v
+	return proto.NewNullable(v)
 }
 
 // temporalityOf is the aggregation temporality of a sum or histogram, 0 for the others;
@@ -195,38 +180,25 @@ func decodeMetrics(payload []byte, meta eventMeta) (rowSet, error) {
 	if err := req.UnmarshalProto(payload); err != nil {
 		return nil, err
 	}
-	md := req.Metrics()
-	rows := make([][]any, 0, md.DataPointCount())
-	for _, rm := range md.ResourceMetrics().All() {
+	r := &metricRows{}
+	for _, rm := range req.Metrics().ResourceMetrics().All() {
 		res := newResourceInfo(rm.Resource(), rm.SchemaUrl())
 		for _, sm := range rm.ScopeMetrics().All() {
 			scope := newScopeInfo(sm.Scope(), sm.SchemaUrl())
 			for _, m := range sm.Metrics().All() {
-				typ := enumName(metricTypes, m.Type(), "empty")
 				if _, err := checkByte("aggregation_temporality", temporalityOf(m)); err != nil {
 					return nil, fmt.Errorf("metric %s: %w", m.Name(), err)
 				}
+				info := metricInfo{name: m.Name(), description: m.Description(), unit: m.Unit(),
+					typ: enumAt(metricTypeNames, int32(m.Type()))}
 				for _, p := range points(m) {
 					if err := p.checkTimes(); err != nil {
 						return nil, fmt.Errorf("metric %s: %w", m.Name(), err)
 					}
-					keys, values := attributes(p.attrs)
-					ex := p.exemplars
-					rows = append(rows, []any{
-						meta.tenant, nanosTime(uint64(p.time)), uint64(p.time), uint64(p.start), m.Name(),
-						m.Description(), m.Unit(), typ, p.value, p.count, res.service, keys, values,
-						res.keys, res.values, scope.name, scope.version,
-						p.flags, p.intValue, boolByte(p.isInt), p.temporality, boolByte(p.monotonic), boolByte(p.hasSum), p.min, p.max,
-						p.bucketCounts, p.explicitBounds, p.scale, p.zeroCount, p.zeroThreshold,
-						p.positiveOffset, p.positiveCounts, p.negativeOffset, p.negativeCounts,
-						p.quantiles, p.quantileValues,
-						ex.times, ex.values, ex.traceIDs, ex.spanIDs, ex.keys, ex.attrValues,
-						scope.keys, scope.values, res.schemaURL, scope.schemaURL,
-						meta.tokenID, meta.seq, meta.partition,
-					})
+					r.add(meta, &res, &scope, &info, &p)
 				}
 			}
 		}
 	}
-	return rowList(rows), nil
+	return r, nil
 }

@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 // rtSpansAt is an OTLP traces request with one span starting at each time.
@@ -38,7 +40,7 @@ func TestRetentionDropsOnlyOldPartitions(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	old := now.AddDate(0, 0, -40)
-	rtInsert(t, ch, "spans", spanColumns, decodeSpans, rtSpansAt(t, old, now), rtMeta)
+	rtInsert(t, ch, tables[stream.SignalTraces], rtSpansAt(t, old, now), rtMeta)
 
 	var db string
 	if err := ch.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
@@ -91,7 +93,7 @@ func TestRetentionDropsPartitionsOfEveryDay(t *testing.T) {
 	ch := rtDatabase(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	rtInsert(t, ch, "spans", spanColumns, decodeSpans, rtSpansAt(t, time.Unix(0, 0), now), rtMeta)
+	rtInsert(t, ch, tables[stream.SignalTraces], rtSpansAt(t, time.Unix(0, 0), now), rtMeta)
 	// Written past the decoders, as rows from before ingest refused such times.
 	batch, err := ch.PrepareBatch(ctx, "INSERT INTO logs (tenant_id, timestamp, body)")
 	if err != nil {

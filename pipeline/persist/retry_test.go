@@ -175,16 +175,16 @@ func TestFailedLaterInsertIsNotWrittenTwice(t *testing.T) {
 
 // TestLookupFindsStoredEventsOfEveryTable: the look-up before a retry finds the
 // stored events of each table and only those, whatever their rows' timestamps,
-// including ones a DateTime cannot hold (stored wrapped) and none (zero).
+// including none (zero).
 func TestLookupFindsStoredEventsOfEveryTable(t *testing.T) {
 	ch := rtDatabase(t)
 	now := time.Now()
 	times := map[string][]time.Time{
-		"now":                     {now},
-		"a day apart":             {now, now.Add(-24 * time.Hour)},
-		"beyond DateTime (2110)":  {now, time.Date(2110, 1, 1, 0, 0, 0, 0, time.UTC)},
-		"unset (the Unix epoch)":  {time.Unix(0, 0)},
-		"the largest OTLP number": {now, time.Unix(0, -1)}, // 2^64-1 ns, as a uint64 field holds it
+		"now":                    {now},
+		"a day apart":            {now, now.Add(-24 * time.Hour)},
+		"unset (the Unix epoch)": {time.Unix(0, 0)},
+		// Times a DateTime cannot hold never reach a table: the decoders refuse them
+		// (TestDecodersRefuseValuesTheTablesCannotHold).
 	}
 	build := map[stream.Signal]func(t *testing.T, at []time.Time) []byte{
 		stream.SignalTraces:  func(t *testing.T, at []time.Time) []byte { return rtSpansAt(t, at...) },
@@ -210,7 +210,7 @@ func TestLookupFindsStoredEventsOfEveryTable(t *testing.T) {
 						fresh = append(fresh, ev)
 					}
 				}
-				if err := insertRows(context.Background(), ch, tbl, stored); err != nil {
+				if err := targetOf(t, ch).insert(context.Background(), tbl, stored); err != nil {
 					t.Fatal(err)
 				}
 				kept, found, err := splitStored(context.Background(), ch, 10*time.Second, append(fresh, stored...), true)

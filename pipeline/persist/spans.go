@@ -9,17 +9,6 @@ import (
 	"github.com/telemetryd/telemetryd/schema"
 )
 
-// spanColumns are the spans table's columns in the order decodeSpans fills them.
-const spanColumns = "tenant_id, timestamp, start_time_unix_nano, end_time_unix_nano, duration_ns, " +
-	"trace_id, span_id, parent_span_id, trace_state, name, kind, status_code, status_message, " +
-	"service_name, attribute_keys, attribute_values, resource_attribute_keys, resource_attribute_values, " +
-	"scope_name, scope_version, " +
-	"flags, dropped_attributes_count, dropped_events_count, dropped_links_count, " +
-	"event_times, event_names, event_attribute_keys, event_attribute_values, event_dropped_attributes_counts, " +
-	"link_trace_ids, link_span_ids, link_trace_states, link_flags, link_attribute_keys, link_attribute_values, " +
-	"link_dropped_attributes_counts, scope_attribute_keys, scope_attribute_values, resource_schema_url, scope_schema_url, " +
-	"token_id, stream_seq, stream_partition, kind_number, status_number"
-
 // eventMeta is what the stream tells about an event besides its payload.
 type eventMeta struct {
 	tenant    string

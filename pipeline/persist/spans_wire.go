@@ -4,52 +4,83 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/ClickHouse/ch-go/proto"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// spanRows are the rows of one traces event, column by column in spanColumns order.
+// spanRows are the rows of one traces event, column by column.
 type spanRows struct {
-	tenant, traceID, spanID, parentSpanID, traceState, name scalars[string]
-	kind, statusCode, statusMessage, service                scalars[string]
-	scopeName, scopeVersion, resourceSchemaURL, scopeSchema scalars[string]
-	tokenID                                                 scalars[string]
-	timestamp                                               scalars[time.Time]
-	start, end, duration, seq                               scalars[uint64]
-	flags, droppedAttrs, droppedEvents, droppedLinks        scalars[uint32]
-	partition                                               scalars[uint16]
-	kindNumber, statusNumber                                scalars[int32]
-	attrKeys, attrValues, resKeys, resValues                arrays[string]
-	scopeKeys, scopeValues                                  arrays[string]
-	eventTimes                                              arrays[uint64]
-	eventNames, linkTraceIDs, linkSpanIDs, linkTraceStates  arrays[string]
-	eventDropped, linkFlags, linkDropped                    arrays[uint32]
-	eventKeys, eventValues, linkKeys, linkValues            arrays[[]string]
+	tenant, traceID, spanID, parentSpanID, traceState, name []string
+	statusMessage, service                                  []string
+	scopeName, scopeVersion, resourceSchemaURL, scopeSchema []string
+	tokenID                                                 []string
+	kind, statusCode                                        []proto.Enum8
+	timestamp                                               []time.Time
+	start, end, duration, seq                               []uint64
+	flags, droppedAttrs, droppedEvents, droppedLinks        []uint32
+	partition                                               []uint16
+	kindNumber, statusNumber                                []int32
+	attrKeys, attrValues, resKeys, resValues                [][]string
+	scopeKeys, scopeValues                                  [][]string
+	eventTimes                                              [][]uint64
+	eventNames, linkTraceIDs, linkSpanIDs, linkTraceStates  [][]string
+	eventDropped, linkFlags, linkDropped                    [][]uint32
+	eventKeys, eventValues, linkKeys, linkValues            [][][]string
 	arena                                                   arena
 }
 
 func (r *spanRows) len() int { return len(r.seq) }
 
-func (r *spanRows) dateTimeRange() (lo, hi uint32) {
-	for i, ts := range r.timestamp {
-		lo, hi = widenDateTime(i == 0, lo, hi, dateTime(ts))
-	}
-	return lo, hi
-}
+func (r *spanRows) dateTimeRange() (lo, hi uint32) { return timeRange(r.timestamp) }
 
-func (r *spanRows) appendTo(b driver.Batch) error {
-	return appendColumns(b, []column{
-		&r.tenant, &r.timestamp, &r.start, &r.end, &r.duration,
-		&r.traceID, &r.spanID, &r.parentSpanID, &r.traceState, &r.name, &r.kind, &r.statusCode, &r.statusMessage,
-		&r.service, &r.attrKeys, &r.attrValues, &r.resKeys, &r.resValues,
-		&r.scopeName, &r.scopeVersion,
-		&r.flags, &r.droppedAttrs, &r.droppedEvents, &r.droppedLinks,
-		&r.eventTimes, &r.eventNames, &r.eventKeys, &r.eventValues, &r.eventDropped,
-		&r.linkTraceIDs, &r.linkSpanIDs, &r.linkTraceStates, &r.linkFlags, &r.linkKeys, &r.linkValues,
-		&r.linkDropped, &r.scopeKeys, &r.scopeValues, &r.resourceSchemaURL, &r.scopeSchema,
-		&r.tokenID, &r.seq, &r.partition, &r.kindNumber, &r.statusNumber,
-	})
-}
+// spanTable declares the spans table's columns, in the table's order.
+var spanTable = tableDef[spanRows]{name: "spans", columns: []colDef[spanRows]{
+	strCol("tenant_id", func(r *spanRows) []string { return r.tenant }),
+	dateTimeCol("timestamp", func(r *spanRows) []time.Time { return r.timestamp }),
+	uint64Col("start_time_unix_nano", func(r *spanRows) []uint64 { return r.start }),
+	uint64Col("end_time_unix_nano", func(r *spanRows) []uint64 { return r.end }),
+	uint64Col("duration_ns", func(r *spanRows) []uint64 { return r.duration }),
+	strCol("trace_id", func(r *spanRows) []string { return r.traceID }),
+	strCol("span_id", func(r *spanRows) []string { return r.spanID }),
+	strCol("parent_span_id", func(r *spanRows) []string { return r.parentSpanID }),
+	strCol("trace_state", func(r *spanRows) []string { return r.traceState }),
+	strCol("name", func(r *spanRows) []string { return r.name }),
+	enum8Col("kind", spanKindNames, func(r *spanRows) []proto.Enum8 { return r.kind }),
+	enum8Col("status_code", statusCodeNames, func(r *spanRows) []proto.Enum8 { return r.statusCode }),
+	strCol("status_message", func(r *spanRows) []string { return r.statusMessage }),
+	strCol("service_name", func(r *spanRows) []string { return r.service }),
+	strArrayCol("attribute_keys", func(r *spanRows) [][]string { return r.attrKeys }),
+	strArrayCol("attribute_values", func(r *spanRows) [][]string { return r.attrValues }),
+	strArrayCol("resource_attribute_keys", func(r *spanRows) [][]string { return r.resKeys }),
+	strArrayCol("resource_attribute_values", func(r *spanRows) [][]string { return r.resValues }),
+	strCol("scope_name", func(r *spanRows) []string { return r.scopeName }),
+	strCol("scope_version", func(r *spanRows) []string { return r.scopeVersion }),
+	strCol("token_id", func(r *spanRows) []string { return r.tokenID }),
+	uint64Col("stream_seq", func(r *spanRows) []uint64 { return r.seq }),
+	uint16Col("stream_partition", func(r *spanRows) []uint16 { return r.partition }),
+	uint32Col("flags", func(r *spanRows) []uint32 { return r.flags }),
+	uint32Col("dropped_attributes_count", func(r *spanRows) []uint32 { return r.droppedAttrs }),
+	uint32Col("dropped_events_count", func(r *spanRows) []uint32 { return r.droppedEvents }),
+	uint32Col("dropped_links_count", func(r *spanRows) []uint32 { return r.droppedLinks }),
+	uint64ArrayCol("event_times", func(r *spanRows) [][]uint64 { return r.eventTimes }),
+	strArrayCol("event_names", func(r *spanRows) [][]string { return r.eventNames }),
+	strArrayArrayCol("event_attribute_keys", func(r *spanRows) [][][]string { return r.eventKeys }),
+	strArrayArrayCol("event_attribute_values", func(r *spanRows) [][][]string { return r.eventValues }),
+	uint32ArrayCol("event_dropped_attributes_counts", func(r *spanRows) [][]uint32 { return r.eventDropped }),
+	strArrayCol("link_trace_ids", func(r *spanRows) [][]string { return r.linkTraceIDs }),
+	strArrayCol("link_span_ids", func(r *spanRows) [][]string { return r.linkSpanIDs }),
+	strArrayCol("link_trace_states", func(r *spanRows) [][]string { return r.linkTraceStates }),
+	uint32ArrayCol("link_flags", func(r *spanRows) [][]uint32 { return r.linkFlags }),
+	strArrayArrayCol("link_attribute_keys", func(r *spanRows) [][][]string { return r.linkKeys }),
+	strArrayArrayCol("link_attribute_values", func(r *spanRows) [][][]string { return r.linkValues }),
+	uint32ArrayCol("link_dropped_attributes_counts", func(r *spanRows) [][]uint32 { return r.linkDropped }),
+	strArrayCol("scope_attribute_keys", func(r *spanRows) [][]string { return r.scopeKeys }),
+	strArrayCol("scope_attribute_values", func(r *spanRows) [][]string { return r.scopeValues }),
+	strCol("resource_schema_url", func(r *spanRows) []string { return r.resourceSchemaURL }),
+	strCol("scope_schema_url", func(r *spanRows) []string { return r.scopeSchema }),
+	int32Col("kind_number", func(r *spanRows) []int32 { return r.kindNumber }),
+	int32Col("status_number", func(r *spanRows) []int32 { return r.statusNumber }),
+}}
 
 // Span kinds and status codes by their OTLP number, for the Enum8 columns; any other
 // number is stored there as the first name and, like every one, as sent in
@@ -59,11 +90,11 @@ var (
 	statusCodeNames = []string{"unset", "ok", "error"}
 )
 
-func enumAt(names []string, v int32) string {
+func enumAt(names []string, v int32) proto.Enum8 {
 	if v >= 0 && int(v) < len(names) {
-		return names[v]
+		return proto.Enum8(v)
 	}
-	return names[0]
+	return 0
 }
 
 // decodeSpans turns an OTLP ExportTraceServiceRequest into rows of the spans table.
@@ -96,7 +127,7 @@ func countSpans(payload []byte) int {
 
 func (r *spanRows) reserve(n int) {
 	r.tenant, r.traceID, r.spanID, r.parentSpanID = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	r.traceState, r.name, r.kind, r.statusCode = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	r.traceState, r.name, r.kind, r.statusCode = make([]string, 0, n), make([]string, 0, n), make([]proto.Enum8, 0, n), make([]proto.Enum8, 0, n)
 	r.statusMessage, r.service, r.scopeName, r.scopeVersion = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	r.resourceSchemaURL, r.scopeSchema, r.tokenID = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	r.timestamp = make([]time.Time, 0, n)
