@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // logRows are the rows of one logs event, column by column.
@@ -19,6 +19,7 @@ type logRows struct {
 	partition                                            []uint16
 	attrKeys, attrValues, resKeys, resValues             [][]string
 	scopeKeys, scopeValues                               [][]string
+	arena                                                arena
 }
 
 func (r *logRows) len() int { return len(r.seq) }
@@ -83,35 +84,146 @@ func (r *logRows) add(meta eventMeta, res *resourceInfo, sc *scopeInfo, lr logRe
 	r.resourceSchemaURL, r.scopeSchemaURL = append(r.resourceSchemaURL, res.schemaURL), append(r.scopeSchemaURL, sc.schemaURL)
 }
 
-// decodeLogs turns an OTLP logs payload into rows of the logs table.
+// decodeLogs turns an OTLP ExportLogsServiceRequest into rows of the logs table,
+// read off the wire as decodeSpans reads spans.
 func decodeLogs(payload []byte, meta eventMeta) (rowSet, error) {
-	req := plogotlp.NewExportRequest()
-	if err := req.UnmarshalProto(payload); err != nil {
+	r := &logRows{}
+	r.reserve(countRecords(payload))
+	err := eachBytes(payload, 1, func(rl []byte) error { // resource_logs
+		res, err := r.arena.readResource(rl, 3)
+		if err != nil {
+			return err
+		}
+		return eachBytes(rl, 2, func(sl []byte) error { // scope_logs
+			sc, err := r.arena.readScope(sl)
+			if err != nil {
+				return err
+			}
+			return eachBytes(sl, 2, func(lr []byte) error { // log_records
+				rec, err := r.arena.logRecord(lr)
+				if err != nil {
+					return fmt.Errorf("log record: %w", err)
+				}
+				r.add(meta, &res, &sc, rec)
+				return nil
+			})
+		})
+	})
+	if err != nil {
 		return nil, err
 	}
-	r := &logRows{}
-	for _, rl := range req.Logs().ResourceLogs().All() {
-		res := newResourceInfo(rl.Resource(), rl.SchemaUrl())
-		for _, sl := range rl.ScopeLogs().All() {
-			scope := newScopeInfo(sl.Scope(), sl.SchemaUrl())
-			for _, lr := range sl.LogRecords().All() {
-				if err := checkTimes(stamp{"time_unix_nano", uint64(lr.Timestamp())},
-					stamp{"observed_time_unix_nano", uint64(lr.ObservedTimestamp())}); err != nil {
-					return nil, fmt.Errorf("log record: %w", err)
+	return r, nil
+}
+
+// LogRecord field numbers (opentelemetry/proto/logs/v1/logs.proto).
+const (
+	logTime         protowire.Number = 1
+	logSeverity     protowire.Number = 2
+	logSeverityText protowire.Number = 3
+	logBody         protowire.Number = 5
+	logAttributes   protowire.Number = 6
+	logDroppedAttrs protowire.Number = 7
+	logFlags        protowire.Number = 8
+	logTraceID      protowire.Number = 9
+	logSpanID       protowire.Number = 10
+	logObservedTime protowire.Number = 11
+	logEventName    protowire.Number = 12
+)
+
+// logRecord reads one LogRecord message.
+func (a *arena) logRecord(msg []byte) (logRecord, error) {
+	var (
+		rec      logRecord
+		severity uint64
+		body     []byte
+	)
+	it := fields{msg: msg}
+	for it.next() {
+		f := it.cur
+		var err error
+		switch f.num {
+		case logTime, logObservedTime:
+			if err = f.want(protowire.Fixed64Type); err == nil {
+				if f.num == logTime {
+					rec.time = f.u64
+				} else {
+					rec.observed = f.u64
 				}
-				severity, err := checkByte("severity_number", int32(lr.SeverityNumber()))
-				if err != nil {
-					return nil, fmt.Errorf("log record: %w", err)
-				}
-				keys, values := attributes(lr.Attributes())
-				r.add(meta, &res, &scope, logRecord{
-					time: uint64(lr.Timestamp()), observed: uint64(lr.ObservedTimestamp()), severity: severity,
-					severityText: lr.SeverityText(), body: lr.Body().AsString(), eventName: lr.EventName(),
-					traceID: lr.TraceID().String(), spanID: lr.SpanID().String(), flags: uint32(lr.Flags()),
-					droppedAttrs: lr.DroppedAttributesCount(), keys: keys, values: values,
-				})
 			}
+		case logSeverity, logDroppedAttrs:
+			if err = f.want(protowire.VarintType); err == nil {
+				if f.num == logSeverity {
+					severity = f.u64
+				} else {
+					rec.droppedAttrs = uint32(f.u64)
+				}
+			}
+		case logFlags:
+			if err = f.want(protowire.Fixed32Type); err == nil {
+				rec.flags = uint32(f.u64)
+			}
+		case logSeverityText, logEventName:
+			if err = f.want(protowire.BytesType); err == nil {
+				if f.num == logSeverityText {
+					rec.severityText = wireString(f.data)
+				} else {
+					rec.eventName = wireString(f.data)
+				}
+			}
+		case logTraceID, logSpanID:
+			if err = f.want(protowire.BytesType); err == nil {
+				if f.num == logTraceID {
+					rec.traceID, err = a.hexID(f.data, 16)
+				} else {
+					rec.spanID, err = a.hexID(f.data, 8)
+				}
+			}
+		case logBody, logAttributes:
+			err = f.want(protowire.BytesType)
+		}
+		if err != nil {
+			return rec, err
 		}
 	}
-	return r, nil
+	if it.err != nil {
+		return rec, it.err
+	}
+	if err := checkTimes(stamp{"time_unix_nano", rec.time}, stamp{"observed_time_unix_nano", rec.observed}); err != nil {
+		return rec, err
+	}
+	// An OTLP enum is an int32: a negative one is sent sign-extended to 64 bits.
+	var err error
+	if rec.severity, err = checkByte("severity_number", int32(severity)); err != nil {
+		return rec, err
+	}
+	if body, err = merged(msg, logBody); err != nil {
+		return rec, err
+	}
+	if rec.body, err = a.anyValueString(body); err != nil {
+		return rec, fmt.Errorf("body: %w", err)
+	}
+	if rec.keys, rec.values, err = a.attributes(msg, logAttributes); err != nil {
+		return rec, err
+	}
+	return rec, nil
+}
+
+// countRecords counts the log records of a request without decoding them, to size
+// the columns (a ResourceLogs and a ScopeLogs hold their children in field 2 as
+// ResourceSpans and ScopeSpans do).
+func countRecords(payload []byte) int { return countSpans(payload) }
+
+func (r *logRows) reserve(n int) {
+	for _, s := range []*[]string{&r.tenant, &r.severityText, &r.body, &r.traceID, &r.spanID, &r.service,
+		&r.scopeName, &r.scopeVersion, &r.eventName, &r.resourceSchemaURL, &r.scopeSchemaURL, &r.tokenID} {
+		*s = make([]string, 0, n)
+	}
+	for _, s := range []*[]uint64{&r.time, &r.observed, &r.seq} {
+		*s = make([]uint64, 0, n)
+	}
+	for _, s := range []*[][]string{&r.attrKeys, &r.attrValues, &r.resKeys, &r.resValues, &r.scopeKeys, &r.scopeValues} {
+		*s = make([][]string, 0, n)
+	}
+	r.timestamp, r.severity = make([]time.Time, 0, n), make([]uint8, 0, n)
+	r.flags, r.droppedAttrs, r.partition = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint16, 0, n)
 }
