@@ -29,6 +29,7 @@ type metricRows struct {
 	exemplarValues                               [][]float64
 	exemplarTraceIDs, exemplarSpanIDs            [][]string
 	exemplarKeys, exemplarValuesOfKeys           [][][]string
+	arena                                        arena
 }
 
 func (r *metricRows) len() int { return len(r.seq) }
@@ -96,13 +97,12 @@ type metricInfo struct {
 
 // add appends the row of one data point.
 func (r *metricRows) add(meta eventMeta, res *resourceInfo, sc *scopeInfo, m *metricInfo, p *point) {
-	keys, values := attributes(p.attrs)
 	ex := &p.exemplars
 	r.tenant, r.timestamp = append(r.tenant, meta.tenant), append(r.timestamp, nanosTime(uint64(p.time)))
 	r.time, r.start = append(r.time, uint64(p.time)), append(r.start, uint64(p.start))
 	r.name, r.description, r.unit, r.typ = append(r.name, m.name), append(r.description, m.description), append(r.unit, m.unit), append(r.typ, m.typ)
 	r.value, r.count, r.service = append(r.value, p.value), append(r.count, p.count), append(r.service, res.service)
-	r.attrKeys, r.attrValues = append(r.attrKeys, keys), append(r.attrValues, values)
+	r.attrKeys, r.attrValues = append(r.attrKeys, p.keys), append(r.attrValues, p.values)
 	r.resKeys, r.resValues = append(r.resKeys, res.keys), append(r.resValues, res.values)
 	r.scopeName, r.scopeVersion = append(r.scopeName, sc.name), append(r.scopeVersion, sc.version)
 	r.tokenID, r.seq, r.partition = append(r.tokenID, meta.tokenID), append(r.seq, meta.seq), append(r.partition, meta.partition)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-
 	"github.com/telemetryd/telemetryd/schema"
 )
 
@@ -24,24 +22,10 @@ type resourceInfo struct {
 	schemaURL    string
 }
 
-func newResourceInfo(r pcommon.Resource, schemaURL string) resourceInfo {
-	keys, values := attributes(r.Attributes())
-	service := ""
-	if v, ok := r.Attributes().Get("service.name"); ok {
-		service = v.AsString()
-	}
-	return resourceInfo{service: service, keys: keys, values: values, schemaURL: schemaURL}
-}
-
 // scopeInfo is an instrumentation scope as every row of it stores it.
 type scopeInfo struct {
 	name, version, schemaURL string
 	keys, values             []string
-}
-
-func newScopeInfo(s pcommon.InstrumentationScope, schemaURL string) scopeInfo {
-	keys, values := attributes(s.Attributes())
-	return scopeInfo{name: s.Name(), version: s.Version(), schemaURL: schemaURL, keys: keys, values: values}
 }
 
 // nanosTime is the DateTime (seconds) column of a unix-nanosecond timestamp the tables
@@ -74,23 +58,4 @@ func checkByte(field string, v int32) (uint8, error) {
 		return 0, fmt.Errorf("%s %d is outside 0..255, the values the column holds", field, v)
 	}
 	return uint8(v), nil
-}
-
-func enumName[K comparable](names map[K]string, k K, fallback string) string {
-	if n, ok := names[k]; ok {
-		return n
-	}
-	return fallback
-}
-
-// attributes flattens a map into parallel key and value arrays; non-string values take
-// their JSON form.
-func attributes(m pcommon.Map) ([]string, []string) {
-	keys := make([]string, 0, m.Len())
-	values := make([]string, 0, m.Len())
-	for k, v := range m.All() {
-		keys = append(keys, k)
-		values = append(values, v.AsString())
-	}
-	return keys, values
 }
