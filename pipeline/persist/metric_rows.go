@@ -120,3 +120,31 @@ func (r *metricRows) add(meta eventMeta, res *resourceInfo, sc *scopeInfo, m *me
 	r.scopeKeys, r.scopeValues = append(r.scopeKeys, sc.keys), append(r.scopeValues, sc.values)
 	r.resourceSchemaURL, r.scopeSchemaURL = append(r.resourceSchemaURL, res.schemaURL), append(r.scopeSchemaURL, sc.schemaURL)
 }
+
+// reserve sizes every column for n rows.
+func (r *metricRows) reserve(n int) {
+	reserve(n, &r.tenant, &r.name, &r.description, &r.unit, &r.service, &r.scopeName, &r.scopeVersion,
+		&r.tokenID, &r.resourceSchemaURL, &r.scopeSchemaURL)
+	reserve(n, &r.timestamp)
+	reserve(n, &r.time, &r.start, &r.count, &r.zeroCount, &r.seq)
+	reserve(n, &r.typ)
+	reserve(n, &r.value, &r.zeroThreshold)
+	reserve(n, &r.min, &r.max)
+	reserve(n, &r.intValue)
+	reserve(n, &r.isInt, &r.temporality, &r.monotonic, &r.hasSum)
+	reserve(n, &r.flags)
+	reserve(n, &r.partition)
+	reserve(n, &r.scale, &r.positiveOffset, &r.negativeOffset)
+	reserve(n, &r.attrKeys, &r.attrValues, &r.resKeys, &r.resValues, &r.scopeKeys, &r.scopeValues,
+		&r.exemplarTraceIDs, &r.exemplarSpanIDs)
+	reserve(n, &r.bucketCounts, &r.positiveCounts, &r.negativeCounts, &r.exemplarTimes)
+	reserve(n, &r.explicitBounds, &r.quantiles, &r.quantileValues, &r.exemplarValues)
+	reserve(n, &r.exemplarKeys, &r.exemplarValuesOfKeys)
+}
+
+// reserve makes each column an empty slice with room for n values.
+func reserve[T any](n int, columns ...*[]T) {
+	for _, c := range columns {
+		*c = make([]T, 0, n)
+	}
+}
