@@ -140,3 +140,27 @@ func TestInsertAfterARefusedInsert(t *testing.T) {
 		}
 	}
 }
+
+// TestInsertIntoTakesTheTargetsPath: the load harness's raw probe writes decoded
+// payloads the way the workers do, through either path.
+func TestInsertIntoTakesTheTargetsPath(t *testing.T) {
+	db := rtDatabase(t)
+	var rows []Rows
+	for seq := uint64(1); seq <= 2; seq++ {
+		r, err := DecodePayload(stream.SignalLogs, richLogs(t), "acme", seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	if err := targetOf(t, db).InsertInto(context.Background(), "logs", rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := InsertInto(context.Background(), db, "logs", rows); err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	if err := db.QueryRow(context.Background(), "SELECT count() FROM logs WHERE tenant_id = 'acme'").Scan(&n); err != nil || n != 8 {
+		t.Fatalf("%d rows (%v), want 8", n, err)
+	}
+}
