@@ -2,8 +2,10 @@ package persist
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ClickHouse/ch-go"
 	"github.com/ClickHouse/ch-go/chpool"
@@ -51,6 +53,8 @@ type Target struct {
 // synchronously (a cluster).
 type TargetOptions struct {
 	Addr, Database, User, Password string
+	TLS                            *tls.Config // nil: plain TCP
+	DialTimeout                    time.Duration
 	Cluster                        bool
 	// MaxConns bounds the ch-go connections, one per INSERT in flight.
 	MaxConns int
@@ -64,7 +68,7 @@ func DialTarget(ctx context.Context, conn driver.Conn, dsn string, cluster bool,
 		return nil, err
 	}
 	t := TargetOptions{Database: o.Auth.Database, User: o.Auth.Username, Password: o.Auth.Password,
-		Cluster: cluster, MaxConns: maxConns}
+		TLS: o.TLS, DialTimeout: o.DialTimeout, Cluster: cluster, MaxConns: maxConns}
 	if len(o.Addr) > 0 {
 		t.Addr = o.Addr[0]
 	}
@@ -81,7 +85,7 @@ func OpenTarget(ctx context.Context, conn driver.Conn, o TargetOptions) (*Target
 	}
 	t := &Target{conn: conn, path: PathColumnar, free: make(chan map[string]block, max(o.MaxConns, 1))}
 	copts := ch.Options{Address: o.Addr, Database: o.Database, User: o.User, Password: o.Password,
-		ClientName: "telemetryd"}
+		TLS: o.TLS, DialTimeout: o.DialTimeout, ClientName: "telemetryd"}
 	if o.User == "" {
 		copts.User = "default"
 	}
