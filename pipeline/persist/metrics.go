@@ -1,6 +1,7 @@
 package persist
 
 import (
+
 	"github.com/ClickHouse/ch-go/proto"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"

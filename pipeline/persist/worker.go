@@ -32,9 +32,7 @@ type Config struct {
 	MaxBatchWait   time.Duration // how long a batch waits to fill
 	// MaxConcurrentBatches bounds the batches a process decodes and inserts at
 	// once, over all its partitions: an INSERT costs the client several times its
-	// events' bytes, so this and MaxBatchBytes bound the worker's memory. One batch
-	// more may be pulled and wait for its turn: the events a process holds are at
-	// most MaxConcurrentBatches+1 batches, however many partitions it owns.
+	// events' bytes, so this and MaxBatchBytes bound the worker's memory.
 	MaxConcurrentBatches int
 	AckWait              time.Duration // redelivery after this long without an ack
 	InsertTimeout        time.Duration // bound on one INSERT
@@ -79,7 +77,6 @@ type Worker struct {
 	members *members
 	cons    []jetstream.Consumer
 	slots   chan struct{} // one per batch held, MaxConcurrentBatches in all
-	pulls   chan struct{} // one per batch pulled and not done, MaxConcurrentBatches+1 in all
 
 	deadLettered atomic.Uint64
 	persisted    atomic.Uint64
@@ -88,8 +85,7 @@ type Worker struct {
 // NewWorker creates (or updates) the partitions' consumers and the dead-letter stream.
 func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Config, ch *Target, cfg Config, logger *slog.Logger) (*Worker, error) {
 	w := &Worker{cfg: cfg, stream: streamCfg, js: js, ch: ch, logger: logger,
-		slots: make(chan struct{}, max(cfg.MaxConcurrentBatches, 1)),
-		pulls: make(chan struct{}, max(cfg.MaxConcurrentBatches, 1)+1)}
+		slots: make(chan struct{}, max(cfg.MaxConcurrentBatches, 1))}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        cfg.DeadLetter,
 		Description: "telemetryd events persist workers could not store, with the reason in a header",
@@ -173,19 +169,11 @@ func (w *Worker) runPartition(ctx context.Context, k int) {
 		// Any pull may pin this process, so from the first one on it releases the
 		// partition when it stops owning it.
 		holding = true
-		// Pull only with a pull slot free: the partitions waiting for their turn
-		// to insert hold no events meanwhile.
-		select {
-		case w.pulls <- struct{}{}:
-		case <-ctx.Done():
-			continue
-		}
 		msgs, err := w.fetch(cons)
 		if err == nil && len(msgs) > 0 && w.acquire(ctx, msgs) {
 			w.persistBatch(ctx, k, msgs)
 			<-w.slots
 		}
-		<-w.pulls
 		if err != nil {
 			if ctx.Err() == nil {
 				w.logger.Warn("fetch events", "partition", k, "err", err)
