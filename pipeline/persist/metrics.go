@@ -1,7 +1,6 @@
 package persist
 
 import (
-
 	"github.com/ClickHouse/ch-go/proto"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
