@@ -50,7 +50,12 @@ func startPersistWorker(t *testing.T, s *server) (stop func()) {
 	_, js := connectEmbedded(t, s)
 	cfg := s.cfg.Persist
 	cfg.MaxBatchWait = 100 * time.Millisecond
-	w, err := persist.NewWorker(context.Background(), js, s.cfg.Stream, s.ch, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	target, err := persist.DialTarget(context.Background(), s.ch, s.cfg.ClickHouseDSN, false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(target.Close)
+	w, err := persist.NewWorker(context.Background(), js, s.cfg.Stream, target, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

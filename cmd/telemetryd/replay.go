@@ -71,6 +71,11 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer ch.Close()
+	target, err := persist.DialTarget(ctx, ch, *dsn, *cluster != "", 1)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
 	nc, err := natsCfg.connectCLI("telemetryd-replay", dataDir)
 	if err != nil {
 		return err
@@ -91,7 +96,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	start := time.Now()
-	st, err := persist.Replay(ctx, js, ch, cfg, logger)
+	st, err := persist.Replay(ctx, js, target, cfg, logger)
 	if err != nil {
 		fmt.Fprintf(stdout, "replay stopped at seq %d/%d: %s\n", st.Seq, st.LastSeq, counts(st))
 		return err

@@ -244,11 +244,20 @@ func (s *server) initPersist(ctx context.Context) error {
 	cfg := &s.cfg
 	cfg.Persist.AfterInsert = crashAfterInserts(osLookupEnv)
 	cfg.Persist.Metrics = s.metrics
-	w, err := persist.NewWorker(ctx, s.js, cfg.Stream, s.ch, cfg.Persist, s.logger)
+	target, err := persist.DialTarget(ctx, s.ch, cfg.ClickHouseDSN, cfg.ClickHouseCluster != "", cfg.Persist.MaxConcurrentBatches)
 	if err != nil {
 		return err
 	}
-	s.goWork(func() { _ = w.Run(s.workCtx) })
+	s.logger.Info("persist inserts", "path", target.Path())
+	w, err := persist.NewWorker(ctx, s.js, cfg.Stream, target, cfg.Persist, s.logger)
+	if err != nil {
+		target.Close()
+		return err
+	}
+	s.goWork(func() {
+		_ = w.Run(s.workCtx)
+		target.Close()
+	})
 	if !s.has(roleIngest) {
 		// The stream's history is trimmed where persist runs (see stream.Backlog);
 		// with ingest here too, its guard does it.

@@ -6,27 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
-
-// table is where one signal's rows go.
-type table struct {
-	name    string
-	columns string
-	decode  func(payload []byte, meta eventMeta) (rowSet, error)
-}
-
-var tables = map[stream.Signal]table{
-	stream.SignalTraces:  {"spans", spanColumns, decodeSpans},
-	stream.SignalLogs:    {"logs", logColumns, decodeLogs},
-	stream.SignalMetrics: {"metric_points", metricColumns, decodeMetrics},
-}
-
-// tableOrder fixes the order of a batch's INSERTs.
-var tableOrder = []stream.Signal{stream.SignalTraces, stream.SignalMetrics, stream.SignalLogs}
 
 // event is one decoded message of a batch.
 type event struct {
@@ -144,7 +127,7 @@ func (w *Worker) insert(ctx context.Context, t table, events []event) (done, fai
 		}
 		start := time.Now()
 		insertCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.InsertTimeout)
-		err := insertRows(insertCtx, w.ch, t, rest[:n])
+		err := w.ch.insert(insertCtx, t, rest[:n])
 		cancel()
 		if err != nil {
 			return done, n, err
@@ -155,46 +138,4 @@ func (w *Worker) insert(ctx context.Context, t table, events []event) (done, fai
 		done += n
 	}
 	return done, 0, nil
-}
-
-// insertRows writes the rows of events into t with one INSERT.
-func insertRows(ctx context.Context, ch clickhouse.Conn, t table, events []event) error {
-	batch, err := ch.PrepareBatch(ctx, "INSERT INTO "+t.name+" ("+t.columns+")")
-	if err != nil {
-		return fmt.Errorf("prepare %s insert: %w", t.name, err)
-	}
-	defer batch.Close()
-	rows := 0
-	for _, ev := range events {
-		if err := ev.rows.appendTo(batch); err != nil {
-			return fmt.Errorf("%s: %w: %w", t.name, errUnencodableRows, err)
-		}
-		rows += ev.rows.len()
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d rows into %s: %w", rows, t.name, err)
-	}
-	return nil
-}
-
-// errUnencodableRows marks rows the ClickHouse client refused to encode: like the
-// server's rejections of the data, no retry can fix it.
-var errUnencodableRows = errors.New("rows the ClickHouse client cannot encode")
-
-// isDataError tells rejections of the data itself, which no retry can fix, from
-// unavailability.
-func isDataError(err error) bool {
-	if errors.Is(err, errUnencodableRows) {
-		return true
-	}
-	var ex *clickhouse.Exception
-	if !errors.As(err, &ex) {
-		return false
-	}
-	switch ex.Code {
-	case 6, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 131, 190, 321, 395, 412:
-		// parse and type errors, value out of range, too large string, etc.
-		return true
-	}
-	return false
 }

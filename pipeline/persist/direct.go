@@ -35,19 +35,26 @@ func DecodePayload(signal stream.Signal, payload []byte, tenant string, seq uint
 }
 
 // InsertInto writes rows, all of one signal, into tableName (a table shaped like the
-// signal's) with one INSERT, the way the workers do.
+// signal's) with one clickhouse-go batch INSERT, the path the workers take only on an
+// older ClickHouse cluster; Target.InsertInto takes the workers' own path.
 func InsertInto(ctx context.Context, ch driver.Conn, tableName string, rows []Rows) error {
+	return BatchTarget(ch).InsertInto(ctx, tableName, rows)
+}
+
+// InsertInto writes rows, all of one signal, into tableName (a table shaped like the
+// signal's) with one INSERT, the way the workers writing to t do.
+func (t *Target) InsertInto(ctx context.Context, tableName string, rows []Rows) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	t := rows[0].table
-	t.name = tableName
+	tbl := rows[0].table
+	tbl.name = tableName
 	events := make([]event, len(rows))
 	for i, r := range rows {
 		if r.table.name != rows[0].table.name {
 			return fmt.Errorf("rows of %s and %s in one INSERT", rows[0].table.name, r.table.name)
 		}
-		events[i] = event{table: t, rows: r.rows}
+		events[i] = event{table: tbl, rows: r.rows}
 	}
-	return insertRows(ctx, ch, t, events)
+	return t.insert(ctx, tbl, events)
 }

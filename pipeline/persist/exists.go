@@ -15,7 +15,7 @@ import (
 // event never is, so the common path costs no query. A redelivery (a worker died
 // between INSERT and ack, or its ack was lost) is looked up by stream sequence.
 func (w *Worker) dropStored(ctx context.Context, events []event) ([]event, error) {
-	kept, stored, err := splitStored(ctx, w.ch, w.cfg.InsertTimeout, events, false)
+	kept, stored, err := splitStored(ctx, w.ch.conn, w.cfg.InsertTimeout, events, false)
 	if err != nil {
 		return events, err
 	}

@@ -1,47 +1,28 @@
 package persist
 
 import (
-	"fmt"
+	"github.com/ClickHouse/ch-go/proto"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 )
 
-// metricColumns are the metric_points table's columns in the order decodeMetrics fills them.
-const metricColumns = "tenant_id, timestamp, time_unix_nano, start_time_unix_nano, metric_name, " +
-	"metric_description, metric_unit, metric_type, value, count, service_name, attribute_keys, " +
-	"attribute_values, resource_attribute_keys, resource_attribute_values, scope_name, scope_version, " +
-	"flags, int_value, value_is_int, aggregation_temporality, is_monotonic, has_sum, min, max, " +
-	"bucket_counts, explicit_bounds, scale, zero_count, zero_threshold, positive_offset, positive_bucket_counts, " +
-	"negative_offset, negative_bucket_counts, quantiles, quantile_values, " +
-	"exemplar_times, exemplar_values, exemplar_trace_ids, exemplar_span_ids, exemplar_attribute_keys, exemplar_attribute_values, " +
-	"scope_attribute_keys, scope_attribute_values, resource_schema_url, scope_schema_url, " +
-	"token_id, stream_seq, stream_partition"
-
-var metricTypes = map[pmetric.MetricType]string{
-	pmetric.MetricTypeEmpty:                "empty",
-	pmetric.MetricTypeGauge:                "gauge",
-	pmetric.MetricTypeSum:                  "sum",
-	pmetric.MetricTypeHistogram:            "histogram",
-	pmetric.MetricTypeExponentialHistogram: "exponential_histogram",
-	pmetric.MetricTypeSummary:              "summary",
-}
+// metricTypeNames are the metric_type Enum8's names by OTLP metric type number.
+var metricTypeNames = []string{"empty", "gauge", "sum", "histogram", "exponential_histogram", "summary"}
 
 // point is one data point of any type, flattened to the columns of its row; the
 // fields a type lacks keep their zero value (nil min/max store NULL).
 type point struct {
-	attrs       pcommon.Map
-	start, time pcommon.Timestamp
-	flags       uint32
-	value       float64 // a number's value, or a histogram's / summary's sum
-	intValue    int64
-	isInt       bool
-	count       uint64
-	temporality uint8 // OTLP AggregationTemporality: 0 unspecified, 1 delta, 2 cumulative
-	monotonic   bool
-	hasSum      bool
-	min, max    *float64
+	keys, values []string
+	start, time  pcommon.Timestamp
+	flags        uint32
+	value        float64 // a number's value, or a histogram's / summary's sum
+	intValue     int64
+	isInt        bool
+	count        uint64
+	temporality  uint8 // OTLP AggregationTemporality: 0 unspecified, 1 delta, 2 cumulative
+	monotonic    bool
+	hasSum       bool
+	min, max     proto.Nullable[float64]
 
 	bucketCounts   []uint64
 	explicitBounds []float64
@@ -65,26 +46,6 @@ type exemplars struct {
 	keys, attrValues  [][]string
 }
 
-func newExemplars(es pmetric.ExemplarSlice) exemplars {
-	n := es.Len()
-	out := exemplars{make([]uint64, 0, n), make([]float64, 0, n), make([]string, 0, n), make([]string, 0, n),
-		make([][]string, 0, n), make([][]string, 0, n)}
-	for _, e := range es.All() {
-		v := e.DoubleValue()
-		if e.ValueType() == pmetric.ExemplarValueTypeInt {
-			v = float64(e.IntValue())
-		}
-		keys, values := attributes(e.FilteredAttributes())
-		out.times = append(out.times, uint64(e.Timestamp()))
-		out.values = append(out.values, v)
-		out.traceIDs = append(out.traceIDs, e.TraceID().String())
-		out.spanIDs = append(out.spanIDs, e.SpanID().String())
-		out.keys = append(out.keys, keys)
-		out.attrValues = append(out.attrValues, values)
-	}
-	return out
-}
-
 // checkTimes fails for a time of the point or its exemplars the tables cannot hold.
 func (p point) checkTimes() error {
 	if err := checkTimes(stamp{"time_unix_nano", uint64(p.time)}, stamp{"start_time_unix_nano", uint64(p.start)}); err != nil {
@@ -98,88 +59,12 @@ func (p point) checkTimes() error {
 	return nil
 }
 
-func numberPoint(dp pmetric.NumberDataPoint) point {
-	p := point{attrs: dp.Attributes(), start: dp.StartTimestamp(), time: dp.Timestamp(), flags: uint32(dp.Flags()),
-		count: 1, exemplars: newExemplars(dp.Exemplars())}
-	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
-		p.intValue, p.value, p.isInt = dp.IntValue(), float64(dp.IntValue()), true
-	} else {
-		p.value = dp.DoubleValue()
-	}
-	return p
-}
-
-// optional is a pointer to v when the point has it, else nil (NULL in the row).
-func optional(has bool, v float64) *float64 {
+// optional is v when the point has it, else NULL.
+func optional(has bool, v float64) proto.Nullable[float64] {
 	if !has {
-		return nil
+		return proto.Null[float64]()
 	}
-	return &v
-}
-
-// temporalityOf is the aggregation temporality of a sum or histogram, 0 for the others;
-// points narrows it to the UInt8 column once decodeMetrics checked it fits.
-func temporalityOf(m pmetric.Metric) int32 {
-	switch m.Type() {
-	case pmetric.MetricTypeSum:
-		return int32(m.Sum().AggregationTemporality())
-	case pmetric.MetricTypeHistogram:
-		return int32(m.Histogram().AggregationTemporality())
-	case pmetric.MetricTypeExponentialHistogram:
-		return int32(m.ExponentialHistogram().AggregationTemporality())
-	}
-	return 0
-}
-
-// points flattens a metric's data points, whatever its type.
-func points(m pmetric.Metric) []point {
-	var out []point
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		for _, dp := range m.Gauge().DataPoints().All() {
-			out = append(out, numberPoint(dp))
-		}
-	case pmetric.MetricTypeSum:
-		sum := m.Sum()
-		for _, dp := range sum.DataPoints().All() {
-			p := numberPoint(dp)
-			p.temporality, p.monotonic = uint8(sum.AggregationTemporality()), sum.IsMonotonic()
-			out = append(out, p)
-		}
-	case pmetric.MetricTypeHistogram:
-		h := m.Histogram()
-		for _, dp := range h.DataPoints().All() {
-			out = append(out, point{attrs: dp.Attributes(), start: dp.StartTimestamp(), time: dp.Timestamp(),
-				flags: uint32(dp.Flags()), value: dp.Sum(), count: dp.Count(), temporality: uint8(h.AggregationTemporality()),
-				hasSum: dp.HasSum(), min: optional(dp.HasMin(), dp.Min()), max: optional(dp.HasMax(), dp.Max()),
-				bucketCounts: dp.BucketCounts().AsRaw(), explicitBounds: dp.ExplicitBounds().AsRaw(),
-				exemplars: newExemplars(dp.Exemplars())})
-		}
-	case pmetric.MetricTypeExponentialHistogram:
-		h := m.ExponentialHistogram()
-		for _, dp := range h.DataPoints().All() {
-			out = append(out, point{attrs: dp.Attributes(), start: dp.StartTimestamp(), time: dp.Timestamp(),
-				flags: uint32(dp.Flags()), value: dp.Sum(), count: dp.Count(), temporality: uint8(h.AggregationTemporality()),
-				hasSum: dp.HasSum(), min: optional(dp.HasMin(), dp.Min()), max: optional(dp.HasMax(), dp.Max()),
-				scale: dp.Scale(), zeroCount: dp.ZeroCount(), zeroThreshold: dp.ZeroThreshold(),
-				positiveOffset: dp.Positive().Offset(), positiveCounts: dp.Positive().BucketCounts().AsRaw(),
-				negativeOffset: dp.Negative().Offset(), negativeCounts: dp.Negative().BucketCounts().AsRaw(),
-				exemplars: newExemplars(dp.Exemplars())})
-		}
-	case pmetric.MetricTypeSummary:
-		for _, dp := range m.Summary().DataPoints().All() {
-			qv := dp.QuantileValues()
-			p := point{attrs: dp.Attributes(), start: dp.StartTimestamp(), time: dp.Timestamp(), flags: uint32(dp.Flags()),
-				value: dp.Sum(), count: dp.Count(), hasSum: true,
-				quantiles: make([]float64, 0, qv.Len()), quantileValues: make([]float64, 0, qv.Len())}
-			for _, q := range qv.All() {
-				p.quantiles = append(p.quantiles, q.Quantile())
-				p.quantileValues = append(p.quantileValues, q.Value())
-			}
-			out = append(out, p)
-		}
-	}
-	return out
+	return proto.NewNullable(v)
 }
 
 func boolByte(b bool) uint8 {
@@ -187,46 +72,4 @@ func boolByte(b bool) uint8 {
 		return 1
 	}
 	return 0
-}
-
-// decodeMetrics turns an OTLP metrics payload into rows of the metric_points table.
-func decodeMetrics(payload []byte, meta eventMeta) (rowSet, error) {
-	req := pmetricotlp.NewExportRequest()
-	if err := req.UnmarshalProto(payload); err != nil {
-		return nil, err
-	}
-	md := req.Metrics()
-	rows := make([][]any, 0, md.DataPointCount())
-	for _, rm := range md.ResourceMetrics().All() {
-		res := newResourceInfo(rm.Resource(), rm.SchemaUrl())
-		for _, sm := range rm.ScopeMetrics().All() {
-			scope := newScopeInfo(sm.Scope(), sm.SchemaUrl())
-			for _, m := range sm.Metrics().All() {
-				typ := enumName(metricTypes, m.Type(), "empty")
-				if _, err := checkByte("aggregation_temporality", temporalityOf(m)); err != nil {
-					return nil, fmt.Errorf("metric %s: %w", m.Name(), err)
-				}
-				for _, p := range points(m) {
-					if err := p.checkTimes(); err != nil {
-						return nil, fmt.Errorf("metric %s: %w", m.Name(), err)
-					}
-					keys, values := attributes(p.attrs)
-					ex := p.exemplars
-					rows = append(rows, []any{
-						meta.tenant, nanosTime(uint64(p.time)), uint64(p.time), uint64(p.start), m.Name(),
-						m.Description(), m.Unit(), typ, p.value, p.count, res.service, keys, values,
-						res.keys, res.values, scope.name, scope.version,
-						p.flags, p.intValue, boolByte(p.isInt), p.temporality, boolByte(p.monotonic), boolByte(p.hasSum), p.min, p.max,
-						p.bucketCounts, p.explicitBounds, p.scale, p.zeroCount, p.zeroThreshold,
-						p.positiveOffset, p.positiveCounts, p.negativeOffset, p.negativeCounts,
-						p.quantiles, p.quantileValues,
-						ex.times, ex.values, ex.traceIDs, ex.spanIDs, ex.keys, ex.attrValues,
-						scope.keys, scope.values, res.schemaURL, scope.schemaURL,
-						meta.tokenID, meta.seq, meta.partition,
-					})
-				}
-			}
-		}
-	}
-	return rowList(rows), nil
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/telemetryd/telemetryd/pipeline/stream"
@@ -58,7 +57,7 @@ const replayAttempts = 5
 // Replay looks every event up before writing it, so running it twice stores nothing
 // twice. Persist workers running at the same time may still write an event that was
 // in their backlog once more, since neither checks the other's in-flight INSERT.
-func Replay(ctx context.Context, js jetstream.JetStream, ch driver.Conn, cfg ReplayConfig, logger *slog.Logger) (ReplayStats, error) {
+func Replay(ctx context.Context, js jetstream.JetStream, ch *Target, cfg ReplayConfig, logger *slog.Logger) (ReplayStats, error) {
 	var st ReplayStats
 	if cfg.FromSeq == 0 && cfg.Since.IsZero() {
 		return st, errors.New("replay: a start sequence or a start time is required")
@@ -150,7 +149,7 @@ func fetchBatch(cons jetstream.Consumer, n int, wait time.Duration, opts ...jets
 
 type replayer struct {
 	cfg    ReplayConfig
-	ch     driver.Conn
+	ch     *Target
 	logger *slog.Logger
 	st     *ReplayStats
 }
@@ -176,7 +175,7 @@ func (r *replayer) batch(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		events = append(events, ev)
 	}
-	events, stored, err := splitStored(ctx, r.ch, r.cfg.InsertTimeout, events, true)
+	events, stored, err := splitStored(ctx, r.ch.conn, r.cfg.InsertTimeout, events, true)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
@@ -268,7 +267,7 @@ func (r *replayer) isolate(ctx context.Context, t table, events []event, cause e
 // dropWritten returns the events a failed INSERT did not store, counting the rows
 // of the others as written.
 func (r *replayer) dropWritten(ctx context.Context, t table, events []event, cause error) ([]event, error) {
-	kept, stored, err := splitStored(ctx, r.ch, r.cfg.InsertTimeout, events, true)
+	kept, stored, err := splitStored(ctx, r.ch.conn, r.cfg.InsertTimeout, events, true)
 	if err != nil {
 		return nil, fmt.Errorf("replay: look up what a failed insert stored: %w", err)
 	}
@@ -292,7 +291,7 @@ func (r *replayer) insertOnce(ctx context.Context, t table, events []event) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.InsertTimeout)
 	defer cancel()
-	if err := insertRows(ctx, r.ch, t, events); err != nil {
+	if err := r.ch.insert(ctx, t, events); err != nil {
 		return err
 	}
 	r.st.Rows += uint64(rows)

@@ -139,7 +139,7 @@ func TestReplayRebuildsTheProjection(t *testing.T) {
 	cfg.Progress = func(ReplayStats) { calls++ }
 	replay := func(ch driver.Conn, cfg ReplayConfig) ReplayStats {
 		t.Helper()
-		st, err := Replay(context.Background(), e.js, ch, cfg, discard())
+		st, err := Replay(context.Background(), e.js, targetOf(t, ch), cfg, discard())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +195,7 @@ func TestReplayOfAnEmptyRange(t *testing.T) {
 	} {
 		c := cfg
 		mod(&c)
-		st, err := Replay(context.Background(), e.js, e.ch, c, discard())
+		st, err := Replay(context.Background(), e.js, e.target, c, discard())
 		if err != nil || !st.Done || st.Events != 0 {
 			t.Errorf("%s: %+v, %v", name, st, err)
 		}
@@ -238,7 +238,7 @@ func TestReplayWritesNothingTwiceWhenClickHouseRefuses(t *testing.T) {
 			}
 			cfg := DefaultReplayConfig()
 			cfg.MaxBatchWait = 100 * time.Millisecond
-			st, err := Replay(context.Background(), e.js, e.ch, cfg, discard())
+			st, err := Replay(context.Background(), e.js, e.target, cfg, discard())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/telemetryd/telemetryd/internal/testenv"
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 	"github.com/telemetryd/telemetryd/schema"
 )
 
@@ -53,7 +54,7 @@ func TestRetentionDropsOnlyOldPartitions(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	old := now.AddDate(0, 0, -40)
-	rtInsert(t, ch, "spans", spanColumns, decodeSpans, rtSpansAt(t, old, now), rtMeta)
+	rtInsert(t, ch, tables[stream.SignalTraces], rtSpansAt(t, old, now), rtMeta)
 
 	var db string
 	if err := ch.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
@@ -107,7 +108,7 @@ func TestRetentionDropsPartitionsOfEveryDay(t *testing.T) {
 	ch := rtLegacyDatabase(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	rtInsert(t, ch, "spans", spanColumns, decodeSpans, rtSpansAt(t, time.Unix(0, 0), now), rtMeta)
+	rtInsert(t, ch, tables[stream.SignalTraces], rtSpansAt(t, time.Unix(0, 0), now), rtMeta)
 	// Written past the decoders: a row at the epoch, where 18.16 also put the times its
 	// DateTime wrapped (rows from before ingest refused such times; current servers hold
 	// those up to 2106-02-07 and store them under their own day).
@@ -198,7 +199,7 @@ func TestRetentionSetsTheTTLOnTheCurrentLayout(t *testing.T) {
 	}
 	ch := testenv.ClickHouse(t, dsn)
 	now := time.Now().UTC()
-	rtInsert(t, ch, "spans", spanColumns, decodeSpans, rtSpansAt(t, now.AddDate(0, 0, -40), now), rtMeta)
+	rtInsert(t, ch, tables[stream.SignalTraces], rtSpansAt(t, now.AddDate(0, 0, -40), now), rtMeta)
 	var db string
 	if err := ch.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
 		t.Fatal(err)

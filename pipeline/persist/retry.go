@@ -92,7 +92,7 @@ func (b *batchRun) unstored(ctx context.Context, t table, suspects []event, caus
 		if ctx.Err() != nil {
 			return nil, false
 		}
-		kept, stored, err := splitStored(ctx, b.w.ch, b.w.cfg.InsertTimeout, suspects, true)
+		kept, stored, err := splitStored(ctx, b.w.ch.conn, b.w.cfg.InsertTimeout, suspects, true)
 		if err != nil {
 			b.w.logger.Warn("look up what a failed insert stored, retrying", "partition", b.k, "table", t.name, "err", err)
 			continue

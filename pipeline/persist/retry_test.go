@@ -210,7 +210,7 @@ func TestLookupFindsStoredEventsOfEveryTable(t *testing.T) {
 						fresh = append(fresh, ev)
 					}
 				}
-				if err := insertRows(context.Background(), ch, tbl, stored); err != nil {
+				if err := targetOf(t, ch).insert(context.Background(), tbl, stored); err != nil {
 					t.Fatal(err)
 				}
 				kept, found, err := splitStored(context.Background(), ch, 10*time.Second, append(fresh, stored...), true)

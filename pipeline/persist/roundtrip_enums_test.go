@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 // TestUnknownKindsAndStatusCodesAreStoredAsSent: OTLP receivers accept enum values they
@@ -39,7 +41,7 @@ func TestUnknownKindsAndStatusCodesAreStoredAsSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSameAsReference(t, payload)
-	rtInsert(t, ch, "spans", spanColumns, decodeSpans, payload, rtMeta)
+	rtInsert(t, ch, tables[stream.SignalTraces], payload, rtMeta)
 	rows, err := ch.Query(context.Background(), "SELECT kind, kind_number, status_code, status_number FROM spans ORDER BY span_id")
 	if err != nil {
 		t.Fatal(err)

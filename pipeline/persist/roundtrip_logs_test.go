@@ -8,41 +8,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 func TestRoundTripLogs(t *testing.T) {
 	ch := rtDatabase(t)
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	rl.SetSchemaUrl("https://res/schema")
-	rl.Resource().Attributes().PutStr("service.name", "logger")
-	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName("log.scope")
-	sl.Scope().SetVersion("2")
-	sl.Scope().Attributes().PutStr("lib", "slog")
-	lr := sl.LogRecords().AppendEmpty()
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(rtStart))
-	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(rtStart.Add(time.Millisecond + 3)))
-	lr.SetSeverityNumber(plog.SeverityNumberError)
-	lr.SetSeverityText("ERROR")
-	lr.Body().SetStr("connection refused")
-	lr.SetTraceID(rtTraceID)
-	lr.SetSpanID(rtSpanID)
-	lr.SetFlags(plog.DefaultLogRecordFlags.WithIsSampled(true))
-	lr.SetEventName("db.failure")
-	lr.SetDroppedAttributesCount(2)
-	lr.Attributes().PutStr("db", "pg")
-	lr.Attributes().PutDouble("latency", 1.5)
-	// No event time: the observed time stands in for the row's time.
-	lr2 := sl.LogRecords().AppendEmpty()
-	lr2.SetObservedTimestamp(pcommon.NewTimestampFromTime(rtStart.Add(time.Second)))
-	lr2.Body().SetEmptyMap().PutStr("k", "v")
-
-	payload, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := rtInsert(t, ch, "logs", logColumns, decodeLogs, payload, rtMeta); n != 2 {
+	payload := richLogs(t)
+	if n := rtInsert(t, ch, tables[stream.SignalLogs], payload, rtMeta); n != 2 {
 		t.Fatalf("decoded %d rows, want 2", n)
 	}
 	type row struct {
@@ -99,4 +72,40 @@ func TestRoundTripLogs(t *testing.T) {
 	second.Timestamp, second.Time, second.Observed = rtStart.Add(time.Second).Truncate(time.Second), start+1e9, start+1e9
 	second.Body, second.Keys, second.Values = `{"k":"v"}`, []string{}, []string{}
 	rtEqual(t, "logs", got, []row{first, second})
+}
+
+// richLogs is an OTLP logs request of two records, one with every field set, one with
+// no event time and a map body.
+func richLogs(t testing.TB) []byte {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.SetSchemaUrl("https://res/schema")
+	rl.Resource().Attributes().PutStr("service.name", "logger")
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("log.scope")
+	sl.Scope().SetVersion("2")
+	sl.Scope().Attributes().PutStr("lib", "slog")
+	lr := sl.LogRecords().AppendEmpty()
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(rtStart))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(rtStart.Add(time.Millisecond + 3)))
+	lr.SetSeverityNumber(plog.SeverityNumberError)
+	lr.SetSeverityText("ERROR")
+	lr.Body().SetStr("connection refused")
+	lr.SetTraceID(rtTraceID)
+	lr.SetSpanID(rtSpanID)
+	lr.SetFlags(plog.DefaultLogRecordFlags.WithIsSampled(true))
+	lr.SetEventName("db.failure")
+	lr.SetDroppedAttributesCount(2)
+	lr.Attributes().PutStr("db", "pg")
+	lr.Attributes().PutDouble("latency", 1.5)
+	// No event time: the observed time stands in for the row's time.
+	lr2 := sl.LogRecords().AppendEmpty()
+	lr2.SetObservedTimestamp(pcommon.NewTimestampFromTime(rtStart.Add(time.Second)))
+	lr2.Body().SetEmptyMap().PutStr("k", "v")
+
+	payload, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payload
 }

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/telemetryd/telemetryd/internal/testenv"
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 	"github.com/telemetryd/telemetryd/schema"
 )
 
@@ -28,17 +29,33 @@ func rtDatabase(t testing.TB) driver.Conn {
 }
 
 // rtInsert decodes payload as the worker does and inserts the rows the way it does.
-func rtInsert(t *testing.T, ch driver.Conn, tableName, columns string, decode func([]byte, eventMeta) (rowSet, error), payload []byte, meta eventMeta) int {
+func rtInsert(t *testing.T, ch driver.Conn, tbl table, payload []byte, meta eventMeta) int {
 	t.Helper()
-	rows, err := decode(payload, meta)
+	rows, err := tbl.decode(payload, meta)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	tbl := table{name: tableName, columns: columns, decode: decode}
-	if err := insertRows(context.Background(), ch, tbl, []event{{seq: meta.seq, table: tbl, rows: rows}}); err != nil {
-		t.Fatalf("insert into %s: %v", tableName, err)
+	if err := targetOf(t, ch).insert(context.Background(), tbl, []event{{seq: meta.seq, table: tbl, rows: rows}}); err != nil {
+		t.Fatalf("insert into %s: %v", tbl.name, err)
 	}
 	return rows.len()
+}
+
+// targetOf is a Target writing to the test server's database ch is connected to,
+// by the path OpenTarget chooses for the server; closed at cleanup.
+func targetOf(t testing.TB, ch driver.Conn) *Target {
+	t.Helper()
+	ctx := context.Background()
+	var db string
+	if err := ch.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	target, err := OpenTarget(ctx, ch, TargetOptions{Addr: testenv.ClickHouseAddr(t), Database: db, MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(target.Close)
+	return target
 }
 
 func rtEqual(t *testing.T, what string, got, want any) {
@@ -106,7 +123,7 @@ func TestRoundTripSpansWithEventsAndLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := rtInsert(t, ch, "spans", spanColumns, decodeSpans, payload, rtMeta); n != 1 {
+	if n := rtInsert(t, ch, tables[stream.SignalTraces], payload, rtMeta); n != 1 {
 		t.Fatalf("decoded %d rows, want 1", n)
 	}
 

@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 func TestRoundTripTraceIndexAndServicesViews(t *testing.T) {
@@ -37,8 +39,8 @@ func TestRoundTripTraceIndexAndServicesViews(t *testing.T) {
 		return payload
 	}
 	day2 := rtStart.Add(24 * time.Hour)
-	rtInsert(t, ch, "spans", spanColumns, decodeSpans, spansOf("1", rtStart, rtStart.Add(time.Minute)), rtMeta)
-	rtInsert(t, ch, "spans", spanColumns, decodeSpans, spansOf("2", day2), rtMeta)
+	rtInsert(t, ch, tables[stream.SignalTraces], spansOf("1", rtStart, rtStart.Add(time.Minute)), rtMeta)
+	rtInsert(t, ch, tables[stream.SignalTraces], spansOf("2", day2), rtMeta)
 
 	var (
 		minTS, maxTS        time.Time
@@ -66,7 +68,7 @@ func TestRoundTripTraceIndexAndServicesViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rtInsert(t, ch, "logs", logColumns, decodeLogs, payload, rtMeta)
+	rtInsert(t, ch, tables[stream.SignalLogs], payload, rtMeta)
 
 	rows, err := ch.Query(ctx, `SELECT service_name, service_version, minMerge(first_seen), maxMerge(last_seen),
 		argMaxMerge(latest_resource_attributes) AS latest, latest.1, latest.2

@@ -4,21 +4,84 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
+	"github.com/ClickHouse/ch-go/proto"
 
 	"github.com/telemetryd/telemetryd/schema"
 )
 
-// spanColumns are the spans table's columns in the order decodeSpans fills them.
-const spanColumns = "tenant_id, timestamp, start_time_unix_nano, end_time_unix_nano, duration_ns, " +
-	"trace_id, span_id, parent_span_id, trace_state, name, kind, status_code, status_message, " +
-	"service_name, attribute_keys, attribute_values, resource_attribute_keys, resource_attribute_values, " +
-	"scope_name, scope_version, " +
-	"flags, dropped_attributes_count, dropped_events_count, dropped_links_count, " +
-	"event_times, event_names, event_attribute_keys, event_attribute_values, event_dropped_attributes_counts, " +
-	"link_trace_ids, link_span_ids, link_trace_states, link_flags, link_attribute_keys, link_attribute_values, " +
-	"link_dropped_attributes_counts, scope_attribute_keys, scope_attribute_values, resource_schema_url, scope_schema_url, " +
-	"token_id, stream_seq, stream_partition, kind_number, status_number"
+// spanRows are the rows of one traces event, column by column.
+type spanRows struct {
+	tenant, traceID, spanID, parentSpanID, traceState, name []string
+	statusMessage, service                                  []string
+	scopeName, scopeVersion, resourceSchemaURL, scopeSchema []string
+	tokenID                                                 []string
+	kind, statusCode                                        []proto.Enum8
+	timestamp                                               []time.Time
+	start, end, duration, seq                               []uint64
+	flags, droppedAttrs, droppedEvents, droppedLinks        []uint32
+	partition                                               []uint16
+	kindNumber, statusNumber                                []int32
+	attrKeys, attrValues, resKeys, resValues                [][]string
+	scopeKeys, scopeValues                                  [][]string
+	eventTimes                                              [][]uint64
+	eventNames, linkTraceIDs, linkSpanIDs, linkTraceStates  [][]string
+	eventDropped, linkFlags, linkDropped                    [][]uint32
+	eventKeys, eventValues, linkKeys, linkValues            [][][]string
+	arena                                                   arena
+}
+
+func (r *spanRows) len() int { return len(r.seq) }
+
+func (r *spanRows) dateTimeRange() (lo, hi uint32) { return timeRange(r.timestamp) }
+
+// spanTable declares the spans table's columns, in the table's order.
+var spanTable = tableDef[spanRows]{name: "spans", columns: []colDef[spanRows]{
+	strCol("tenant_id", func(r *spanRows) []string { return r.tenant }),
+	dateTimeCol("timestamp", func(r *spanRows) []time.Time { return r.timestamp }),
+	uint64Col("start_time_unix_nano", func(r *spanRows) []uint64 { return r.start }),
+	uint64Col("end_time_unix_nano", func(r *spanRows) []uint64 { return r.end }),
+	uint64Col("duration_ns", func(r *spanRows) []uint64 { return r.duration }),
+	strCol("trace_id", func(r *spanRows) []string { return r.traceID }),
+	strCol("span_id", func(r *spanRows) []string { return r.spanID }),
+	strCol("parent_span_id", func(r *spanRows) []string { return r.parentSpanID }),
+	strCol("trace_state", func(r *spanRows) []string { return r.traceState }),
+	strCol("name", func(r *spanRows) []string { return r.name }),
+	enum8Col("kind", spanKindNames, func(r *spanRows) []proto.Enum8 { return r.kind }),
+	enum8Col("status_code", statusCodeNames, func(r *spanRows) []proto.Enum8 { return r.statusCode }),
+	strCol("status_message", func(r *spanRows) []string { return r.statusMessage }),
+	strCol("service_name", func(r *spanRows) []string { return r.service }),
+	strArrayCol("attribute_keys", func(r *spanRows) [][]string { return r.attrKeys }),
+	strArrayCol("attribute_values", func(r *spanRows) [][]string { return r.attrValues }),
+	strArrayCol("resource_attribute_keys", func(r *spanRows) [][]string { return r.resKeys }),
+	strArrayCol("resource_attribute_values", func(r *spanRows) [][]string { return r.resValues }),
+	strCol("scope_name", func(r *spanRows) []string { return r.scopeName }),
+	strCol("scope_version", func(r *spanRows) []string { return r.scopeVersion }),
+	strCol("token_id", func(r *spanRows) []string { return r.tokenID }),
+	uint64Col("stream_seq", func(r *spanRows) []uint64 { return r.seq }),
+	uint16Col("stream_partition", func(r *spanRows) []uint16 { return r.partition }),
+	uint32Col("flags", func(r *spanRows) []uint32 { return r.flags }),
+	uint32Col("dropped_attributes_count", func(r *spanRows) []uint32 { return r.droppedAttrs }),
+	uint32Col("dropped_events_count", func(r *spanRows) []uint32 { return r.droppedEvents }),
+	uint32Col("dropped_links_count", func(r *spanRows) []uint32 { return r.droppedLinks }),
+	uint64ArrayCol("event_times", func(r *spanRows) [][]uint64 { return r.eventTimes }),
+	strArrayCol("event_names", func(r *spanRows) [][]string { return r.eventNames }),
+	strArrayArrayCol("event_attribute_keys", func(r *spanRows) [][][]string { return r.eventKeys }),
+	strArrayArrayCol("event_attribute_values", func(r *spanRows) [][][]string { return r.eventValues }),
+	uint32ArrayCol("event_dropped_attributes_counts", func(r *spanRows) [][]uint32 { return r.eventDropped }),
+	strArrayCol("link_trace_ids", func(r *spanRows) [][]string { return r.linkTraceIDs }),
+	strArrayCol("link_span_ids", func(r *spanRows) [][]string { return r.linkSpanIDs }),
+	strArrayCol("link_trace_states", func(r *spanRows) [][]string { return r.linkTraceStates }),
+	uint32ArrayCol("link_flags", func(r *spanRows) [][]uint32 { return r.linkFlags }),
+	strArrayArrayCol("link_attribute_keys", func(r *spanRows) [][][]string { return r.linkKeys }),
+	strArrayArrayCol("link_attribute_values", func(r *spanRows) [][][]string { return r.linkValues }),
+	uint32ArrayCol("link_dropped_attributes_counts", func(r *spanRows) [][]uint32 { return r.linkDropped }),
+	strArrayCol("scope_attribute_keys", func(r *spanRows) [][]string { return r.scopeKeys }),
+	strArrayCol("scope_attribute_values", func(r *spanRows) [][]string { return r.scopeValues }),
+	strCol("resource_schema_url", func(r *spanRows) []string { return r.resourceSchemaURL }),
+	strCol("scope_schema_url", func(r *spanRows) []string { return r.scopeSchema }),
+	int32Col("kind_number", func(r *spanRows) []int32 { return r.kindNumber }),
+	int32Col("status_number", func(r *spanRows) []int32 { return r.statusNumber }),
+}}
 
 // eventMeta is what the stream tells about an event besides its payload.
 type eventMeta struct {
@@ -35,24 +98,10 @@ type resourceInfo struct {
 	schemaURL    string
 }
 
-func newResourceInfo(r pcommon.Resource, schemaURL string) resourceInfo {
-	keys, values := attributes(r.Attributes())
-	service := ""
-	if v, ok := r.Attributes().Get("service.name"); ok {
-		service = v.AsString()
-	}
-	return resourceInfo{service: service, keys: keys, values: values, schemaURL: schemaURL}
-}
-
 // scopeInfo is an instrumentation scope as every row of it stores it.
 type scopeInfo struct {
 	name, version, schemaURL string
 	keys, values             []string
-}
-
-func newScopeInfo(s pcommon.InstrumentationScope, schemaURL string) scopeInfo {
-	keys, values := attributes(s.Attributes())
-	return scopeInfo{name: s.Name(), version: s.Version(), schemaURL: schemaURL, keys: keys, values: values}
 }
 
 // nanosTime is the DateTime (seconds) column of a unix-nanosecond timestamp the tables
@@ -85,23 +134,4 @@ func checkByte(field string, v int32) (uint8, error) {
 		return 0, fmt.Errorf("%s %d is outside 0..255, the values the column holds", field, v)
 	}
 	return uint8(v), nil
-}
-
-func enumName[K comparable](names map[K]string, k K, fallback string) string {
-	if n, ok := names[k]; ok {
-		return n
-	}
-	return fallback
-}
-
-// attributes flattens a map into parallel key and value arrays; non-string values take
-// their JSON form.
-func attributes(m pcommon.Map) ([]string, []string) {
-	keys := make([]string, 0, m.Len())
-	values := make([]string, 0, m.Len())
-	for k, v := range m.All() {
-		keys = append(keys, k)
-		values = append(values, v.AsString())
-	}
-	return keys, values
 }

@@ -4,52 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/ClickHouse/ch-go/proto"
 	"google.golang.org/protobuf/encoding/protowire"
 )
-
-// spanRows are the rows of one traces event, column by column in spanColumns order.
-type spanRows struct {
-	tenant, traceID, spanID, parentSpanID, traceState, name scalars[string]
-	kind, statusCode, statusMessage, service                scalars[string]
-	scopeName, scopeVersion, resourceSchemaURL, scopeSchema scalars[string]
-	tokenID                                                 scalars[string]
-	timestamp                                               scalars[time.Time]
-	start, end, duration, seq                               scalars[uint64]
-	flags, droppedAttrs, droppedEvents, droppedLinks        scalars[uint32]
-	partition                                               scalars[uint16]
-	kindNumber, statusNumber                                scalars[int32]
-	attrKeys, attrValues, resKeys, resValues                arrays[string]
-	scopeKeys, scopeValues                                  arrays[string]
-	eventTimes                                              arrays[uint64]
-	eventNames, linkTraceIDs, linkSpanIDs, linkTraceStates  arrays[string]
-	eventDropped, linkFlags, linkDropped                    arrays[uint32]
-	eventKeys, eventValues, linkKeys, linkValues            arrays[[]string]
-	arena                                                   arena
-}
-
-func (r *spanRows) len() int { return len(r.seq) }
-
-func (r *spanRows) dateTimeRange() (lo, hi uint32) {
-	for i, ts := range r.timestamp {
-		lo, hi = widenDateTime(i == 0, lo, hi, dateTime(ts))
-	}
-	return lo, hi
-}
-
-func (r *spanRows) appendTo(b driver.Batch) error {
-	return appendColumns(b, []column{
-		&r.tenant, &r.timestamp, &r.start, &r.end, &r.duration,
-		&r.traceID, &r.spanID, &r.parentSpanID, &r.traceState, &r.name, &r.kind, &r.statusCode, &r.statusMessage,
-		&r.service, &r.attrKeys, &r.attrValues, &r.resKeys, &r.resValues,
-		&r.scopeName, &r.scopeVersion,
-		&r.flags, &r.droppedAttrs, &r.droppedEvents, &r.droppedLinks,
-		&r.eventTimes, &r.eventNames, &r.eventKeys, &r.eventValues, &r.eventDropped,
-		&r.linkTraceIDs, &r.linkSpanIDs, &r.linkTraceStates, &r.linkFlags, &r.linkKeys, &r.linkValues,
-		&r.linkDropped, &r.scopeKeys, &r.scopeValues, &r.resourceSchemaURL, &r.scopeSchema,
-		&r.tokenID, &r.seq, &r.partition, &r.kindNumber, &r.statusNumber,
-	})
-}
 
 // Span kinds and status codes by their OTLP number, for the Enum8 columns; any other
 // number is stored there as the first name and, like every one, as sent in
@@ -59,11 +16,11 @@ var (
 	statusCodeNames = []string{"unset", "ok", "error"}
 )
 
-func enumAt(names []string, v int32) string {
+func enumAt(names []string, v int32) proto.Enum8 {
 	if v >= 0 && int(v) < len(names) {
-		return names[v]
+		return proto.Enum8(v)
 	}
-	return names[0]
+	return 0
 }
 
 // decodeSpans turns an OTLP ExportTraceServiceRequest into rows of the spans table.
@@ -96,7 +53,7 @@ func countSpans(payload []byte) int {
 
 func (r *spanRows) reserve(n int) {
 	r.tenant, r.traceID, r.spanID, r.parentSpanID = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	r.traceState, r.name, r.kind, r.statusCode = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	r.traceState, r.name, r.kind, r.statusCode = make([]string, 0, n), make([]string, 0, n), make([]proto.Enum8, 0, n), make([]proto.Enum8, 0, n)
 	r.statusMessage, r.service, r.scopeName, r.scopeVersion = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	r.resourceSchemaURL, r.scopeSchema, r.tokenID = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	r.timestamp = make([]time.Time, 0, n)

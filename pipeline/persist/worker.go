@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -74,7 +73,7 @@ type Worker struct {
 	cfg     Config
 	stream  stream.Config
 	js      jetstream.JetStream
-	ch      driver.Conn
+	ch      *Target
 	logger  *slog.Logger
 	members *members
 	cons    []jetstream.Consumer
@@ -85,7 +84,7 @@ type Worker struct {
 }
 
 // NewWorker creates (or updates) the partitions' consumers and the dead-letter stream.
-func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Config, ch driver.Conn, cfg Config, logger *slog.Logger) (*Worker, error) {
+func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Config, ch *Target, cfg Config, logger *slog.Logger) (*Worker, error) {
 	w := &Worker{cfg: cfg, stream: streamCfg, js: js, ch: ch, logger: logger,
 		slots: make(chan struct{}, max(cfg.MaxConcurrentBatches, 1))}
 	// Each step waits for a cluster still forming (started together with this

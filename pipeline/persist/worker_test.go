@@ -52,12 +52,14 @@ func tracesPayload(t *testing.T, seed, n int) []byte {
 
 // env is a stream and a migrated database for one test.
 type env struct {
-	t    *testing.T
-	srv  *natsserver.Server
-	js   jetstream.JetStream
-	ch   driver.Conn
-	scfg stream.Config
-	pub  *stream.Publisher
+	t   *testing.T
+	srv *natsserver.Server
+	js  jetstream.JetStream
+	ch  driver.Conn
+	// target is how the workers write: the path OpenTarget chooses for the server.
+	target *Target
+	scfg   stream.Config
+	pub    *stream.Publisher
 }
 
 // newEnv gives a test a stream, with the defaults but as streamOpts change them, and a
@@ -79,7 +81,7 @@ func newEnv(t *testing.T, streamOpts ...func(*stream.Config)) *env {
 	if _, err := stream.Ensure(ctx, js, scfg); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: srv, js: js, ch: ch, scfg: scfg, pub: stream.NewPublisher(js, scfg)}
+	return &env{t: t, srv: srv, js: js, ch: ch, target: targetOf(t, ch), scfg: scfg, pub: stream.NewPublisher(js, scfg)}
 }
 
 func (e *env) publish(seed, spans int) uint64 {
@@ -120,7 +122,7 @@ func (e *env) startWorker(cfg Config) (*Worker, *nats.Conn, func()) {
 func (e *env) startWorkerLogging(cfg Config, logger *slog.Logger) (*Worker, *nats.Conn, func()) {
 	e.t.Helper()
 	nc, js := testenv.Connect(e.t, e.srv.ClientURL())
-	w, err := NewWorker(context.Background(), js, e.scfg, e.ch, cfg, logger)
+	w, err := NewWorker(context.Background(), js, e.scfg, e.target, cfg, logger)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -177,7 +179,7 @@ func TestRedeliveredEventIsStoredOnce(t *testing.T) {
 	e := newEnv(t)
 	cfg := testConfig()
 	_, js := testenv.Connect(t, e.srv.ClientURL())
-	dead, err := NewWorker(context.Background(), js, e.scfg, e.ch, cfg, discard())
+	dead, err := NewWorker(context.Background(), js, e.scfg, e.target, cfg, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,166 @@
+package persist
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/telemetryd/telemetryd/internal/testenv"
+	"github.com/telemetryd/telemetryd/pipeline/stream"
+)
+
+// tableText is every row of a table, each as ClickHouse formats its columns, sorted.
+func tableText(t *testing.T, ch driver.Conn, table string) []string {
+	t.Helper()
+	rows, err := ch.Query(context.Background(), "SELECT toString(tuple(*)) AS r FROM "+table+" ORDER BY r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestInsertPathsStoreTheSameRows: the ch-go path the server gets and clickhouse-go's
+// batches store the same rows, every column of every signal.
+func TestInsertPathsStoreTheSameRows(t *testing.T) {
+	batchDB, columnarDB := rtDatabase(t), rtDatabase(t)
+	batch, columnar := BatchTarget(batchDB), targetOf(t, columnarDB)
+	if columnar.Path() == PathBatch {
+		t.Fatalf("OpenTarget chose %s on one server", columnar.Path())
+	}
+	payloads := map[stream.Signal][]byte{
+		stream.SignalTraces:  marshal(t, richTraces()),
+		stream.SignalLogs:    richLogs(t),
+		stream.SignalMetrics: everyMetricType(t),
+	}
+	for signal, p := range payloads {
+		tbl := tables[signal]
+		var events []event
+		for seq := uint64(1); seq <= 3; seq++ { // several events in one INSERT
+			rows, err := tbl.decode(p, eventMeta{tenant: "acme", tokenID: "tok", seq: seq, partition: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			events = append(events, event{seq: seq, table: tbl, rows: rows})
+		}
+		for _, target := range []*Target{batch, columnar} {
+			if err := target.insert(context.Background(), tbl, events); err != nil {
+				t.Fatalf("%s into %s: %v", target.Path(), tbl.name, err)
+			}
+			// The block is reused: a second INSERT must hold its own rows only.
+			if err := target.insert(context.Background(), tbl, events[:1]); err != nil {
+				t.Fatalf("%s into %s: %v", target.Path(), tbl.name, err)
+			}
+		}
+		want, got := tableText(t, batchDB, tbl.name), tableText(t, columnarDB, tbl.name)
+		if len(want) != 4*events[0].rows.len() {
+			t.Fatalf("%s: %d rows by clickhouse-go, want %d", tbl.name, len(want), 4*events[0].rows.len())
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %s stored\n%s\nclickhouse-go stored\n%s", tbl.name, columnar.Path(),
+				strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+// TestOpenTargetChoosesThePathByServer: ch-go at the client's revision on servers that
+// read client info as ch-go writes it, at legacyRevision on older ones, and
+// clickhouse-go on an older cluster, which must send insert_distributed_sync.
+func TestOpenTargetChoosesThePathByServer(t *testing.T) {
+	ch := rtDatabase(t)
+	sv, err := ch.ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := int(sv.Revision) < int(proto.FeatureClientWriteInfo)
+	for _, cluster := range []bool{false, true} {
+		target, err := OpenTarget(context.Background(), ch, TargetOptions{Addr: testenv.ClickHouseAddr(t), Database: "default", Cluster: cluster, MaxConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(target.Close)
+		want := PathColumnar
+		switch {
+		case legacy && cluster:
+			want = PathBatch
+		case legacy:
+			want = PathColumnarLegacy
+		}
+		if target.Path() != want {
+			t.Errorf("server revision %d, cluster %v: path %s, want %s", sv.Revision, cluster, target.Path(), want)
+		}
+	}
+}
+
+// TestInsertAfterARefusedInsert: an INSERT ClickHouse refuses midway leaves its ch-go
+// connection out of step with the server; the next INSERTs must not go over it.
+func TestInsertAfterARefusedInsert(t *testing.T) {
+	db := rtDatabase(t)
+	if err := db.Exec(context.Background(), "ALTER TABLE spans ADD COLUMN poison_check UInt8 MATERIALIZED throwIf(name = 'op-666')"); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := db.QueryRow(context.Background(), "SELECT currentDatabase()").Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	target, err := OpenTarget(context.Background(), db, TargetOptions{Addr: testenv.ClickHouseAddr(t), Database: name, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(target.Close)
+	tbl := tables[stream.SignalTraces]
+	insert := func(seed int) error {
+		rows, err := tbl.decode(tracesPayload(t, seed, 2), wireMeta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return target.insert(context.Background(), tbl, []event{{seq: uint64(seed), table: tbl, rows: rows}})
+	}
+	if err := insert(poisonSeed); !isDataError(err) {
+		t.Fatalf("poison INSERT: %v, want a rejection of the data", err)
+	}
+	for seed := 1; seed <= 3; seed++ {
+		if err := insert(seed); err != nil {
+			t.Fatalf("INSERT %d after the refused one: %v", seed, err)
+		}
+	}
+}
+
+// TestInsertIntoTakesTheTargetsPath: the load harness's raw probe writes decoded
+// payloads the way the workers do, through either path.
+func TestInsertIntoTakesTheTargetsPath(t *testing.T) {
+	db := rtDatabase(t)
+	var rows []Rows
+	for seq := uint64(1); seq <= 2; seq++ {
+		r, err := DecodePayload(stream.SignalLogs, richLogs(t), "acme", seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	if err := targetOf(t, db).InsertInto(context.Background(), "logs", rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := InsertInto(context.Background(), db, "logs", rows); err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	if err := db.QueryRow(context.Background(), "SELECT count() FROM logs WHERE tenant_id = 'acme'").Scan(&n); err != nil || n != 8 {
+		t.Fatalf("%d rows (%v), want 8", n, err)
+	}
+}
