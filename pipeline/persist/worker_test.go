@@ -330,6 +330,7 @@ func TestConcurrentBatchesAreBounded(t *testing.T) {
 				e.publish(i, 2)
 			}
 			var inside, most atomic.Int32
+			var gaveUp atomic.Bool
 			cfg := testConfig()
 			cfg.MaxConcurrentBatches = int(tc.slots)
 			cfg.MaxBatchEvents = 3
@@ -338,13 +339,22 @@ func TestConcurrentBatchesAreBounded(t *testing.T) {
 				n := inside.Add(1)
 				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 				}
+				// Keep the slot until every slot was seen taken at once, so a regression
+				// to fewer concurrent batches fails below instead of passing by timing;
+				// bounded, and given up for good once it ran out.
+				for deadline := time.Now().Add(5 * time.Second); most.Load() < tc.want && !gaveUp.Load(); {
+					if time.Now().After(deadline) {
+						gaveUp.Store(true)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
 				time.Sleep(150 * time.Millisecond) // hold the slot so the others must wait
 				inside.Add(-1)
 			}
 			e.startWorker(cfg)
 			testenv.Eventually(t, 30*time.Second, "80 span rows", func() bool { return e.count("SELECT count() FROM spans") >= 80 })
-			if got := most.Load(); got > tc.want {
-				t.Errorf("%d batches inserted at once, want at most %d", got, tc.want)
+			if got := most.Load(); got != tc.want {
+				t.Errorf("%d batches inserted at once, want exactly %d (the bound, reached)", got, tc.want)
 			}
 			if n := e.count("SELECT count() FROM spans"); n != 80 {
 				t.Errorf("%d span rows, want 80: a waiting batch was redelivered and stored twice", n)
