@@ -198,7 +198,7 @@ func TestServeTailOverJetStream(t *testing.T) {
 	}
 	pub := stream.NewPublisher(js, cfg)
 	publish := func(tenant, service, name string) uint64 {
-		ack, err := pub.Publish(ctx, stream.Event{Tenant: tenant, Signal: stream.SignalTraces, ReceivedAt: time.Now(), Payload: spansPayload(t, service, name)})
+		ack, err := pub.Publish(ctx, stream.Event{Tenant: tenant, Signal: stream.SignalTraces, Payload: spansPayload(t, service, name)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,7 +31,7 @@ func publishLogs(t *testing.T, pub *stream.Publisher, from, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pub.Publish(context.Background(), stream.Event{Tenant: "acme", Signal: stream.SignalLogs, ReceivedAt: time.Now(), Payload: b}); err != nil {
+		if _, err := pub.Publish(context.Background(), stream.Event{Tenant: "acme", Signal: stream.SignalLogs, Payload: b}); err != nil {
 			t.Fatal(err)
 		}
 	}

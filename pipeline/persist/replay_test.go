@@ -58,7 +58,7 @@ func payload(t *testing.T, signal stream.Signal, seed, n int) []byte {
 func (e *env) publishSignal(signal stream.Signal, seed, n int) uint64 {
 	e.t.Helper()
 	ack, err := e.pub.Publish(context.Background(), stream.Event{Tenant: "acme", TokenID: "tok", Signal: signal,
-		ReceivedAt: time.Now(), Payload: payload(e.t, signal, seed, n)})
+		Payload: payload(e.t, signal, seed, n)})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -85,7 +85,7 @@ func newEnv(t *testing.T, streamOpts ...func(*stream.Config)) *env {
 func (e *env) publish(seed, spans int) uint64 {
 	e.t.Helper()
 	ack, err := e.pub.Publish(context.Background(), stream.Event{Tenant: "acme", TokenID: "tok", Signal: stream.SignalTraces,
-		ReceivedAt: time.Now(), Payload: tracesPayload(e.t, seed, spans)})
+		Payload: tracesPayload(e.t, seed, spans)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
