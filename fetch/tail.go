@@ -50,30 +50,12 @@ type tailSource struct {
 	closeOne sync.Once
 }
 
-// TailOption configures the live tail.
-type TailOption func(*tailSource)
-
-// TailHeartbeat sets the interval of the ": ping" comments that keep proxies from
-// closing an idle stream.
-func TailHeartbeat(d time.Duration) TailOption { return func(s *tailSource) { s.heartbeat = d } }
-
-// TailRecheck sets how often an open tail authenticates its credential again.
-func TailRecheck(d time.Duration) TailOption { return func(s *tailSource) { s.recheck = d } }
-
-// TailSubscribers bounds the open tails per tenant and in all.
-func TailSubscribers(perTenant, total int) TailOption {
-	return func(s *tailSource) { s.perTenant, s.total = perTenant, total }
-}
-
 // WithTail enables GET /telemetry/tail on the event stream.
-func WithTail(js jetstream.JetStream, cfg stream.Config, opts ...TailOption) Option {
+func WithTail(js jetstream.JetStream, cfg stream.Config) Option {
 	return func(a *API) {
 		s := &tailSource{js: js, stream: cfg, heartbeat: DefaultTailHeartbeat,
 			recheck: DefaultTailRecheck, perTenant: DefaultTailPerTenant, total: DefaultTailTotal,
 			open: map[string]int{}, shutdown: make(chan struct{})}
-		for _, o := range opts {
-			o(s)
-		}
 		a.tail = s
 	}
 }

@@ -205,7 +205,8 @@ func TestServeTailOverJetStream(t *testing.T) {
 		return ack.Sequence
 	}
 	a := NewAPI(DefaultConfig(), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		WithTail(js, cfg, TailHeartbeat(50*time.Millisecond), TailSubscribers(2, 10)))
+		WithTail(js, cfg))
+	a.tail.heartbeat, a.tail.perTenant, a.tail.total = 50*time.Millisecond, 2, 10
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := authn.WithPrincipal(r.Context(), authn.Principal{Tenant: r.Header.Get("X-Test-Tenant")})
 		a.serveTail(w, r.WithContext(ctx))
