@@ -242,7 +242,7 @@ func (s *server) initPersist(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.goWork(func() { _ = w.Run(s.workCtx) })
+	s.goWork(func() { w.Run(s.workCtx) })
 	if !s.has(roleIngest) {
 		// The stream's history is trimmed where persist runs (see stream.Backlog);
 		// with ingest here too, its guard does it.

@@ -124,7 +124,7 @@ func TestReplayRebuildsTheProjection(t *testing.T) {
 	// the previous ack, so every earlier event carries an earlier stamp.
 	since := testenv.StoredAt(t, e.js, e.scfg.Name, secondHalf)
 	w, _, stop := e.startWorker(testConfig())
-	testenv.Eventually(t, 20*time.Second, "every event persisted", func() bool { return w.Persisted() == 60 && w.DeadLettered() == 1 })
+	testenv.Eventually(t, 20*time.Second, "every event persisted", func() bool { return w.persisted.Load() == 60 && w.deadLettered.Load() == 1 })
 	stop()
 	want := tableCounts(t, e.ch, 0)
 	for _, name := range replayTables {

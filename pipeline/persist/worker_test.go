@@ -126,7 +126,7 @@ func (e *env) startWorkerLogging(cfg Config, logger *slog.Logger) (*Worker, *nat
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = w.Run(ctx); close(done) }()
+	go func() { w.Run(ctx); close(done) }()
 	stop := func() { cancel(); <-done }
 	e.t.Cleanup(stop)
 	return w, nc, stop
@@ -154,7 +154,7 @@ func TestWorkerPersistsAndDeadLettersPoison(t *testing.T) {
 	if n := e.count("SELECT count() FROM spans WHERE stream_partition = 1 AND stream_seq > " + strconv.FormatUint(pack.Sequence, 10)); n == 0 {
 		t.Error("no event behind the poison in its partition was stored")
 	}
-	testenv.Eventually(t, 5*time.Second, "the poison event dead-lettered", func() bool { return w.DeadLettered() == 1 })
+	testenv.Eventually(t, 5*time.Second, "the poison event dead-lettered", func() bool { return w.deadLettered.Load() == 1 })
 	dlq, err := e.js.Stream(context.Background(), testConfig().DeadLetter)
 	if err != nil {
 		t.Fatal(err)
@@ -259,12 +259,12 @@ func TestWorkersShareAndTakeOver(t *testing.T) {
 			seed++
 			total += 2
 		}
-		return a.Persisted() > 0 && b.Persisted() > 0
+		return a.persisted.Load() > 0 && b.persisted.Load() > 0
 	})
 	testenv.Eventually(t, 30*time.Second, "the first events", func() bool { return e.count("SELECT count() FROM spans") == uint64(total) })
 	// Worker A dies: its connection goes away without a goodbye.
 	aConn.Close()
-	bBefore := b.Persisted()
+	bBefore := b.persisted.Load()
 	for i := 0; i < 200; i++ {
 		e.publish(seed+i, 2)
 		total += 2
@@ -272,8 +272,8 @@ func TestWorkersShareAndTakeOver(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "every event after the takeover", func() bool {
 		return e.count("SELECT count() FROM spans") == uint64(total)
 	})
-	testenv.Eventually(t, 5*time.Second, "the survivor to count them", func() bool { return b.Persisted()-bBefore >= 200 })
-	if took := b.Persisted() - bBefore; took < 200 {
+	testenv.Eventually(t, 5*time.Second, "the survivor to count them", func() bool { return b.persisted.Load()-bBefore >= 200 })
+	if took := b.persisted.Load() - bBefore; took < 200 {
 		t.Errorf("the survivor persisted %d of the 200 events published after the other died", took)
 	}
 	if n := e.count("SELECT count() FROM (SELECT stream_seq, span_id FROM spans GROUP BY stream_seq, span_id HAVING count() > 1)"); n != 0 {
