@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -382,24 +380,6 @@ func addrString(a net.Addr) string {
 		return ""
 	}
 	return a.String()
-}
-
-// crashAfterInserts returns, when TELEMETRYD_FAULT_CRASH_AFTER_INSERTS=n is set, a hook
-// that kills the process right after its n-th batch INSERT, before the acks: the fault
-// tests' way to crash a worker in that window. Unset (always, outside those tests) it
-// returns nil.
-func crashAfterInserts(lookup func(string) (string, bool)) func() {
-	v, ok := lookup("TELEMETRYD_FAULT_CRASH_AFTER_INSERTS")
-	n, err := strconv.Atoi(v)
-	if !ok || err != nil || n < 1 {
-		return nil
-	}
-	var done atomic.Int64
-	return func() {
-		if done.Add(1) == int64(n) {
-			os.Exit(137)
-		}
-	}
 }
 
 // servePprof serves Go's profiles on their own listener, apart from the public mux.
