@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/telemetryd/telemetryd/internal/httpx"
 )
 
 // Routes serves the credential management API (Shinzo-compatible paths).
@@ -53,17 +55,17 @@ const maxManagementBody = 64 << 10
 func decodeBody(w http.ResponseWriter, r *http.Request, v *createRequest) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxManagementBody))
 	if err != nil {
-		WriteError(w, http.StatusRequestEntityTooLarge, errors.New("request body too large"))
+		httpx.WriteError(w, http.StatusRequestEntityTooLarge, errors.New("request body too large"))
 		return false
 	}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, v); err != nil {
-			WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err))
+			httpx.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err))
 			return false
 		}
 	}
 	if v.ExpiresIn < 0 || v.GracePeriod < 0 {
-		WriteError(w, http.StatusBadRequest, errors.New("expires_in and grace_period must be positive numbers of seconds"))
+		httpx.WriteError(w, http.StatusBadRequest, errors.New("expires_in and grace_period must be positive numbers of seconds"))
 		return false
 	}
 	return true
@@ -83,7 +85,7 @@ func (rt *Routes) fail(w http.ResponseWriter, r *http.Request, what string, err 
 	if status >= 500 {
 		rt.logger.Error(what, "path", r.URL.Path, "err", err)
 	}
-	WriteError(w, status, shown)
+	httpx.WriteError(w, status, shown)
 }
 
 func (rt *Routes) generateIngestToken(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +100,7 @@ func (rt *Routes) generateIngestToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.logger.Info("ingest token created", "tenant", p.Tenant, "token_id", c.ID, "by", p.CredentialID)
-	WriteJSON(w, http.StatusOK, struct {
+	httpx.WriteJSON(w, http.StatusOK, struct {
 		IngestTokenView
 		Token string `json:"token"`
 	}{rt.store.IngestTokenView(c), secret})
@@ -110,7 +112,7 @@ func (rt *Routes) fetchIngestTokens(w http.ResponseWriter, r *http.Request) {
 	for _, c := range rt.store.ListIngestTokens(p.Tenant) {
 		views = append(views, rt.store.IngestTokenView(c))
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"tokens": views})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"tokens": views})
 }
 
 func (rt *Routes) revokeIngestToken(w http.ResponseWriter, r *http.Request) {
@@ -121,7 +123,7 @@ func (rt *Routes) revokeIngestToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.logger.Info("ingest token revoked", "tenant", p.Tenant, "token_id", c.ID, "by", p.CredentialID)
-	WriteJSON(w, http.StatusOK, map[string]any{"message": "ingest token revoked", "uuid": c.ID, "revoked_at": c.RevokedAt})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"message": "ingest token revoked", "uuid": c.ID, "revoked_at": c.RevokedAt})
 }
 
 func (rt *Routes) rotateIngestToken(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +138,7 @@ func (rt *Routes) rotateIngestToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.logger.Info("ingest token rotated", "tenant", p.Tenant, "token_id", c.ID, "by", p.CredentialID)
-	WriteJSON(w, http.StatusOK, struct {
+	httpx.WriteJSON(w, http.StatusOK, struct {
 		IngestTokenView
 		Token              string     `json:"token"`
 		PreviousValidUntil *time.Time `json:"previous_valid_until"`
@@ -155,7 +157,7 @@ func (rt *Routes) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.logger.Info("api key created", "tenant", p.Tenant, "key_id", c.ID, "scopes", c.Scopes, "by", p.CredentialID)
-	WriteJSON(w, http.StatusOK, struct {
+	httpx.WriteJSON(w, http.StatusOK, struct {
 		APIKeyView
 		Key string `json:"key"`
 	}{rt.store.APIKeyView(c), secret})
@@ -167,7 +169,7 @@ func (rt *Routes) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 	for _, c := range rt.store.ListAPIKeys(p.Tenant) {
 		views = append(views, rt.store.APIKeyView(c))
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"api_keys": views})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"api_keys": views})
 }
 
 func (rt *Routes) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
@@ -178,5 +180,5 @@ func (rt *Routes) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.logger.Info("api key revoked", "tenant", p.Tenant, "key_id", c.ID, "by", p.CredentialID)
-	WriteJSON(w, http.StatusOK, map[string]any{"message": "api key revoked", "id": c.ID, "revoked_at": c.RevokedAt})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"message": "api key revoked", "id": c.ID, "revoked_at": c.RevokedAt})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/telemetryd/telemetryd/fetch"
 	"github.com/telemetryd/telemetryd/ingest"
 	"github.com/telemetryd/telemetryd/internal/apidoc"
+	"github.com/telemetryd/telemetryd/internal/httpx"
 	"github.com/telemetryd/telemetryd/internal/jsensure"
 	"github.com/telemetryd/telemetryd/internal/metrics"
 	"github.com/telemetryd/telemetryd/internal/retry"
@@ -100,7 +101,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 			return nil, err
 		}
 	}
-	var routes http.Handler = metrics.RequestIDs(ingest.CORS(cfg.corsOrigins(), s.metrics.Instrument(s.mux)))
+	var routes http.Handler = httpx.RequestIDs(httpx.CORS(cfg.corsOrigins(), httpx.Instrument(s.mux, s.metrics.Requests, s.metrics.RequestSeconds)))
 	s.routes.Store(&routes)
 	s.ready.Store(true)
 	logger.Info("telemetryd serving", "http", s.httpAddr.String(), "grpc", addrString(s.grpcAddr), "roles", roles, "nats", s.nc.ConnectedUrlRedacted())
@@ -115,11 +116,11 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path == "/health" {
-		authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		return
 	}
 	w.Header().Set("Retry-After", "5")
-	authn.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "checks": map[string]string{"server": "starting"}})
+	httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "checks": map[string]string{"server": "starting"}})
 }
 
 // initModule starts one module; modulesFor has started its dependencies.
@@ -154,7 +155,7 @@ func (s *server) initModule(ctx context.Context, name string) error {
 	case modAPI:
 		s.mux = http.NewServeMux()
 		s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-			authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		})
 		s.mux.HandleFunc("GET /ready", s.readyHandler)
 		s.mux.Handle("GET /openapi.json", apidoc.Handler())
@@ -326,7 +327,7 @@ func (s *server) readyHandler(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	authn.WriteJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+	httpx.WriteJSON(w, status, map[string]any{"ready": ok, "checks": checks})
 }
 
 // stop shuts down in reverse order: not ready, drain HTTP, finish batches, close.
