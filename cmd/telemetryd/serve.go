@@ -131,6 +131,7 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		if err := s.connectNATS(ctx); err != nil {
 			return err
 		}
+		cfg.derive(s.nc.MaxPayload())
 		js, err := jetstream.New(s.nc)
 		if err != nil {
 			return fmt.Errorf("jetstream: %w", err)
@@ -209,8 +210,6 @@ func (s *server) connectClickHouse(ctx context.Context) error {
 
 func (s *server) initIngest(ctx context.Context) error {
 	cfg := &s.cfg
-	// An event must fit the server's max payload, with room for its headers.
-	cfg.Ingest.MaxEventBytes = int(s.nc.MaxPayload()) - 16<<10
 	// With the persist role in this process, this guard also trims the history.
 	backlog, err := s.startBacklog(ctx, !s.has(rolePersist))
 	if err != nil {
