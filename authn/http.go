@@ -2,10 +2,11 @@ package authn
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/telemetryd/telemetryd/internal/httpx"
 )
 
 // CredentialFromRequest returns the credential a request presents, from
@@ -62,7 +63,7 @@ func (g *Guard) Require(scope string) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, status, err := g.authenticate(r, scope)
 			if err != nil {
-				WriteError(w, status, err)
+				httpx.WriteError(w, status, err)
 				return
 			}
 			if g.limits != nil && !g.limits.Admit(w, p.RateLimitKey(), p.rateLimit) {
@@ -90,7 +91,7 @@ func (g *Guard) RequireUser(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return g.Require("")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if p, _ := PrincipalFrom(r.Context()); !p.HasScope(scope) {
-				WriteError(w, http.StatusForbidden, errors.New(ErrMissingScope.Error()+": "+scope+" (role "+p.Role+")"))
+				httpx.WriteError(w, http.StatusForbidden, errors.New(ErrMissingScope.Error()+": "+scope+" (role "+p.Role+")"))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -139,22 +140,6 @@ func (g *Guard) authenticate(r *http.Request, scope string) (Principal, int, err
 // looksLikeJWT tells a compact JWT (three dot-separated parts) from the other
 // credentials, which contain no dots.
 func looksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 }
-
-// WriteError writes {"error": "..."} with status.
-func WriteError(w http.ResponseWriter, status int, err error) {
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="telemetryd"`)
-	}
-	WriteJSON(w, status, map[string]string{"error": err.Error()})
-}
-
-// WriteJSON writes v as a JSON response.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
 
 // errorStatus maps a store error to an HTTP status and the message the client sees.
 func errorStatus(err error) (int, error) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/internal/httpx"
 	"github.com/telemetryd/telemetryd/internal/testenv"
 )
 
@@ -60,7 +61,7 @@ func newAuthServer(t *testing.T, limits *authn.Limits) *authServer {
 	authn.NewRoutes(store, guard, discard()).Register(mux)
 	mux.Handle("GET /probe", guard.Require(authn.ScopeTelemetryRead)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := authn.PrincipalFrom(r.Context())
-		authn.WriteJSON(w, http.StatusOK, map[string]string{"tenant": p.Tenant})
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"tenant": p.Tenant})
 	})))
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/telemetryd/telemetryd/authn/ratelimit"
+	"github.com/telemetryd/telemetryd/internal/httpx"
 )
 
 // ErrRateLimited refuses a request over its credential's rate limit.
@@ -60,7 +61,7 @@ func (l *Limits) Admit(w http.ResponseWriter, credentialID string, own RateLimit
 		if l.OnRefused != nil {
 			l.OnRefused()
 		}
-		WriteError(w, http.StatusTooManyRequests, ErrRateLimited)
+		httpx.WriteError(w, http.StatusTooManyRequests, ErrRateLimited)
 	}
 	return d.Allowed
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/telemetryd/telemetryd/internal/httpx"
 )
 
 // OIDCConfig configures sign-in through an OpenID Provider (authorization-code flow
@@ -135,19 +137,19 @@ func (o *OIDC) login(w http.ResponseWriter, r *http.Request) {
 	p, err := o.discover(r.Context())
 	if err != nil {
 		o.accounts.logger.Error("oidc sign-in unavailable", "err", err)
-		WriteError(w, http.StatusServiceUnavailable, errors.New("identity provider unreachable, try again"))
+		httpx.WriteError(w, http.StatusServiceUnavailable, errors.New("identity provider unreachable, try again"))
 		return
 	}
 	state, err1 := randomBase62(32)
 	nonce, err2 := randomBase62(32)
 	if err := errors.Join(err1, err2); err != nil {
-		WriteError(w, http.StatusInternalServerError, errors.New("sign-in unavailable, try again"))
+		httpx.WriteError(w, http.StatusInternalServerError, errors.New("sign-in unavailable, try again"))
 		return
 	}
 	flow := oidcFlow{State: state, Nonce: nonce, Verifier: oauth2.GenerateVerifier(), Expires: time.Now().Add(oidcFlowTTL)}
 	sealed, err := o.seal(flow)
 	if err != nil {
-		WriteError(w, http.StatusInternalServerError, errors.New("sign-in unavailable, try again"))
+		httpx.WriteError(w, http.StatusInternalServerError, errors.New("sign-in unavailable, try again"))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: oidcFlowCookie, Value: sealed, Path: "/auth/oidc/", MaxAge: int(oidcFlowTTL.Seconds()),
@@ -174,7 +176,7 @@ func (o *OIDC) callback(w http.ResponseWriter, r *http.Request) {
 	p, err := o.discover(r.Context())
 	if err != nil {
 		o.accounts.logger.Error("oidc sign-in unavailable", "err", err)
-		WriteError(w, http.StatusServiceUnavailable, errors.New("identity provider unreachable, try again"))
+		httpx.WriteError(w, http.StatusServiceUnavailable, errors.New("identity provider unreachable, try again"))
 		return
 	}
 	ctx := oidc.ClientContext(r.Context(), o.cfg.HTTPClient)
@@ -223,7 +225,7 @@ func (o *OIDC) callback(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, o.cfg.SuccessURL+"#"+v.Encode(), http.StatusSeeOther)
 		return
 	}
-	WriteJSON(w, http.StatusOK, pair)
+	httpx.WriteJSON(w, http.StatusOK, pair)
 }
 
 // oidcIdentity is what telemetryd takes from the provider.
@@ -283,7 +285,7 @@ func (o *OIDC) user(ctx context.Context, id oidcIdentity) (User, error) {
 
 func (o *OIDC) refuse(w http.ResponseWriter, r *http.Request, status int, err error) {
 	o.accounts.failed(o.accounts.logger.With("client", clientAddr(r)), "oidc")
-	WriteError(w, status, err)
+	httpx.WriteError(w, status, err)
 }
 
 func (o *OIDC) seal(f oidcFlow) (string, error) {
@@ -320,7 +322,7 @@ func (a *Accounts) ssoRoutes(mux *http.ServeMux) {
 	route := func(h func(*OIDC, http.ResponseWriter, *http.Request)) http.Handler {
 		return a.limitAnonymous(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if a.oidc == nil {
-				WriteError(w, http.StatusNotFound, errors.New("single sign-on is not configured (--oidc-issuer)"))
+				httpx.WriteError(w, http.StatusNotFound, errors.New("single sign-on is not configured (--oidc-issuer)"))
 				return
 			}
 			h(a.oidc, w, r)

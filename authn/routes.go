@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/telemetryd/telemetryd/internal/httpx"
 )
 
 // Routes serves the credential management API (Shinzo-compatible paths).
@@ -53,17 +55,17 @@ const maxManagementBody = 64 << 10
 func decodeBody(w http.ResponseWriter, r *http.Request, v *createRequest) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxManagementBody))
 	if err != nil {
-		WriteError(w, http.StatusRequestEntityTooLarge, errors.New("request body too large"))
+		httpx.WriteError(w, http.StatusRequestEntityTooLarge, errors.New("request body too large"))
 		return false
 	}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, v); err != nil {
-			WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err))
+			httpx.WriteError(w, http.StatusBadRequest, fmt.Errorf("invalid JSON body: %w", err))
 			return false
 		}
 	}
 	if v.ExpiresIn < 0 || v.GracePeriod < 0 {
-		WriteError(w, http.StatusBadRequest, errors.New("expires_in and grace_period must be positive numbers of seconds"))
+		httpx.WriteError(w, http.StatusBadRequest, errors.New("expires_in and grace_period must be positive numbers of seconds"))
 		return false
 	}
 	return true
@@ -83,7 +85,7 @@ func (rt *Routes) fail(w http.ResponseWriter, r *http.Request, what string, err 
 	if status >= 500 {
 		rt.logger.Error(what, "path", r.URL.Path, "err", err)
 	}
-	WriteError(w, status, shown)
+	httpx.WriteError(w, status, shown)
 }
 
 func (rt *Routes) generateIngestToken(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +100,7 @@ func (rt *Routes) generateIngestToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.logger.Info("ingest token created", "tenant", p.Tenant, "token_id", c.ID, "by", p.CredentialID)
-	WriteJSON(w, http.StatusOK, struct {
+	httpx.WriteJSON(w, http.StatusOK, struct {
 		IngestTokenView
 		Token string `json:"token"`
 	}{rt.store.IngestTokenView(c), secret})
@@ -106,22 +108,11 @@ func (rt *Routes) generateIngestToken(w http.ResponseWriter, r *http.Request) {
 
 func (rt *Routes) fetchIngestTokens(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	views := []IngestTokenView{}
-	for _, c := range rt.store.ListIngestTokens(p.Tenant) {
-		views = append(views, rt.store.IngestTokenView(c))
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"tokens": views})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"tokens": viewsOf(rt.store.ListIngestTokens(p.Tenant), rt.store.IngestTokenView)})
 }
 
 func (rt *Routes) revokeIngestToken(w http.ResponseWriter, r *http.Request) {
-	p, _ := PrincipalFrom(r.Context())
-	c, err := rt.store.Revoke(r.Context(), p.Tenant, KindIngestToken, r.PathValue("uuid"))
-	if err != nil {
-		rt.fail(w, r, "revoke ingest token", err)
-		return
-	}
-	rt.logger.Info("ingest token revoked", "tenant", p.Tenant, "token_id", c.ID, "by", p.CredentialID)
-	WriteJSON(w, http.StatusOK, map[string]any{"message": "ingest token revoked", "uuid": c.ID, "revoked_at": c.RevokedAt})
+	rt.revoke(w, r, KindIngestToken, "ingest token", "uuid", "token_id")
 }
 
 func (rt *Routes) rotateIngestToken(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +127,7 @@ func (rt *Routes) rotateIngestToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.logger.Info("ingest token rotated", "tenant", p.Tenant, "token_id", c.ID, "by", p.CredentialID)
-	WriteJSON(w, http.StatusOK, struct {
+	httpx.WriteJSON(w, http.StatusOK, struct {
 		IngestTokenView
 		Token              string     `json:"token"`
 		PreviousValidUntil *time.Time `json:"previous_valid_until"`
@@ -155,7 +146,7 @@ func (rt *Routes) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.logger.Info("api key created", "tenant", p.Tenant, "key_id", c.ID, "scopes", c.Scopes, "by", p.CredentialID)
-	WriteJSON(w, http.StatusOK, struct {
+	httpx.WriteJSON(w, http.StatusOK, struct {
 		APIKeyView
 		Key string `json:"key"`
 	}{rt.store.APIKeyView(c), secret})
@@ -163,20 +154,32 @@ func (rt *Routes) createAPIKey(w http.ResponseWriter, r *http.Request) {
 
 func (rt *Routes) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
-	views := []APIKeyView{}
-	for _, c := range rt.store.ListAPIKeys(p.Tenant) {
-		views = append(views, rt.store.APIKeyView(c))
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"api_keys": views})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"api_keys": viewsOf(rt.store.ListAPIKeys(p.Tenant), rt.store.APIKeyView)})
 }
 
 func (rt *Routes) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
+	rt.revoke(w, r, KindAPIKey, "api key", "id", "key_id")
+}
+
+// viewsOf is the JSON views of creds: an empty list, never null, when there are none.
+func viewsOf[V any](creds []Credential, view func(Credential) V) []V {
+	views := make([]V, 0, len(creds))
+	for _, c := range creds {
+		views = append(views, view(c))
+	}
+	return views
+}
+
+// revoke revokes the caller's tenant's credential of kind whose id is the path value
+// idParam, and answers with that id under the same name. what names the kind in the
+// log line and the answer; logKey is the log attribute of its id.
+func (rt *Routes) revoke(w http.ResponseWriter, r *http.Request, kind CredentialKind, what, idParam, logKey string) {
 	p, _ := PrincipalFrom(r.Context())
-	c, err := rt.store.Revoke(r.Context(), p.Tenant, KindAPIKey, r.PathValue("id"))
+	c, err := rt.store.Revoke(r.Context(), p.Tenant, kind, r.PathValue(idParam))
 	if err != nil {
-		rt.fail(w, r, "revoke api key", err)
+		rt.fail(w, r, "revoke "+what, err)
 		return
 	}
-	rt.logger.Info("api key revoked", "tenant", p.Tenant, "key_id", c.ID, "by", p.CredentialID)
-	WriteJSON(w, http.StatusOK, map[string]any{"message": "api key revoked", "id": c.ID, "revoked_at": c.RevokedAt})
+	rt.logger.Info(what+" revoked", "tenant", p.Tenant, logKey, c.ID, "by", p.CredentialID)
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"message": what + " revoked", idParam: c.ID, "revoked_at": c.RevokedAt})
 }

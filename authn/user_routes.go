@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/telemetryd/telemetryd/authn/ratelimit"
+	"github.com/telemetryd/telemetryd/internal/httpx"
 )
 
 // Register adds the sign-in, user and JWKS routes to mux.
@@ -31,7 +32,7 @@ func (a *Accounts) Register(mux *http.ServeMux) {
 // signInOptions tells a sign-in page which ways in exist, so it shows the SSO
 // button only when SSO is configured. It reveals nothing about any user.
 func (a *Accounts) signInOptions(w http.ResponseWriter, _ *http.Request) {
-	WriteJSON(w, http.StatusOK, map[string]bool{"password": true, "oidc": a.oidc != nil})
+	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"password": true, "oidc": a.oidc != nil})
 }
 
 // clientAddr is the request's peer address (no proxy header is trusted).
@@ -49,7 +50,7 @@ func (a *Accounts) limitAnonymous(next http.Handler) http.Handler {
 		d := a.anonymous.Allow(clientAddr(r), a.throttle.now())
 		ratelimit.WriteHeaders(w.Header(), d)
 		if !d.Allowed {
-			WriteError(w, http.StatusTooManyRequests, ErrRateLimited)
+			httpx.WriteError(w, http.StatusTooManyRequests, ErrRateLimited)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -70,7 +71,7 @@ type signInRequest struct {
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, required bool) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxManagementBody))
 	if err != nil {
-		WriteError(w, http.StatusRequestEntityTooLarge, errors.New("request body too large"))
+		httpx.WriteError(w, http.StatusRequestEntityTooLarge, errors.New("request body too large"))
 		return false
 	}
 	if len(body) == 0 && !required {
@@ -78,7 +79,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, required bool) bo
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		// The decoder's message may quote the body, which holds a password or token.
-		WriteError(w, http.StatusBadRequest, errors.New("invalid JSON body"))
+		httpx.WriteError(w, http.StatusBadRequest, errors.New("invalid JSON body"))
 		return false
 	}
 	return true
@@ -92,19 +93,19 @@ func (a *Accounts) answer(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &throttled):
 		ratelimit.WriteHeaders(w.Header(), ratelimit.Decision{Limit: a.throttle.cfg.AccountFree, RetryAfter: throttled.RetryAfter,
 			Reset: a.throttle.now().Add(throttled.RetryAfter)})
-		WriteError(w, http.StatusTooManyRequests, err)
+		httpx.WriteError(w, http.StatusTooManyRequests, err)
 	case errors.Is(err, ErrUserDisabled):
-		WriteError(w, http.StatusForbidden, err)
+		httpx.WriteError(w, http.StatusForbidden, err)
 	case errors.Is(err, ErrBadLogin), errors.Is(err, ErrRefreshReuse), errors.Is(err, ErrSetPasswordToken):
-		WriteError(w, http.StatusUnauthorized, err)
+		httpx.WriteError(w, http.StatusUnauthorized, err)
 	case errors.Is(err, ErrInvalidCredential), errors.Is(err, ErrExpiredCredential), errors.Is(err, ErrRevokedCredential):
-		WriteError(w, http.StatusUnauthorized, err)
+		httpx.WriteError(w, http.StatusUnauthorized, err)
 	case errors.As(err, &ve), errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict):
 		status, shown := errorStatus(err)
-		WriteError(w, status, shown)
+		httpx.WriteError(w, status, shown)
 	default:
 		a.logger.Error("auth route failed", "path", r.URL.Path, "err", err)
-		WriteError(w, http.StatusInternalServerError, errors.New("sign-in unavailable, try again"))
+		httpx.WriteError(w, http.StatusInternalServerError, errors.New("sign-in unavailable, try again"))
 	}
 }
 
@@ -118,7 +119,7 @@ func (a *Accounts) login(w http.ResponseWriter, r *http.Request) {
 		a.answer(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, pair)
+	httpx.WriteJSON(w, http.StatusOK, pair)
 }
 
 func (a *Accounts) refresh(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +132,7 @@ func (a *Accounts) refresh(w http.ResponseWriter, r *http.Request) {
 		a.answer(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, pair)
+	httpx.WriteJSON(w, http.StatusOK, pair)
 }
 
 // logout ends the session of the refresh token in the body, or else of the access
@@ -152,11 +153,11 @@ func (a *Accounts) logout(w http.ResponseWriter, r *http.Request) {
 	} else {
 		p, status, err := a.guard.authenticate(r, "")
 		if err != nil {
-			WriteError(w, status, err)
+			httpx.WriteError(w, status, err)
 			return
 		}
 		if !p.issued {
-			WriteError(w, http.StatusBadRequest, errors.New("this token has no telemetryd session to end; send the refresh_token"))
+			httpx.WriteError(w, http.StatusBadRequest, errors.New("this token has no telemetryd session to end; send the refresh_token"))
 			return
 		}
 		tenant, id = p.Tenant, p.SessionID
@@ -167,7 +168,7 @@ func (a *Accounts) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.logger.Info("signed out", "user_id", sess.UserID, "tenant", sess.Tenant, "session_id", sess.ID)
-	WriteJSON(w, http.StatusOK, map[string]any{"message": "signed out", "session_id": sess.ID})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"message": "signed out", "session_id": sess.ID})
 }
 
 func (a *Accounts) setPassword(w http.ResponseWriter, r *http.Request) {
@@ -180,7 +181,7 @@ func (a *Accounts) setPassword(w http.ResponseWriter, r *http.Request) {
 		a.answer(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"message": "password set; sign in with it", "user": u.View()})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"message": "password set; sign in with it", "user": u.View()})
 }
 
 // fetchUser answers the signed-in user and what they may do. A JWT of an external
@@ -196,7 +197,7 @@ func (a *Accounts) fetchUser(w http.ResponseWriter, r *http.Request) {
 		}
 		view = u.View()
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"user": view, "permissions": p.Scopes, "session_id": p.SessionID})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"user": view, "permissions": p.Scopes, "session_id": p.SessionID})
 }
 
 func (a *Accounts) createUser(w http.ResponseWriter, r *http.Request) {
@@ -214,7 +215,7 @@ func (a *Accounts) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.logger.Info("user created", "tenant", p.Tenant, "user_id", u.ID, "role", u.Role, "by", p.Subject)
-	WriteJSON(w, http.StatusOK, struct {
+	httpx.WriteJSON(w, http.StatusOK, struct {
 		UserView
 		*SetPasswordGrant
 	}{u.View(), grant})
@@ -226,14 +227,14 @@ func (a *Accounts) listUsers(w http.ResponseWriter, r *http.Request) {
 	for _, u := range a.store.ListUsers(p.Tenant) {
 		views = append(views, u.View())
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"users": views})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"users": views})
 }
 
 func (a *Accounts) disableUser(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
 	id := r.PathValue("id")
 	if id == p.Subject {
-		WriteError(w, http.StatusConflict, fmt.Errorf("%w: you cannot disable yourself", ErrConflict))
+		httpx.WriteError(w, http.StatusConflict, fmt.Errorf("%w: you cannot disable yourself", ErrConflict))
 		return
 	}
 	u, err := a.store.DisableUser(r.Context(), p.Tenant, id)
@@ -242,7 +243,7 @@ func (a *Accounts) disableUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.logger.Info("user disabled", "tenant", p.Tenant, "user_id", u.ID, "by", p.Subject)
-	WriteJSON(w, http.StatusOK, u.View())
+	httpx.WriteJSON(w, http.StatusOK, u.View())
 }
 
 func (a *Accounts) resetPassword(w http.ResponseWriter, r *http.Request) {
@@ -253,7 +254,7 @@ func (a *Accounts) resetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.logger.Info("password reset issued", "tenant", p.Tenant, "user_id", u.ID, "by", p.Subject)
-	WriteJSON(w, http.StatusOK, struct {
+	httpx.WriteJSON(w, http.StatusOK, struct {
 		UserView
 		SetPasswordGrant
 	}{u.View(), grant})

@@ -187,7 +187,7 @@ func TestNATSRolePermissions(t *testing.T) {
 	var published uint64
 	for range 40 { // some land in partition 0: each misses it with p = 3/4, all 40 with p < 1e-5
 		ack, err := stream.NewPublisher(ingest.js, cfg).Publish(ctx10(t), stream.Event{
-			Tenant: "acme", TokenID: cred.ID, Signal: stream.SignalTraces, ReceivedAt: time.Now(), Payload: []byte(time.Now().String()),
+			Tenant: "acme", TokenID: cred.ID, Signal: stream.SignalTraces, Payload: []byte(time.Now().String()),
 		})
 		if err != nil {
 			t.Fatalf("ingest publishes an event: %v", err)

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/internal/httpx"
 )
 
 // queryRetryAfter is what a tenant over its concurrent-query cap is told to wait, in
@@ -57,5 +57,5 @@ func (q *tenantQueries) acquire(tenant string) (release func(), ok bool) {
 // refuseTooManyQueries answers a tenant over its cap: 429 with Retry-After.
 func refuseTooManyQueries(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", queryRetryAfter)
-	authn.WriteError(w, http.StatusTooManyRequests, errTooManyQueries)
+	httpx.WriteError(w, http.StatusTooManyRequests, errTooManyQueries)
 }

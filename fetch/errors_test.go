@@ -14,7 +14,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/internal/httpx"
 )
 
 func TestClassifyQueryErrors(t *testing.T) {
@@ -60,7 +60,7 @@ func TestClassifyQueryErrors(t *testing.T) {
 				t.Errorf("bug = %v for status %d", an.bug, an.status)
 			}
 			rec := httptest.NewRecorder()
-			an.write(rec, authn.WriteError)
+			an.write(rec, httpx.WriteError)
 			if got := rec.Header().Get("Retry-After"); (got != "") != (tt.want == http.StatusServiceUnavailable) || (got != "" && got != "5") {
 				t.Errorf("Retry-After %q with status %d", got, tt.want)
 			}

@@ -13,7 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/telemetryd/telemetryd/authn"
-	"github.com/telemetryd/telemetryd/internal/metrics"
+	"github.com/telemetryd/telemetryd/internal/httpx"
 )
 
 // Config bounds queries.
@@ -95,7 +95,7 @@ func (a *API) handle(fn queryFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := authn.PrincipalFrom(r.Context())
 		if !ok || p.Tenant == "" {
-			authn.WriteError(w, http.StatusUnauthorized, authn.ErrMissingCredential)
+			httpx.WriteError(w, http.StatusUnauthorized, authn.ErrMissingCredential)
 			return
 		}
 		release, ok := a.queries.acquire(p.Tenant)
@@ -110,7 +110,7 @@ func (a *API) handle(fn queryFunc) http.Handler {
 		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(a.cfg.limits()))
 		resp, err := fn(ctx, p.Tenant, r)
 		if err == nil {
-			authn.WriteJSON(w, http.StatusOK, resp)
+			httpx.WriteJSON(w, http.StatusOK, resp)
 			return
 		}
 		an := classify(err)
@@ -122,9 +122,9 @@ func (a *API) handle(fn queryFunc) http.Handler {
 		}
 		if an.status >= http.StatusInternalServerError {
 			a.logger.Log(r.Context(), level, "fetch query failed", "path", r.URL.Path, "tenant", p.Tenant,
-				"status", an.status, "err", err, "request_id", metrics.RequestID(r.Context()))
+				"status", an.status, "err", err, "request_id", httpx.RequestID(r.Context()))
 		}
-		an.write(w, authn.WriteError)
+		an.write(w, httpx.WriteError)
 	})
 }
 

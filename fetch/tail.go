@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/telemetryd/telemetryd/authn"
+	"github.com/telemetryd/telemetryd/internal/httpx"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
@@ -50,30 +51,12 @@ type tailSource struct {
 	closeOne sync.Once
 }
 
-// TailOption configures the live tail.
-type TailOption func(*tailSource)
-
-// TailHeartbeat sets the interval of the ": ping" comments that keep proxies from
-// closing an idle stream.
-func TailHeartbeat(d time.Duration) TailOption { return func(s *tailSource) { s.heartbeat = d } }
-
-// TailRecheck sets how often an open tail authenticates its credential again.
-func TailRecheck(d time.Duration) TailOption { return func(s *tailSource) { s.recheck = d } }
-
-// TailSubscribers bounds the open tails per tenant and in all.
-func TailSubscribers(perTenant, total int) TailOption {
-	return func(s *tailSource) { s.perTenant, s.total = perTenant, total }
-}
-
 // WithTail enables GET /telemetry/tail on the event stream.
-func WithTail(js jetstream.JetStream, cfg stream.Config, opts ...TailOption) Option {
+func WithTail(js jetstream.JetStream, cfg stream.Config) Option {
 	return func(a *API) {
 		s := &tailSource{js: js, stream: cfg, heartbeat: DefaultTailHeartbeat,
 			recheck: DefaultTailRecheck, perTenant: DefaultTailPerTenant, total: DefaultTailTotal,
 			open: map[string]int{}, shutdown: make(chan struct{})}
-		for _, o := range opts {
-			o(s)
-		}
 		a.tail = s
 	}
 }
@@ -173,23 +156,23 @@ func (p tailParams) consumerConfig(cfg stream.Config) jetstream.OrderedConsumerC
 // serveTail streams the caller's tenant's new events as Server-Sent Events.
 func (a *API) serveTail(w http.ResponseWriter, r *http.Request) {
 	if a.tail == nil {
-		authn.WriteError(w, http.StatusServiceUnavailable, errors.New("live tail is not enabled on this server"))
+		httpx.WriteError(w, http.StatusServiceUnavailable, errors.New("live tail is not enabled on this server"))
 		return
 	}
 	p, ok := authn.PrincipalFrom(r.Context())
 	if !ok || p.Tenant == "" {
-		authn.WriteError(w, http.StatusUnauthorized, authn.ErrMissingCredential)
+		httpx.WriteError(w, http.StatusUnauthorized, authn.ErrMissingCredential)
 		return
 	}
 	params, err := parseTail(r.URL.Query(), r.Header)
 	if err != nil {
-		authn.WriteError(w, http.StatusBadRequest, err)
+		httpx.WriteError(w, http.StatusBadRequest, err)
 		return
 	}
 	release, ok := a.tail.acquire(p.Tenant)
 	if !ok {
 		w.Header().Set("Retry-After", tailRetryAfter)
-		authn.WriteError(w, http.StatusTooManyRequests, errors.New("too many open tails; close one or retry later"))
+		httpx.WriteError(w, http.StatusTooManyRequests, errors.New("too many open tails; close one or retry later"))
 		return
 	}
 	defer release()
@@ -202,7 +185,7 @@ func (a *API) serveTail(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.logger.Error("tail subscribe failed", "tenant", p.Tenant, "err", err)
 		w.Header().Set("Retry-After", tailRetryAfter)
-		authn.WriteError(w, http.StatusServiceUnavailable, errors.New("event stream unavailable"))
+		httpx.WriteError(w, http.StatusServiceUnavailable, errors.New("event stream unavailable"))
 		return
 	}
 	defer stop()

@@ -198,14 +198,15 @@ func TestServeTailOverJetStream(t *testing.T) {
 	}
 	pub := stream.NewPublisher(js, cfg)
 	publish := func(tenant, service, name string) uint64 {
-		ack, err := pub.Publish(ctx, stream.Event{Tenant: tenant, Signal: stream.SignalTraces, ReceivedAt: time.Now(), Payload: spansPayload(t, service, name)})
+		ack, err := pub.Publish(ctx, stream.Event{Tenant: tenant, Signal: stream.SignalTraces, Payload: spansPayload(t, service, name)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ack.Sequence
 	}
 	a := NewAPI(DefaultConfig(), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		WithTail(js, cfg, TailHeartbeat(50*time.Millisecond), TailSubscribers(2, 10)))
+		WithTail(js, cfg))
+	a.tail.heartbeat, a.tail.perTenant, a.tail.total = 50*time.Millisecond, 2, 10
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := authn.WithPrincipal(r.Context(), authn.Principal{Tenant: r.Header.Get("X-Test-Tenant")})
 		a.serveTail(w, r.WithContext(ctx))

@@ -46,7 +46,6 @@ func (rc *Receiver) store(ctx context.Context, tok authn.Credential, signal stre
 		Tenant:      tok.Tenant,
 		TokenID:     tok.ID,
 		Signal:      signal,
-		ReceivedAt:  rc.now(),
 		TraceParent: traceparent,
 		Payload:     payload,
 	})

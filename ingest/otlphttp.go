@@ -20,6 +20,7 @@ import (
 
 	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/authn/ratelimit"
+	"github.com/telemetryd/telemetryd/internal/httpx"
 	"github.com/telemetryd/telemetryd/internal/metrics"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
@@ -323,5 +324,5 @@ func (rc *Receiver) logRefusal(r *http.Request, signal stream.Signal, err error)
 		level = slog.LevelWarn
 	}
 	rc.logger.Log(r.Context(), level, "ingest request refused", "signal", signal, "status", status, "reason", msg,
-		"cause", err, "request_id", metrics.RequestID(r.Context()), "traceparent", r.Header.Get("traceparent"))
+		"cause", err, "request_id", httpx.RequestID(r.Context()), "traceparent", r.Header.Get("traceparent"))
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -182,13 +183,33 @@ func (c *serveConfig) roles() ([]string, error) {
 	return out, nil
 }
 
-func (c *serveConfig) validate() error {
+// loadServeConfig builds the serve configuration from the defaults, args and the
+// environment, and validates it: unknown flags and bad values are listed together
+// with every other problem. -h returns flag.ErrHelp.
+func loadServeConfig(args []string, stderr io.Writer, lookupEnv func(string) (string, bool)) (serveConfig, error) {
+	cfg := defaultServeConfig()
+	fs := newFlagSet("telemetryd serve", stderr)
+	cfg.registerFlags(fs)
+	parseErr := parseFlags(fs, args, lookupEnv)
+	if errors.Is(parseErr, flag.ErrHelp) {
+		return cfg, parseErr
+	}
+	if err := errors.Join(parseErr, cfg.validate()); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// validate reports every problem of the configuration at once: its own settings
+// first, then each package's Config.Validate in a fixed order. It changes nothing;
+// the values derived from others are set by derive.
+func (c serveConfig) validate() error {
 	var errs []error
 	roles, err := c.roles()
 	errs = append(errs, err)
-	for name, addr := range map[string]string{"--http-addr": c.HTTPAddr, "--grpc-addr": c.GRPCAddr} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: want host:port", name, addr))
+	for _, a := range []struct{ flag, addr string }{{"--http-addr", c.HTTPAddr}, {"--grpc-addr", c.GRPCAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: want host:port", a.flag, a.addr))
 		}
 	}
 	if c.NATS.URL == "" {
@@ -218,49 +239,26 @@ func (c *serveConfig) validate() error {
 	if _, err := parseLogLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Ingest.MaxBodyBytes < 1024 {
-		errs = append(errs, fmt.Errorf("--max-body-bytes must be at least 1024, got %d", c.Ingest.MaxBodyBytes))
-	}
 	if c.BacklogThreshold <= 0 || c.BacklogThreshold > 0.99 {
 		errs = append(errs, fmt.Errorf("--backlog-threshold must be in (0, 0.99], got %v", c.BacklogThreshold))
-	}
-	if c.Ingest.MaxInFlight < 1 || c.Ingest.MaxInFlight > 10000 {
-		errs = append(errs, fmt.Errorf("--max-inflight must be 1..10000, got %d", c.Ingest.MaxInFlight))
-	}
-	if c.Ingest.GRPC.MaxConcurrentStreams < 1 || c.Ingest.GRPC.MaxConcurrentStreams > 10000 {
-		errs = append(errs, fmt.Errorf("--grpc-max-concurrent-streams must be 1..10000, got %d", c.Ingest.GRPC.MaxConcurrentStreams))
-	}
-	if c.Ingest.GRPC.MaxConnectionAge < 10*time.Second {
-		errs = append(errs, fmt.Errorf("--grpc-max-connection-age must be at least 10s, got %s", c.Ingest.GRPC.MaxConnectionAge))
-	}
-	if c.Persist.MaxConcurrentBatches < 1 || c.Persist.MaxConcurrentBatches > 256 {
-		errs = append(errs, fmt.Errorf("--persist-concurrency must be 1..256, got %d", c.Persist.MaxConcurrentBatches))
-	}
-	if c.Persist.MaxBatchEvents < 1 || c.Persist.MaxBatchEvents > 10000 {
-		errs = append(errs, fmt.Errorf("--batch-max-events must be 1..10000, got %d", c.Persist.MaxBatchEvents))
-	}
-	if c.Persist.AckWait < time.Second || c.Persist.TakeoverAfter < 300*time.Millisecond {
-		errs = append(errs, errors.New("--ack-wait must be at least 1s and --takeover-after at least 300ms"))
 	}
 	if c.RetentionDays < 0 {
 		errs = append(errs, fmt.Errorf("--retention-days must not be negative, got %d", c.RetentionDays))
 	}
-	if c.Persist.MaxBatchRows < 1 || c.Persist.MaxBatchBytes < 1<<20 || c.Persist.MaxDeliver < 1 {
-		errs = append(errs, errors.New("--batch-max-rows and --max-deliver must be positive, --batch-max-bytes at least 1 MiB"))
-	}
-	if c.Persist.MaxBatchWait < 10*time.Millisecond {
-		errs = append(errs, fmt.Errorf("--batch-max-wait must be at least 10ms, got %s", c.Persist.MaxBatchWait))
-	}
-	if c.Fetch.QueryTimeout < time.Second {
-		errs = append(errs, fmt.Errorf("--query-timeout must be at least 1s, got %s", c.Fetch.QueryTimeout))
-	}
 	if c.RateLimit.Rate < 0 || c.RateLimit.Burst < 0 {
 		errs = append(errs, errors.New("--rate-limit and --rate-limit-burst must not be negative"))
 	}
-	if c.Credentials.UsageFlushInterval < 100*time.Millisecond {
-		errs = append(errs, fmt.Errorf("--usage-flush-interval must be at least 100ms, got %s", c.Credentials.UsageFlushInterval))
-	}
-	c.Credentials.Replicas = c.Stream.Replicas
-	errs = append(errs, c.Stream.Validate(), c.validateSecurity())
+	errs = append(errs, c.Stream.Validate(), c.Ingest.Validate(), c.Persist.Validate(), c.Fetch.Validate(), c.Credentials.Validate())
 	return errors.Join(errs...)
+}
+
+// natsHeaderRoom is what an event leaves of the NATS max payload for its headers.
+const natsHeaderRoom = 16 << 10
+
+// derive sets the values that follow from other settings, in one place: the
+// credential bucket has the stream's replicas, and an event must fit the NATS
+// server's max payload (known once connected), with room for its headers.
+func (c *serveConfig) derive(natsMaxPayload int64) {
+	c.Credentials.Replicas = c.Stream.Replicas
+	c.Ingest.MaxEventBytes = int(natsMaxPayload) - natsHeaderRoom
 }

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
-	"time"
 
 	"github.com/telemetryd/telemetryd/authn"
 )
@@ -32,29 +31,6 @@ func (c *serveConfig) registerSecurityFlags(fs *flag.FlagSet) {
 		"highest rate_limit burst a new credential may ask for; more is refused with 400 (0: no cap)")
 	fs.IntVar(&c.Credentials.MaxCredentialsPerTenant, "max-credentials-per-tenant", c.Credentials.MaxCredentialsPerTenant,
 		"active (not revoked, not expired) ingest tokens and API keys one tenant may have; creating more answers 409 (0: no cap)")
-}
-
-func (c *serveConfig) validateSecurity() error {
-	var errs []error
-	if s := c.Ingest.TenantInFlightShare; !(s > 0 && s <= 1) {
-		errs = append(errs, fmt.Errorf("--max-inflight-tenant-share must be in (0, 1], got %v", s))
-	}
-	if c.Ingest.BodyReadBase < time.Second || c.Ingest.BodyReadBase > 10*time.Minute {
-		errs = append(errs, fmt.Errorf("--body-read-timeout must be 1s..10m, got %s", c.Ingest.BodyReadBase))
-	}
-	if c.Ingest.BodyMinRate < 1024 {
-		errs = append(errs, fmt.Errorf("--body-min-rate must be at least 1024 bytes/s, got %d", c.Ingest.BodyMinRate))
-	}
-	if c.Credentials.MaxRateLimit.Rate < 0 || c.Credentials.MaxRateLimit.Burst < 0 || c.Credentials.MaxCredentialsPerTenant < 0 {
-		errs = append(errs, errors.New("--credential-max-rate-limit, --credential-max-burst and --max-credentials-per-tenant must not be negative"))
-	}
-	if c.Fetch.MaxMemoryUsage != 0 && c.Fetch.MaxMemoryUsage < 1<<20 {
-		errs = append(errs, fmt.Errorf("--query-max-memory-bytes must be 0 or at least 1 MiB, got %d", c.Fetch.MaxMemoryUsage))
-	}
-	if c.Fetch.MaxConcurrentPerTenant < 1 || c.Fetch.MaxConcurrentPerTenant > 1000 {
-		errs = append(errs, fmt.Errorf("--query-max-concurrent-per-tenant must be 1..1000, got %d", c.Fetch.MaxConcurrentPerTenant))
-	}
-	return errors.Join(errs...)
 }
 
 // validateJWTSources checks how the fetch role verifies JWTs: a strong HS256 secret; a

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,14 +15,8 @@ import (
 
 func parseServe(t *testing.T, args []string, env map[string]string) (serveConfig, error) {
 	t.Helper()
-	cfg := defaultServeConfig()
-	fs := newFlagSet("serve", &bytes.Buffer{})
-	cfg.registerFlags(fs)
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	if err := parseFlags(fs, args, lookup); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.validate()
+	return loadServeConfig(args, &bytes.Buffer{}, lookup)
 }
 
 // secret32 is a valid secret: random-looking (a repeated or typed one is refused).
@@ -163,6 +160,41 @@ func TestServeConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("joined error %v lacks %q", err, want)
 		}
+	}
+	// Unknown flags, malformed ones and bad values do not stop the listing: each
+	// package's Validate adds its own problems to the same answer.
+	_, err = parseServe(t, []string{"--no-such-flag", "---x", "--max-inflight=0", "--other-bogus=1", "--batch-max-wait=soon",
+		"--persist-concurrency=0", "--query-timeout=1ms", "--usage-flush-interval=1ms", "--partitions=0", "--roles=bogus"}, nil)
+	for _, want := range []string{"-no-such-flag", "---x", "-other-bogus", `"soon"`, "--max-inflight must be",
+		"--persist-concurrency must be", "--query-timeout must be", "--usage-flush-interval must be",
+		"stream partitions must be", `unknown role "bogus"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("joined error %v lacks %q", err, want)
+		}
+	}
+	if _, err := parseServe(t, []string{"--no-such-flag", "-h"}, nil); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h after a mistake: %v, want flag.ErrHelp", err)
+	}
+}
+
+// TestServeConfigValidateChangesNothing: validating leaves every value as it was;
+// derive sets the values that follow from others.
+func TestServeConfigValidateChangesNothing(t *testing.T) {
+	c, err := parseServe(t, []string{"--roles=ingest", "--stream-replicas=3"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Credentials.Replicas = 1
+	before := c
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, before) {
+		t.Errorf("validate changed the configuration:\n%+v\nwas\n%+v", c, before)
+	}
+	c.derive(8 << 20)
+	if c.Credentials.Replicas != 3 || c.Ingest.MaxEventBytes != 8<<20-natsHeaderRoom {
+		t.Errorf("derived replicas %d, max event bytes %d", c.Credentials.Replicas, c.Ingest.MaxEventBytes)
 	}
 }
 

@@ -67,7 +67,7 @@ func startPersistWorker(t *testing.T, s *server) (stop func()) {
 		defer close(done)
 		var wg sync.WaitGroup
 		wg.Go(func() { trim.Run(ctx) })
-		_ = w.Run(ctx)
+		w.Run(ctx)
 		wg.Wait()
 	}()
 	var once sync.Once

@@ -26,17 +26,30 @@ import (
 	"github.com/telemetryd/telemetryd/internal/testenv"
 )
 
-// countRows polls ClickHouse until query returns want, failing after a deadline.
+// waitForRows polls ClickHouse until query returns want, failing after a deadline or
+// as soon as the count passes want; it then watches the count for rowsSettle and
+// fails if it grows, so a duplicate written after the target was first reached
+// does not pass unseen.
 func waitForRows(t *testing.T, s *server, what, query string, want uint64, args ...any) {
 	t.Helper()
-	var n uint64
-	testenv.Eventually(t, 20*time.Second, what, func() bool {
+	count := func() uint64 {
+		var n uint64
 		if err := s.ch.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
 			t.Fatalf("%s: %v", query, err)
 		}
-		return n == want
-	})
+		if n > want {
+			t.Fatalf("%s: %d rows, want %d", what, n, want)
+		}
+		return n
+	}
+	testenv.Eventually(t, 20*time.Second, what, func() bool { return count() == want })
+	testenv.Consistently(t, rowsSettle, what+" staying at "+strconv.FormatUint(want, 10), func() bool { return count() == want })
 }
+
+// rowsSettle is how long waitForRows watches a count after it reached its target:
+// several persist batch intervals, so a second insert of the same batch would land
+// inside it, yet short enough for the dozens of calls in the e2e suite.
+const rowsSettle = 1500 * time.Millisecond
 
 func TestEndToEndMetricsAndLogsFromOTelExporters(t *testing.T) {
 	s := startTestServer(t)

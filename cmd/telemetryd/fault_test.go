@@ -1,3 +1,5 @@
+//go:build faultinject
+
 package main
 
 import (
@@ -8,55 +10,13 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/telemetryd/telemetryd/internal/testenv"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
-
-func logsBody(t *testing.T, seed, n int) []byte {
-	t.Helper()
-	ld := plog.NewLogs()
-	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
-	now := pcommon.NewTimestampFromTime(time.Now())
-	for i := 0; i < n; i++ {
-		lr := sl.LogRecords().AppendEmpty()
-		lr.SetTimestamp(now)
-		lr.Body().SetStr(fmt.Sprintf("log %d/%d", seed, i))
-	}
-	b, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func metricsBody(t *testing.T, seed, n int) []byte {
-	t.Helper()
-	md := pmetric.NewMetrics()
-	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
-	now := pcommon.NewTimestampFromTime(time.Now())
-	g := sm.Metrics().AppendEmpty()
-	g.SetName(fmt.Sprint("fault.gauge.", seed))
-	points := g.SetEmptyGauge().DataPoints()
-	for i := 0; i < n; i++ {
-		dp := points.AppendEmpty()
-		dp.SetTimestamp(now)
-		dp.SetIntValue(int64(i))
-	}
-	b, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // TestPersistSurvivesKill9 kills the persist process (SIGKILL, right after a batch
 // INSERT and before its acks) again and again while more than 100 000 spans, plus logs
@@ -117,6 +77,9 @@ func TestPersistSurvivesKill9(t *testing.T) {
 		case <-p.exited:
 		case <-time.After(60 * time.Second):
 			t.Fatalf("the persist process did not reach its crash point:\n%s", logs.String())
+		}
+		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("the persist process ended with %v, want killed by SIGKILL:\n%s", p.cmd.ProcessState, logs.String())
 		}
 	}
 	wg.Wait()

@@ -26,17 +26,33 @@ func newFlagSet(name string, out io.Writer) *flag.FlagSet {
 }
 
 // parseFlags parses args, then fills every flag not given on the command line from its
-// environment twin. Flags win over the environment. Every bad value is reported.
+// environment twin. Flags win over the environment. Every unknown flag and bad value is
+// reported, together: flag.FlagSet stops at the first one, so parsing goes on after it.
 func parseFlags(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) error {
-	if err := fs.Parse(args); err != nil {
-		return err
+	var errs []error
+	usage := fs.Usage
+	defer func() { fs.Usage = usage }()
+	for {
+		err := fs.Parse(args)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		errs = append(errs, err)
+		fs.Usage = func() {} // the flags' help is printed once, at the first mistake
+		rest := fs.Args()
+		if len(rest) == len(args) { // a malformed flag ("---x") is not consumed: skip it
+			rest = rest[1:]
+		}
+		args = rest
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (flags are written --name=value)", fs.Arg(0))
+		errs = append(errs, fmt.Errorf("unexpected argument %q (flags are written --name=value)", fs.Arg(0)))
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if given[f.Name] {
 			return

@@ -92,14 +92,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg := defaultServeConfig()
-	fs := newFlagSet("telemetryd serve", stderr)
-	cfg.registerFlags(fs)
-	if err := parseFlags(fs, args, osLookupEnv); err != nil {
+	cfg, err := loadServeConfig(args, stderr, osLookupEnv)
+	if err != nil {
 		return err
-	}
-	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)

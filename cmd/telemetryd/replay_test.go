@@ -31,7 +31,7 @@ func publishLogs(t *testing.T, pub *stream.Publisher, from, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pub.Publish(context.Background(), stream.Event{Tenant: "acme", Signal: stream.SignalLogs, ReceivedAt: time.Now(), Payload: b}); err != nil {
+		if _, err := pub.Publish(context.Background(), stream.Event{Tenant: "acme", Signal: stream.SignalLogs, Payload: b}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,10 +46,10 @@ func TestReplayCLI(t *testing.T) {
 	}
 	pub := stream.NewPublisher(js, scfg)
 	publishLogs(t, pub, 0, 5)
-	// --since has whole seconds: the next one starts the later events.
-	since := time.Now().Add(time.Second).Truncate(time.Second)
-	time.Sleep(time.Until(since) + 10*time.Millisecond)
 	publishLogs(t, pub, 5, 3)
+	// --since takes RFC 3339 with fractions of a second: the stream's own stamp on
+	// event 6 starts the later events (each publish waited for the previous ack).
+	since := testenv.StoredAt(t, js, scfg.Name, 6)
 
 	// The database does not exist yet: replay creates it.
 	dsn := testenv.ClickHouseDSN(t)
@@ -88,7 +88,7 @@ func TestReplayCLI(t *testing.T) {
 		t.Errorf("%d log rows, want 12", n)
 	}
 
-	out = replay("--since", since.Format(time.RFC3339))
+	out = replay("--since", since.Format(time.RFC3339Nano))
 	if !strings.Contains(out, "3 events, 0 rows written, 3 already stored, 0 skipped") {
 		t.Errorf("replay --since of stored events:\n%s", out)
 	}

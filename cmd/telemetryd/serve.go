@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"github.com/telemetryd/telemetryd/fetch"
 	"github.com/telemetryd/telemetryd/ingest"
 	"github.com/telemetryd/telemetryd/internal/apidoc"
+	"github.com/telemetryd/telemetryd/internal/httpx"
 	"github.com/telemetryd/telemetryd/internal/jsensure"
 	"github.com/telemetryd/telemetryd/internal/metrics"
 	"github.com/telemetryd/telemetryd/internal/retry"
@@ -103,7 +102,7 @@ func startServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (_ *
 			return nil, err
 		}
 	}
-	var routes http.Handler = metrics.RequestIDs(ingest.CORS(cfg.corsOrigins(), s.metrics.Instrument(s.mux)))
+	var routes http.Handler = httpx.RequestIDs(httpx.CORS(cfg.corsOrigins(), httpx.Instrument(s.mux, s.metrics.Requests, s.metrics.RequestSeconds)))
 	s.routes.Store(&routes)
 	s.ready.Store(true)
 	logger.Info("telemetryd serving", "http", s.httpAddr.String(), "grpc", addrString(s.grpcAddr), "roles", roles, "nats", s.nc.ConnectedUrlRedacted())
@@ -118,11 +117,11 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path == "/health" {
-		authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		return
 	}
 	w.Header().Set("Retry-After", "5")
-	authn.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "checks": map[string]string{"server": "starting"}})
+	httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "checks": map[string]string{"server": "starting"}})
 }
 
 // initModule starts one module; modulesFor has started its dependencies.
@@ -133,6 +132,7 @@ func (s *server) initModule(ctx context.Context, name string) error {
 		if err := s.connectNATS(ctx); err != nil {
 			return err
 		}
+		cfg.derive(s.nc.MaxPayload())
 		js, err := jetstream.New(s.nc)
 		if err != nil {
 			return fmt.Errorf("jetstream: %w", err)
@@ -157,7 +157,7 @@ func (s *server) initModule(ctx context.Context, name string) error {
 	case modAPI:
 		s.mux = http.NewServeMux()
 		s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-			authn.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		})
 		s.mux.HandleFunc("GET /ready", s.readyHandler)
 		s.mux.Handle("GET /openapi.json", apidoc.Handler())
@@ -216,8 +216,6 @@ func (s *server) connectClickHouse(ctx context.Context) error {
 
 func (s *server) initIngest(ctx context.Context) error {
 	cfg := &s.cfg
-	// An event must fit the server's max payload, with room for its headers.
-	cfg.Ingest.MaxEventBytes = int(s.nc.MaxPayload()) - 16<<10
 	// With the persist role in this process, this guard also trims the history.
 	backlog, err := s.startBacklog(ctx, !s.has(rolePersist))
 	if err != nil {
@@ -255,7 +253,7 @@ func (s *server) initPersist(ctx context.Context) error {
 		return err
 	}
 	s.goWork(func() {
-		_ = w.Run(s.workCtx)
+		w.Run(s.workCtx)
 		target.Close()
 	})
 	if !s.has(roleIngest) {
@@ -342,7 +340,7 @@ func (s *server) readyHandler(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	authn.WriteJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+	httpx.WriteJSON(w, status, map[string]any{"ready": ok, "checks": checks})
 }
 
 // stop shuts down in reverse order: not ready, drain HTTP, finish batches, close.
@@ -396,24 +394,6 @@ func addrString(a net.Addr) string {
 		return ""
 	}
 	return a.String()
-}
-
-// crashAfterInserts returns, when TELEMETRYD_FAULT_CRASH_AFTER_INSERTS=n is set, a hook
-// that kills the process right after its n-th batch INSERT, before the acks: the fault
-// tests' way to crash a worker in that window. Unset (always, outside those tests) it
-// returns nil.
-func crashAfterInserts(lookup func(string) (string, bool)) func() {
-	v, ok := lookup("TELEMETRYD_FAULT_CRASH_AFTER_INSERTS")
-	n, err := strconv.Atoi(v)
-	if !ok || err != nil || n < 1 {
-		return nil
-	}
-	var done atomic.Int64
-	return func() {
-		if done.Add(1) == int64(n) {
-			os.Exit(137)
-		}
-	}
 }
 
 // servePprof serves Go's profiles on their own listener, apart from the public mux.

@@ -99,7 +99,7 @@ on() {
   shift 3
   echo "=== test.sh: go test on ClickHouse $version ($name) at $addr: $*"
   # -race on every package: most of them start goroutines (watches, consumers, servers).
-  if TELEMETRYD_TEST_CLICKHOUSE=$addr go test -race -count=1 -timeout 15m "$@"; then
+  if TELEMETRYD_TEST_CLICKHOUSE=$addr go test -race -tags faultinject -count=1 -timeout 15m "$@"; then
     echo "=== test.sh: passed on ClickHouse $version ($name): $*"
   else
     echo "=== test.sh: FAILED on ClickHouse $version ($name): $*"

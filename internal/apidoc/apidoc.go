@@ -9,9 +9,6 @@ import (
 //go:embed openapi.json
 var document []byte
 
-// Document is the OpenAPI 3 document (JSON).
-func Document() []byte { return document }
-
 // Handler serves the document.
 func Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

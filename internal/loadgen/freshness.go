@@ -145,10 +145,3 @@ func waitPersisted(ctx context.Context, ch driver.Conn, table, runID string, sta
 		}
 	}
 }
-
-// CountRun is the number of rows of a run in table: for tests and for checking a run.
-func CountRun(ctx context.Context, ch driver.Conn, table, runID string) (uint64, error) {
-	var n uint64
-	err := ch.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s WHERE has(resource_attribute_values, ?)", table), runID).Scan(&n)
-	return n, err
-}

@@ -127,7 +127,6 @@ func rawJetStream(ctx context.Context, url string, opts []nats.Option, pool []Re
 		msg := &nats.Msg{Subject: rawSubject, Data: payloads[i%len(payloads)], Header: nats.Header{}}
 		msg.Header.Set("Telemetry-Tenant", "bench")
 		msg.Header.Set("Telemetry-Signal", string(pool[0].Signal))
-		msg.Header.Set("Telemetry-Received-At", time.Now().UTC().Format(time.RFC3339Nano))
 		// Unique ids: the pool repeats, and deduplication must not flatter the probe.
 		f, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(fmt.Sprintf("raw-%d", i)))
 		if err != nil {

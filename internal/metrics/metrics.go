@@ -4,8 +4,6 @@ package metrics
 
 import (
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -94,32 +92,3 @@ func (m *Metrics) GaugeFunc(name, help string, fn func() float64) {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
-
-// Instrument counts every request by its route pattern (never the raw path, which
-// would let clients create unbounded label values) and status code.
-func (m *Metrics) Instrument(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := mux.Handler(r)
-		if pattern == "" {
-			pattern = "unmatched"
-		}
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		start := time.Now()
-		mux.ServeHTTP(rec, r)
-		m.Requests.WithLabelValues(pattern, strconv.Itoa(rec.code)).Inc()
-		m.RequestSeconds.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
-	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.code = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer (flush, deadlines).
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

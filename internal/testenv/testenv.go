@@ -179,3 +179,37 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// StoredAt returns the time the stream stamped on the message with sequence seq.
+// A test that splits a stream by time takes its boundary from here instead of
+// sleeping until the server's clock has moved past the earlier messages.
+func StoredAt(t testing.TB, js jetstream.JetStream, streamName string, seq uint64) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, streamName)
+	if err != nil {
+		t.Fatalf("stream %s: %v", streamName, err)
+	}
+	msg, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		t.Fatalf("stream %s seq %d: %v", streamName, seq, err)
+	}
+	return msg.Time
+}
+
+// Consistently polls cond for the whole window and fails the test the first time
+// it is false: after Eventually saw a count reach its target, it proves the count
+// also stays there (a duplicate arriving later would otherwise pass unseen).
+func Consistently(t testing.TB, window time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(window)
+	for {
+		if !cond() {
+			t.Fatalf("%s stopped holding within %s", what, window)
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

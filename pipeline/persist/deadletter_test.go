@@ -148,8 +148,8 @@ func TestPoisonEventIsDeadLetteredThroughThePipeline(t *testing.T) {
 			if n := e.count("SELECT count() FROM spans WHERE name = 'op-666'"); n != tc.storedRows {
 				t.Errorf("the poison has %d rows, want %d", n, tc.storedRows)
 			}
-			if w.DeadLettered() != 1 || metricValue(t, cfg.Metrics, `telemetryd_persist_dead_letter_failures_total{outcome="redelivered"}`) != 0 {
-				t.Errorf("dead-lettered %d events, want 1 and no failure", w.DeadLettered())
+			if w.deadLettered.Load() != 1 || metricValue(t, cfg.Metrics, `telemetryd_persist_dead_letter_failures_total{outcome="redelivered"}`) != 0 {
+				t.Errorf("dead-lettered %d events, want 1 and no failure", w.deadLettered.Load())
 			}
 			dl := e.deadLetters(cfg)[poison]
 			if dl == nil {
@@ -210,7 +210,7 @@ func TestDeadLetterFailureIsCountedAndBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	ack, err := e.pub.Publish(context.Background(), stream.Event{Tenant: "acme", TokenID: "tok", Signal: stream.SignalTraces,
-		ReceivedAt: time.Now(), Payload: []byte{0xff, 0xff, 0xff}}) // undecodable
+		Payload: []byte{0xff, 0xff, 0xff}}) // undecodable
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +225,8 @@ func TestDeadLetterFailureIsCountedAndBounded(t *testing.T) {
 	}
 	testenv.Eventually(t, 30*time.Second, "the later events stored", func() bool { return e.count("SELECT count() FROM spans") == 80 })
 	testenv.Eventually(t, 10*time.Second, "no partition held", func() bool { return e.drained(cfg) })
-	if w.DeadLettered() != 0 {
-		t.Errorf("%d dead letters counted without a dead-letter stream", w.DeadLettered())
+	if w.deadLettered.Load() != 0 {
+		t.Errorf("%d dead letters counted without a dead-letter stream", w.deadLettered.Load())
 	}
 	if got := tracesPayloadFromStream(t, e, ack.Sequence); !bytes.Equal(got, []byte{0xff, 0xff, 0xff}) {
 		t.Errorf("the terminated event is gone from the stream's history: %x", got)

@@ -58,7 +58,7 @@ func payload(t *testing.T, signal stream.Signal, seed, n int) []byte {
 func (e *env) publishSignal(signal stream.Signal, seed, n int) uint64 {
 	e.t.Helper()
 	ack, err := e.pub.Publish(context.Background(), stream.Event{Tenant: "acme", TokenID: "tok", Signal: signal,
-		ReceivedAt: time.Now(), Payload: payload(e.t, signal, seed, n)})
+		Payload: payload(e.t, signal, seed, n)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -113,8 +113,6 @@ func TestReplayRebuildsTheProjection(t *testing.T) {
 	if _, err := e.js.PublishMsg(context.Background(), poison); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // the stream's clock must pass the first half
-	since := time.Now()
 	secondHalf := uint64(0)
 	for i := 30; i < 60; i++ {
 		seq := e.publishSignal(signals[i%3], i, 1+i%4)
@@ -122,8 +120,11 @@ func TestReplayRebuildsTheProjection(t *testing.T) {
 			secondHalf = seq
 		}
 	}
+	// The stream's own stamp on the first later event: each publish waited for
+	// the previous ack, so every earlier event carries an earlier stamp.
+	since := testenv.StoredAt(t, e.js, e.scfg.Name, secondHalf)
 	w, _, stop := e.startWorker(testConfig())
-	testenv.Eventually(t, 20*time.Second, "every event persisted", func() bool { return w.Persisted() == 60 && w.DeadLettered() == 1 })
+	testenv.Eventually(t, 20*time.Second, "every event persisted", func() bool { return w.persisted.Load() == 60 && w.deadLettered.Load() == 1 })
 	stop()
 	want := tableCounts(t, e.ch, 0)
 	for _, name := range replayTables {

@@ -207,8 +207,11 @@ func isDataError(err error) bool {
 		return false
 	}
 	switch code {
-	case 6, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 131, 190, 321, 395, 412:
-		// parse and type errors, value out of range, too large string, etc.
+	case chCannotParseText, chCannotParseQuotedString, chCannotParseInputAssertionFailed,
+		chAttemptToReadAfterEOF, chCannotParseDate, chCannotParseDateTime, chTypeMismatch,
+		chArgumentOutOfBound, chCannotConvertType, chCannotParseNumber, chIncorrectData,
+		chTooLargeStringSize, chSizesOfArraysDoesntMatch, chValueIsOutOfRangeOfDataType,
+		chFunctionThrowIfValueIsNonZero:
 		return true
 	}
 	return false

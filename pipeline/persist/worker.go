@@ -141,15 +141,9 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Con
 	return w, nil
 }
 
-// DeadLettered is the number of events this worker sent to the dead-letter subject.
-func (w *Worker) DeadLettered() uint64 { return w.deadLettered.Load() }
-
-// Persisted is the number of events this worker stored.
-func (w *Worker) Persisted() uint64 { return w.persisted.Load() }
-
 // Run persists until ctx is cancelled. A batch in flight then is finished when its
 // INSERTs succeed in time, or abandoned unacknowledged (to be redelivered and checked).
-func (w *Worker) Run(ctx context.Context) error {
+func (w *Worker) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); w.members.run(ctx) }()
@@ -158,7 +152,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); w.runPartition(ctx, k) }()
 	}
 	wg.Wait()
-	return nil
 }
 
 func (w *Worker) runPartition(ctx context.Context, k int) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,7 +17,6 @@ type Event struct {
 	Tenant      string
 	TokenID     string
 	Signal      Signal
-	ReceivedAt  time.Time
 	TraceParent string // the request's W3C traceparent, if any
 	Payload     []byte // OTLP protobuf ExportXxxServiceRequest
 }
@@ -59,7 +57,6 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
 	msg.Header.Set(HeaderTenant, ev.Tenant)
 	msg.Header.Set(HeaderTokenID, ev.TokenID)
 	msg.Header.Set(HeaderSignal, string(ev.Signal))
-	msg.Header.Set(HeaderReceivedAt, ev.ReceivedAt.UTC().Format(time.RFC3339Nano))
 	if ev.TraceParent != "" {
 		msg.Header.Set(HeaderTraceParent, ev.TraceParent)
 	}

@@ -30,7 +30,6 @@ const (
 	HeaderTenant      = "Telemetry-Tenant"
 	HeaderTokenID     = "Telemetry-Token-Id"
 	HeaderSignal      = "Telemetry-Signal"
-	HeaderReceivedAt  = "Telemetry-Received-At"
 	HeaderTraceParent = "traceparent"
 )
 

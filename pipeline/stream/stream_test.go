@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/telemetryd/telemetryd/internal/testenv"
@@ -25,7 +26,7 @@ func TestEnsureAndPublish(t *testing.T) {
 		}
 	}
 	pub := stream.NewPublisher(js, cfg)
-	ev := stream.Event{Tenant: "acme", TokenID: "tok", Signal: stream.SignalTraces, ReceivedAt: time.Now(),
+	ev := stream.Event{Tenant: "acme", TokenID: "tok", Signal: stream.SignalTraces,
 		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Payload: []byte("payload")}
 	first, err := pub.Publish(ctx, ev)
 	if err != nil {
@@ -54,16 +55,19 @@ func TestEnsureAndPublish(t *testing.T) {
 	if p, err := cfg.PartitionOfSubject(msg.Subject); err != nil || msg.Subject != cfg.Subject(p, stream.SignalTraces) {
 		t.Errorf("subject %q: partition %d, %v", msg.Subject, p, err)
 	}
-	for h, want := range map[string]string{
+	headers := map[string]string{
 		stream.HeaderTenant: "acme", stream.HeaderTokenID: "tok", stream.HeaderSignal: "traces",
 		stream.HeaderTraceParent: ev.TraceParent,
-	} {
+	}
+	for h, want := range headers {
 		if got := msg.Header.Get(h); got != want {
 			t.Errorf("header %s = %q, want %q", h, got, want)
 		}
 	}
-	if _, err := time.Parse(time.RFC3339Nano, msg.Header.Get(stream.HeaderReceivedAt)); err != nil {
-		t.Errorf("received-at header: %v", err)
+	for h := range msg.Header { // and nothing else but the publish options
+		if _, ok := headers[h]; !ok && h != jetstream.MsgIDHeader && h != jetstream.ExpectedStreamHeader {
+			t.Errorf("unexpected header %s = %q", h, msg.Header.Get(h))
+		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package ingest
+package httpx
 
 import (
 	"net/http"
