@@ -87,17 +87,5 @@ func TestInsertRetryStoresOnce(t *testing.T) {
 // waitAcked waits until every partition's consumer has acknowledged all its events.
 func (e *env) waitAcked(cfg Config) {
 	e.t.Helper()
-	testenv.Eventually(e.t, 10*time.Second, "every event acknowledged", func() bool {
-		for k := 0; k < e.scfg.Partitions; k++ {
-			c, err := e.js.Consumer(context.Background(), e.scfg.Name, stream.ConsumerName(cfg.Durable, k))
-			if err != nil {
-				return false
-			}
-			info, err := c.Info(context.Background())
-			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
-				return false
-			}
-		}
-		return true
-	})
+	testenv.Eventually(e.t, 10*time.Second, "every event acknowledged", func() bool { return e.drained(cfg) })
 }

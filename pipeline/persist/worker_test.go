@@ -299,19 +299,7 @@ func TestGracefulStopLosesAndDuplicatesNothing(t *testing.T) {
 	}
 	e.startWorker(cfg)
 	testenv.Eventually(t, 30*time.Second, "every span", func() bool { return e.count("SELECT count() FROM spans") >= uint64(total) })
-	testenv.Eventually(t, 10*time.Second, "nothing outstanding", func() bool {
-		for k := 0; k < e.scfg.Partitions; k++ {
-			c, err := e.js.Consumer(context.Background(), e.scfg.Name, stream.ConsumerName(cfg.Durable, k))
-			if err != nil {
-				return false
-			}
-			info, err := c.Info(context.Background())
-			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
-				return false
-			}
-		}
-		return true
-	})
+	testenv.Eventually(t, 10*time.Second, "nothing outstanding", func() bool { return e.drained(cfg) })
 	if n := e.count("SELECT count() FROM spans"); n != uint64(total) {
 		t.Errorf("%d rows, want %d", n, total)
 	}
