@@ -1,0 +1,258 @@
+package persist
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"math"
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The arena and the attribute and value readers of the wire decoders (wire.go).
+
+var errIDLength = errors.New("invalid length for trace or span id")
+
+// arena hands out the strings and string slices of a block from large chunks, so a
+// batch costs a few allocations instead of several per row. Chunks are never
+// reused while a block is alive: the strings point into them.
+type arena struct {
+	bytes []byte
+	strs  []string
+}
+
+// Chunks start small, so that a small event costs little, and double up to a cap.
+const (
+	arenaFirstBytes, arenaMaxBytes = 1 << 10, 64 << 10
+	arenaFirstStrs, arenaMaxStrs   = 64, 4096
+)
+
+func nextChunk(prev, first, limit, need int) int {
+	return max(need, min(max(2*prev, first), limit))
+}
+
+// hexID renders a trace or span id as pdata's String does: lower-case hex, and the
+// empty string for an absent or all-zero id. A length other than size is an error.
+func (a *arena) hexID(id []byte, size int) (string, error) {
+	if len(id) == 0 {
+		return "", nil
+	}
+	if len(id) != size {
+		return "", errIDLength
+	}
+	zero := true
+	for _, b := range id {
+		if b != 0 {
+			zero = false
+			break
+		}
+	}
+	if zero {
+		return "", nil
+	}
+	buf := a.alloc(2 * size)
+	hex.Encode(buf, id)
+	return wireString(buf), nil
+}
+
+// alloc returns n bytes of the current chunk.
+func (a *arena) alloc(n int) []byte {
+	if cap(a.bytes)-len(a.bytes) < n {
+		a.bytes = make([]byte, 0, nextChunk(cap(a.bytes), arenaFirstBytes, arenaMaxBytes, n))
+	}
+	start := len(a.bytes)
+	a.bytes = a.bytes[:start+n]
+	return a.bytes[start : start+n : start+n]
+}
+
+// str copies s into the arena (for strings built in a scratch buffer).
+func (a *arena) str(s []byte) string {
+	buf := a.alloc(len(s))
+	copy(buf, s)
+	return wireString(buf)
+}
+
+// strings returns an empty slice with room for n strings; appending beyond n
+// reallocates it, leaving the arena intact.
+func (a *arena) strings(n int) []string {
+	if n == 0 {
+		return nil
+	}
+	if cap(a.strs)-len(a.strs) < n {
+		a.strs = make([]string, 0, nextChunk(cap(a.strs), arenaFirstStrs, arenaMaxStrs, n))
+	}
+	start := len(a.strs)
+	a.strs = a.strs[:start+n]
+	return a.strs[start : start : start+n]
+}
+
+// countFields counts the fields numbered num in msg.
+func countFields(msg []byte, num protowire.Number) int {
+	n := 0
+	it := fields{msg: msg}
+	for it.next() {
+		if it.cur.num == num {
+			n++
+		}
+	}
+	return n
+}
+
+// attributes appends the key/value pairs of msg's repeated KeyValue field num as
+// parallel arrays, values in the form pcommon.Value.AsString gives them.
+func (a *arena) attributes(msg []byte, num protowire.Number) (keys, values []string, err error) {
+	n := countFields(msg, num)
+	if n == 0 {
+		return nil, nil, nil
+	}
+	keys, values = a.strings(n), a.strings(n)
+	err = eachBytes(msg, num, func(kv []byte) error {
+		k, v, err := a.keyValue(kv)
+		keys, values = append(keys, k), append(values, v)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, values, nil
+}
+
+// keyValue decodes an OTLP KeyValue, its value rendered as a string.
+func (a *arena) keyValue(msg []byte) (string, string, error) {
+	key, value, err := splitKeyValue(msg)
+	if err != nil {
+		return "", "", err
+	}
+	v, err := a.anyValueString(value)
+	return wireString(key), v, err
+}
+
+// splitKeyValue returns an OTLP KeyValue's key (field 1, the last one sent) and value
+// (field 2, an AnyValue: repeated ones merge, as protobuf and pdata merge them).
+func splitKeyValue(msg []byte) (key, value []byte, err error) {
+	if err = eachBytes(msg, 1, func(k []byte) error { key = k; return nil }); err != nil {
+		return nil, nil, err
+	}
+	value, err = merged(msg, 2)
+	return key, value, err
+}
+
+// anyValueString renders an OTLP AnyValue as pcommon.Value.AsString does. Strings,
+// ints and bools are rendered here; the rarer kinds go through pcommon so their JSON
+// and number formats stay exactly pdata's.
+func (a *arena) anyValueString(msg []byte) (string, error) {
+	out := ""
+	it := fields{msg: msg}
+	for it.next() {
+		f := it.cur
+		switch f.num {
+		case 1: // string_value
+			if err := f.want(protowire.BytesType); err != nil {
+				return "", err
+			}
+			out = wireString(f.data)
+		case 2: // bool_value
+			if err := f.want(protowire.VarintType); err != nil {
+				return "", err
+			}
+			out = strconv.FormatBool(f.u64 != 0)
+		case 3: // int_value
+			if err := f.want(protowire.VarintType); err != nil {
+				return "", err
+			}
+			var scratch [20]byte
+			out = a.str(strconv.AppendInt(scratch[:0], int64(f.u64), 10))
+		case 4, 5, 6, 7: // double, array, kvlist, bytes
+			v := pcommon.NewValueEmpty()
+			if err := setValue(v, msg); err != nil {
+				return "", err
+			}
+			return v.AsString(), nil
+		}
+	}
+	return out, it.err
+}
+
+// setValue fills v from an AnyValue on the wire (the last of its oneof fields wins,
+// as in pdata).
+func setValue(v pcommon.Value, msg []byte) error {
+	it := fields{msg: msg}
+	for it.next() {
+		f := it.cur
+		var err error
+		switch f.num {
+		case 1:
+			if err = f.want(protowire.BytesType); err == nil {
+				v.SetStr(string(f.data))
+			}
+		case 2:
+			if err = f.want(protowire.VarintType); err == nil {
+				v.SetBool(f.u64 != 0)
+			}
+		case 3:
+			if err = f.want(protowire.VarintType); err == nil {
+				v.SetInt(int64(f.u64))
+			}
+		case 4:
+			if err = f.want(protowire.Fixed64Type); err == nil {
+				v.SetDouble(math.Float64frombits(f.u64))
+			}
+		case 5: // ArrayValue: values 1
+			if err = f.want(protowire.BytesType); err == nil {
+				err = setSlice(v.SetEmptySlice(), f.data)
+			}
+		case 6: // KeyValueList: values 1
+			if err = f.want(protowire.BytesType); err == nil {
+				err = setMap(v.SetEmptyMap(), f.data)
+			}
+		case 7:
+			if err = f.want(protowire.BytesType); err == nil {
+				v.SetEmptyBytes().FromRaw(f.data)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return it.err
+}
+
+func setSlice(s pcommon.Slice, msg []byte) error {
+	return eachBytes(msg, 1, func(v []byte) error { return setValue(s.AppendEmpty(), v) })
+}
+
+func setMap(m pcommon.Map, msg []byte) error {
+	return eachBytes(msg, 1, func(kv []byte) error {
+		key, value, err := splitKeyValue(kv)
+		if err != nil {
+			return err
+		}
+		return setValue(m.PutEmpty(string(key)), value)
+	})
+}
+
+// merged returns the value of the singular message field num of msg. Protobuf merges
+// repeated occurrences of a message field, which is what parsing their concatenation
+// gives.
+func merged(msg []byte, num protowire.Number) ([]byte, error) {
+	var out []byte
+	count := 0
+	err := eachBytes(msg, num, func(b []byte) error {
+		if count++; count == 1 {
+			out = b
+		} else {
+			out = append(bytes.Clone(out), b...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// lastString returns the last occurrence of string field num of msg.
+func lastString(msg []byte, num protowire.Number) (string, error) {
+	s := ""
+	err := eachBytes(msg, num, func(b []byte) error { s = wireString(b); return nil })
+	return s, err
+}
