@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -14,9 +15,10 @@ import (
 // views read and write the local tables: a view fires for the rows inserted into its
 // shard's local table, and its target is sharded and distributed like the rest.
 //
-// The rewrite knows the few statement forms the migrations use (CREATE TABLE, one-column
-// ALTER TABLE ... ADD COLUMN, CREATE MATERIALIZED VIEW ... TO); any other form is an
-// error, so a new migration cannot silently miss the cluster.
+// The rewrite parses the few statement forms the migrations use (CREATE TABLE, one-column
+// ALTER TABLE ... ADD COLUMN, CREATE MATERIALIZED VIEW ... TO; see ddl.go) and writes
+// the cluster's statements from the parsed parts; any other form is an error, so a new
+// migration cannot silently miss the cluster.
 //
 // An ADD COLUMN goes to the local tables only: ClickHouse 18.16 refuses ALTER ... ON
 // CLUSTER on a Distributed table when the cluster's shards have internal_replication
@@ -51,15 +53,8 @@ var shardingKeys = map[string]string{
 	"services":      "cityHash64(tenant_id, service_name)",
 }
 
-var (
-	clusterName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$`)
-
-	createTable = regexp.MustCompile(`(?is)^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\{db\}\.(\w+)\s*\((.*)\)\s*ENGINE\s*=\s*(\w+)\(([^)]*)\)\s*(.*)$`)
-	addColumnOf = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+\{db\}\.(\w+)\s+ADD\s+COLUMN\s+(.+)$`)
-	createView  = regexp.MustCompile(`(?is)^CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+\{db\}\.(\w+)\s+TO\s+\{db\}\.(\w+)\s+AS\s+(SELECT\s.*)$`)
-	tableRef    = regexp.MustCompile(`\{db\}\.(\w+)`)
-	columnPlace = regexp.MustCompile(`(?i)\s(AFTER\s+\S+|FIRST)\s*$`)
-)
+// clusterName is what --clickhouse-cluster may be: it is quoted into DDL.
+var clusterName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$`)
 
 // ValidateCluster checks a --clickhouse-cluster value: empty (one server) or the name of
 // a cluster in the servers' remote_servers. It is quoted into DDL, so it must be plain.
@@ -111,49 +106,55 @@ func (p *clusterPlan) onCluster() string { return "ON CLUSTER '" + p.cluster + "
 
 // migration rewrites one migration's statements.
 func (p *clusterPlan) migration(m Migration) ([]step, error) {
-	var out []step
-	for i := 0; i < len(m.Statements); i++ {
-		stmt := m.Statements[i]
-		switch {
-		case createTable.MatchString(stmt):
-			steps, err := p.createTable(stmt)
-			if err != nil {
-				return nil, fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
-			}
-			out = append(out, steps...)
-		case addColumnOf.MatchString(stmt):
-			// Consecutive ADD COLUMNs of one table become one ALTER: on a cluster each
-			// ALTER is a distributed DDL task, and one per column would be slow.
-			table := addColumnOf.FindStringSubmatch(stmt)[1]
-			j := i
-			var group []string
-			for ; j < len(m.Statements) && addColumnOf.MatchString(m.Statements[j]) &&
-				addColumnOf.FindStringSubmatch(m.Statements[j])[1] == table; j++ {
-				group = append(group, m.Statements[j])
-			}
-			s, err := p.addColumns(table, group)
-			if err != nil {
-				return nil, fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
-			}
-			out = append(out, s)
-			i = j - 1
-		case createView.MatchString(stmt):
-			s, err := p.createView(stmt)
-			if err != nil {
-				return nil, fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
-			}
-			out = append(out, s)
-		default:
+	parsed := make([]any, len(m.Statements))
+	for i, stmt := range m.Statements {
+		st, err := parseStatement(stmt)
+		if errors.Is(err, errNoForm) {
 			return nil, fmt.Errorf("migration %s statement %d: no cluster form for %q", m.Name, i+1, firstLine(stmt))
 		}
+		if err != nil {
+			return nil, fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
+		}
+		parsed[i] = st
+	}
+	var out []step
+	for i := 0; i < len(parsed); i++ {
+		var steps []step
+		var err error
+		switch st := parsed[i].(type) {
+		case *createTableStmt:
+			steps, err = p.createTable(st)
+		case *addColumnsStmt:
+			// Consecutive ADD COLUMNs of one table become one ALTER: on a cluster each
+			// ALTER is a distributed DDL task, and one per column would be slow.
+			group := []*addColumnsStmt{st}
+			for i+1 < len(parsed) {
+				next, ok := parsed[i+1].(*addColumnsStmt)
+				if !ok || next.table != st.table {
+					break
+				}
+				group = append(group, next)
+				i++
+			}
+			var s step
+			s, err = p.addColumns(st.table, group, m.Statements[i+1-len(group):i+1])
+			steps = []step{s}
+		case *createViewStmt:
+			var s step
+			s, err = p.createView(st)
+			steps = []step{s}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
+		}
+		out = append(out, steps...)
 	}
 	return out, nil
 }
 
 // createTable makes a data table's local and distributed tables.
-func (p *clusterPlan) createTable(stmt string) ([]step, error) {
-	m := createTable.FindStringSubmatch(stmt)
-	name, columns, engine, args, rest := m[1], strings.TrimSpace(m[2]), m[3], strings.TrimSpace(m[4]), strings.TrimSpace(m[5])
+func (p *clusterPlan) createTable(c *createTableStmt) ([]step, error) {
+	name, engine := c.table, c.engine
 	if !strings.HasSuffix(engine, "MergeTree") || strings.HasPrefix(engine, "Replicated") {
 		return nil, fmt.Errorf("table %s: engine %s has no replicated form to create on a cluster", name, engine)
 	}
@@ -163,18 +164,15 @@ func (p *clusterPlan) createTable(stmt string) ([]step, error) {
 	if _, ok := p.tables[name]; ok {
 		return nil, fmt.Errorf("table %s is created twice", name)
 	}
-	p.tables[name] = &dataTable{columns: splitColumns(columns)}
+	p.tables[name] = &dataTable{columns: slices.Clone(c.columns)}
 	p.order = append(p.order, name)
 	local := name + LocalSuffix
 	replicated := "'/clickhouse/tables/{shard}/{db}/" + local + "', '{replica}'"
-	if args != "" {
-		replicated += ", " + args // e.g. ReplacingMergeTree(version) keeps its version column
+	if c.engineArgs != "" {
+		replicated += ", " + c.engineArgs // e.g. ReplacingMergeTree(version) keeps its version column
 	}
-	sql := "CREATE TABLE IF NOT EXISTS {db}." + local + " " + p.onCluster() + "\n(\n    " + columns + "\n)\n" +
-		"ENGINE = Replicated" + engine + "(" + replicated + ")"
-	if rest != "" {
-		sql += "\n" + rest
-	}
+	entries := append(slices.Clone(c.columns), c.indexes...)
+	sql := c.sql(local, p.onCluster(), entries, "Replicated"+engine+"("+replicated+")")
 	return []step{{sql: sql}, {sql: p.distributed(name)}}, nil
 }
 
@@ -197,28 +195,29 @@ func (p *clusterPlan) final() []distributedTable {
 			create: p.distributed(name),
 		}
 		for _, def := range p.tables[name].columns {
-			d.columns = append(d.columns, strings.Trim(strings.Fields(def)[0], "`"))
+			d.columns = append(d.columns, columnName(def))
 		}
 		out = append(out, d)
 	}
 	return out
 }
 
-// addColumns adds the columns of one-column ALTERs (stmts) to table's local table.
-func (p *clusterPlan) addColumns(table string, stmts []string) (step, error) {
+// addColumns adds the columns of one-column ALTERs (group, parsed from stmts) to
+// table's local table.
+func (p *clusterPlan) addColumns(table string, group []*addColumnsStmt, stmts []string) (step, error) {
 	t, ok := p.tables[table]
 	if !ok {
 		return step{}, fmt.Errorf("ALTER of %s, which no migration created", table)
 	}
 	var defs, singles []string
-	for _, stmt := range stmts {
-		if !addColumn.MatchString(stmt) {
-			return step{}, fmt.Errorf("%q: one column per ALTER TABLE ... ADD COLUMN", firstLine(stmt))
+	for i, a := range group {
+		if len(a.columns) != 1 {
+			return step{}, fmt.Errorf("%q: one column per ALTER TABLE ... ADD COLUMN", firstLine(stmts[i]))
 		}
-		def := strings.TrimSpace(addColumnOf.FindStringSubmatch(stmt)[2])
-		if columnPlace.MatchString(def) {
-			return step{}, fmt.Errorf("%q: AFTER/FIRST cannot be kept in a Distributed table", firstLine(stmt))
+		if a.placed {
+			return step{}, fmt.Errorf("%q: AFTER/FIRST cannot be kept in a Distributed table", firstLine(stmts[i]))
 		}
+		def := a.columns[0]
 		defs = append(defs, "ADD COLUMN "+def)
 		singles = append(singles, p.alterLocal(table, "ADD COLUMN "+def))
 		t.columns = append(t.columns, def)
@@ -231,26 +230,23 @@ func (p *clusterPlan) alterLocal(table, commands string) string {
 }
 
 // createView makes a materialized view read and write the local tables.
-func (p *clusterPlan) createView(stmt string) (step, error) {
-	m := createView.FindStringSubmatch(stmt)
-	view, target, query := m[1], m[2], m[3]
-	if _, ok := p.tables[target]; !ok {
-		return step{}, fmt.Errorf("view %s writes to %s, which no migration created", view, target)
+func (p *clusterPlan) createView(v *createViewStmt) (step, error) {
+	if _, ok := p.tables[v.target]; !ok {
+		return step{}, fmt.Errorf("view %s writes to %s, which no migration created", v.view, v.target)
 	}
 	var unknown []string
-	query = tableRef.ReplaceAllStringFunc(query, func(ref string) string {
-		name := strings.TrimPrefix(ref, "{db}.")
+	query := v.queryWith(func(name string) string {
 		if _, ok := p.tables[name]; !ok {
 			unknown = append(unknown, name)
-			return ref
+			return name
 		}
-		return ref + LocalSuffix
+		return name + LocalSuffix
 	})
 	if len(unknown) > 0 {
-		return step{}, fmt.Errorf("view %s reads %s, which no migration created", view, strings.Join(unknown, ", "))
+		return step{}, fmt.Errorf("view %s reads %s, which no migration created", v.view, strings.Join(unknown, ", "))
 	}
-	return step{sql: "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}." + view + " " + p.onCluster() +
-		" TO {db}." + target + LocalSuffix + " AS\n" + query}, nil
+	return step{sql: "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}." + v.view + " " + p.onCluster() +
+		" TO {db}." + v.target + LocalSuffix + " AS\n" + query}, nil
 }
 
 // migrationPlan is what Migrate runs.
@@ -269,8 +265,10 @@ func plan(ms []Migration, cluster string) (migrationPlan, error) {
 		for i, m := range ms {
 			for _, stmt := range m.Statements {
 				s := step{sql: stmt}
-				if addColumn.MatchString(stmt) {
-					s.columns = []string{stmt}
+				if a, err := parseStatement(stmt); err == nil {
+					if a, ok := a.(*addColumnsStmt); ok && len(a.columns) == 1 {
+						s.columns = []string{stmt}
+					}
 				}
 				out.steps[i] = append(out.steps[i], s)
 			}
@@ -289,35 +287,6 @@ func plan(ms []Migration, cluster string) (migrationPlan, error) {
 	}
 	out.distributed = p.final()
 	return out, errors.Join(errs...)
-}
-
-// splitColumns splits a column list at its top-level commas (not those inside
-// parentheses or quotes, as in Enum8('a' = 1, 'b' = 2)).
-func splitColumns(list string) []string {
-	var out []string
-	depth, quoted, start := 0, false, 0
-	for i := 0; i < len(list); i++ {
-		c := list[i]
-		switch {
-		case quoted && c == '\\':
-			i++
-		case quoted:
-			quoted = c != '\''
-		case c == '\'':
-			quoted = true
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == ',' && depth == 0:
-			out = append(out, strings.TrimSpace(list[start:i]))
-			start = i + 1
-		}
-	}
-	if last := strings.TrimSpace(list[start:]); last != "" {
-		out = append(out, last)
-	}
-	return out
 }
 
 // setupStatements create the database and the migrations' bookkeeping table.

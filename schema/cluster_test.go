@@ -43,7 +43,7 @@ func TestClusterPlanRewritesStatements(t *testing.T) {
 			migrations: [][]string{{"CREATE TABLE IF NOT EXISTS {db}.services (tenant_id String, service_name String, v UInt64)" +
 				" ENGINE = ReplacingMergeTree(v) ORDER BY (tenant_id, service_name)"}},
 			want: []string{
-				"CREATE TABLE IF NOT EXISTS {db}.services_local ON CLUSTER 'c1'\n(\n    tenant_id String, service_name String, v UInt64\n)\n" +
+				"CREATE TABLE IF NOT EXISTS {db}.services_local ON CLUSTER 'c1'\n(\n    tenant_id String,\n    service_name String,\n    v UInt64\n)\n" +
 					"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{db}/services_local', '{replica}', v)\nORDER BY (tenant_id, service_name)",
 				"CREATE TABLE IF NOT EXISTS {db}.services ON CLUSTER 'c1'\n(\n    tenant_id String,\n    service_name String,\n    v UInt64\n)\n" +
 					"ENGINE = Distributed('c1', '{db}', 'services_local', cityHash64(tenant_id, service_name))",
@@ -54,8 +54,8 @@ func TestClusterPlanRewritesStatements(t *testing.T) {
 			migrations: [][]string{{"CREATE TABLE IF NOT EXISTS {db}.trace_index (tenant_id String, trace_id String, n AggregateFunction(count))" +
 				" ENGINE = AggregatingMergeTree() PARTITION BY day ORDER BY (tenant_id, trace_id)"}},
 			want: []string{
-				"CREATE TABLE IF NOT EXISTS {db}.trace_index_local ON CLUSTER 'c1'\n(\n    tenant_id String, trace_id String, n AggregateFunction(count)\n)\n" +
-					"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{db}/trace_index_local', '{replica}')\nPARTITION BY day ORDER BY (tenant_id, trace_id)",
+				"CREATE TABLE IF NOT EXISTS {db}.trace_index_local ON CLUSTER 'c1'\n(\n    tenant_id String,\n    trace_id String,\n    n AggregateFunction(count)\n)\n" +
+					"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{db}/trace_index_local', '{replica}')\nPARTITION BY day\nORDER BY (tenant_id, trace_id)",
 				"CREATE TABLE IF NOT EXISTS {db}.trace_index ON CLUSTER 'c1'\n(\n    tenant_id String,\n    trace_id String,\n    n AggregateFunction(count)\n)\n" +
 					"ENGINE = Distributed('c1', '{db}', 'trace_index_local', cityHash64(tenant_id, trace_id))",
 			},
@@ -199,6 +199,7 @@ func TestEmbeddedMigrationsOnCluster(t *testing.T) {
 	steps := pl.steps
 	distributedDDL := regexp.MustCompile(`^(CREATE TABLE IF NOT EXISTS|DROP TABLE IF EXISTS) \{db\}\.(\w+) ON CLUSTER 'telemetry'`)
 	local := regexp.MustCompile(`\{db\}\.\w+_local\b`)
+	tableRef := regexp.MustCompile(`\{db\}\.(\w+)`)
 	created := map[string]bool{}
 	for i, m := range ms {
 		for j, s := range steps[i] {

@@ -1,8 +1,11 @@
 package schema
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -66,7 +69,7 @@ var skipIndexes = map[string][]string{
 
 // ttlOnlyDropParts makes TTL retention drop whole parts, as the legacy layout's
 // retention drops whole partitions, instead of rewriting parts row by row.
-const ttlOnlyDropParts = "SETTINGS ttl_only_drop_parts = 1"
+const ttlOnlyDropParts = "ttl_only_drop_parts = 1"
 
 var columnDefault = regexp.MustCompile(`(?i)\s(DEFAULT|MATERIALIZED|ALIAS)\s`)
 
@@ -135,34 +138,39 @@ func forLayout(ms []Migration, l Layout) ([]Migration, error) {
 // the forms the migrations use (as the cluster rewrite does); any other is an error, so
 // a new migration cannot silently miss the layout.
 func currentStatement(stmt string) (string, error) {
-	switch {
-	case createTable.MatchString(stmt):
-		m := createTable.FindStringSubmatch(stmt)
-		name, engine, args, rest := m[1], m[3], strings.TrimSpace(m[4]), strings.TrimSpace(m[5])
+	parsed, err := parseStatement(stmt)
+	if errors.Is(err, errNoForm) {
+		return "", fmt.Errorf("no current-layout form for %q", firstLine(stmt))
+	}
+	if err != nil {
+		return "", err
+	}
+	switch st := parsed.(type) {
+	case *createTableStmt:
 		var defs []string
-		for _, def := range splitColumns(strings.TrimSpace(m[2])) {
-			d, err := currentColumn(name, def)
+		for _, def := range st.columns {
+			d, err := currentColumn(st.table, def)
 			if err != nil {
 				return "", err
 			}
 			defs = append(defs, d)
 		}
-		defs = append(defs, skipIndexes[name]...)
-		sql := "CREATE TABLE IF NOT EXISTS {db}." + name + "\n(\n    " + strings.Join(defs, ",\n    ") +
-			"\n)\nENGINE = " + engine + "(" + args + ")\n" + rest
-		if strings.Contains(strings.ToUpper(rest), "PARTITION BY") {
-			sql += "\n" + ttlOnlyDropParts
+		defs = append(append(defs, st.indexes...), skipIndexes[st.table]...)
+		c := *st
+		if c.partitionBy() != "" {
+			c.clauses = maps.Clone(st.clauses)
+			c.clauses["SETTINGS"] = strings.Join(slices.DeleteFunc([]string{st.settings(), ttlOnlyDropParts}, func(s string) bool { return s == "" }), ", ")
 		}
-		return sql, nil
-	case addColumnOf.MatchString(stmt):
-		m := addColumnOf.FindStringSubmatch(stmt)
-		d, err := currentColumn(m[1], m[2])
+		return c.sql(st.table, "", defs, st.engine+"("+st.engineArgs+")"), nil
+	case *addColumnsStmt:
+		if len(st.columns) != 1 {
+			return "", fmt.Errorf("%q: one column per ALTER TABLE ... ADD COLUMN", firstLine(stmt))
+		}
+		d, err := currentColumn(st.table, st.columns[0])
 		if err != nil {
 			return "", err
 		}
-		return "ALTER TABLE {db}." + m[1] + " ADD COLUMN " + d, nil
-	case createView.MatchString(stmt):
-		return stmt, nil
+		return "ALTER TABLE {db}." + st.table + " ADD COLUMN " + d, nil
 	}
-	return "", fmt.Errorf("no current-layout form for %q", firstLine(stmt))
+	return stmt, nil // a view reads and writes the same tables on every layout
 }

@@ -26,7 +26,11 @@ func TestCurrentLayoutStatements(t *testing.T) {
 	}
 	for _, m := range current {
 		for _, stmt := range m.Statements {
-			if addColumnOf.MatchString(stmt) && !addColumn.MatchString(stmt) {
+			parsed, err := parseStatement(stmt)
+			if err != nil {
+				t.Errorf("migration %s: %q does not parse: %v", m.Name, stmt, err)
+			}
+			if a, ok := parsed.(*addColumnsStmt); ok && len(a.columns) != 1 {
 				t.Errorf("migration %s: %q no longer reads as adding one column", m.Name, stmt)
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -226,10 +225,6 @@ const (
 	codeIllegalColumn   = 44
 	codeDuplicateColumn = 15
 )
-
-// addColumn matches an ALTER TABLE that adds exactly one column: the form migrations
-// use, since ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS.
-var addColumn = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s+\S+[^,]*$`)
 
 // columnExists reports whether err says a column to add is already there.
 func columnExists(err error) bool {

@@ -122,17 +122,19 @@ func (r *relayout) collect(stmts []string) {
 		r.ddl = map[string][]string{}
 	}
 	for _, stmt := range stmts {
-		switch {
-		case createTable.MatchString(stmt):
-			t := createTable.FindStringSubmatch(stmt)[1]
-			r.tables = append(r.tables, t)
-			r.ddl[t] = append(r.ddl[t], strings.Replace(stmt, "{db}."+t, "{db}."+t+relayoutSuffix, 1))
-		case addColumnOf.MatchString(stmt):
-			t := addColumnOf.FindStringSubmatch(stmt)[1]
-			r.ddl[t] = append(r.ddl[t], strings.Replace(stmt, "{db}."+t, "{db}."+t+relayoutSuffix, 1))
-		case createView.MatchString(stmt):
+		parsed, err := parseStatement(stmt)
+		if err != nil {
+			continue // forLayout refused what it cannot parse before a relayout starts
+		}
+		switch st := parsed.(type) {
+		case *createTableStmt:
+			r.tables = append(r.tables, st.table)
+			r.ddl[st.table] = append(r.ddl[st.table], strings.Replace(stmt, "{db}."+st.table, "{db}."+st.table+relayoutSuffix, 1))
+		case *addColumnsStmt:
+			r.ddl[st.table] = append(r.ddl[st.table], strings.Replace(stmt, "{db}."+st.table, "{db}."+st.table+relayoutSuffix, 1))
+		case *createViewStmt:
 			r.views = append(r.views, stmt)
-			r.names = append(r.names, createView.FindStringSubmatch(stmt)[1])
+			r.names = append(r.names, st.view)
 		}
 	}
 }

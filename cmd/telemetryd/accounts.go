@@ -116,6 +116,6 @@ func (s *server) initAccounts(ctx context.Context, issuer *authn.Issuer, guard *
 		}
 	}
 	accounts.Register(s.mux)
-	s.goWork(func() { s.store.RunSessionSweeper(s.workCtx, time.Hour) })
+	s.goWork(modFetch, func(ctx context.Context) { s.store.RunSessionSweeper(ctx, time.Hour) })
 	return nil
 }

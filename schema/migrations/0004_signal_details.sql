@@ -39,8 +39,8 @@ ALTER TABLE {db}.logs ADD COLUMN scope_schema_url String DEFAULT '';
 -- summary's sum; int_value keeps an integer point exactly (Float64 loses precision
 -- past 2^53) and value_is_int says which kind the point was. aggregation_temporality
 -- is OTLP's number (0 unspecified, 1 delta, 2 cumulative), as the OpenTelemetry
--- ClickHouse exporter stores it: an Enum8's comma-separated values would defeat the
--- runner's one-column ALTER check above. min/max are NULL when the point has none.
+-- ClickHouse exporter stores it (chosen when the runner's one-column ALTER check could
+-- not read an Enum8's commas; it parses them now). min/max are NULL when the point has none.
 ALTER TABLE {db}.metric_points ADD COLUMN flags UInt32 DEFAULT 0;
 ALTER TABLE {db}.metric_points ADD COLUMN int_value Int64 DEFAULT 0;
 ALTER TABLE {db}.metric_points ADD COLUMN value_is_int UInt8 DEFAULT 0;
