@@ -69,7 +69,7 @@ func TestPoisonSpansAreDeadLetteredThroughIngest(t *testing.T) {
 			trap: "ALTER TABLE spans ADD COLUMN poison_check UInt8 MATERIALIZED throwIf(name = 'poison')",
 		},
 		"a materialized view that throws": {
-			trap:     "CREATE MATERIALIZED VIEW poison_view ENGINE = Memory AS SELECT throwIf(name = 'poison') AS refused FROM spans",
+			trap:     "CREATE MATERIALIZED VIEW poison_view ENGINE = Memory AS SELECT CAST(throwIf(name = 'poison') AS UInt8) AS refused FROM spans",
 			storedIn: "spans",
 		},
 	}

@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
 	"github.com/telemetryd/telemetryd/authn"
 )
 
@@ -21,11 +25,32 @@ func TestFetchQueryMemoryLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Enough rows that reading them takes more than 1 MiB on every server: current ones
-	// account small allocations only per 4 MiB (max_untracked_memory).
-	const requests, perRequest = 20, 1000
+	// Rows whose attribute values are large, filtered on that attribute, so that every
+	// block the query reads holds megabytes: current servers account small allocations
+	// only per 4 MiB (max_untracked_memory) and read lazily what only the answer needs.
+	padding := strings.Repeat("p", 4096)
+	const requests, perRequest = 4, 1000
 	for i := 0; i < requests; i++ {
-		if resp := postTraces(t, s.httpAddr.String(), token, tracesBody(t, 7+i, perRequest)); resp.StatusCode != http.StatusOK {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "memory")
+		ss := rs.ScopeSpans().AppendEmpty()
+		now := time.Now()
+		for j := 0; j < perRequest; j++ {
+			sp := ss.Spans().AppendEmpty()
+			sp.SetName("op")
+			sp.SetTraceID([16]byte{byte(i), byte(j >> 8), byte(j), 2})
+			sp.SetSpanID([8]byte{byte(i), byte(j >> 8), byte(j), 2})
+			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
+			sp.Attributes().PutStr("padding", padding)
+			sp.Attributes().PutStr("group", "m")
+		}
+		body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp := postTraces(t, s.httpAddr.String(), token, body); resp.StatusCode != http.StatusOK {
 			t.Fatalf("ingest: status %d", resp.StatusCode)
 		}
 	}
@@ -35,6 +60,7 @@ func TestFetchQueryMemoryLimit(t *testing.T) {
 		"end_time":   {strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)},
 	}
 	window.Set("limit", "1000")
+	window.Set("attr.group", "m") // read from the attribute arrays, which hold the padding
 	status, body := fsRaw(t, "http://"+s.httpAddr.String()+"/telemetry/fetch_spans?"+window.Encode(), mintJWT(t, "acme"))
 	if status != http.StatusBadRequest || !strings.Contains(body, "memory") {
 		t.Fatalf("fetch_spans with max_memory_usage of 1 MiB: status %d %.300s, want 400 naming memory", status, body)
