@@ -38,8 +38,10 @@ func TestGRPCSlowMessageFreesItsSlot(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxInFlight = 1
 	cfg.MaxBodyBytes = 1 << 20
-	cfg.BodyReadBase = time.Second
-	cfg.BodyMinRate = 1 << 20 // the whole message within about 2s
+	// The whole message within about 4 s: long enough that a loaded machine still sees
+	// the stalled call hold the slot, short enough for the second wait below.
+	cfg.BodyReadBase = 3 * time.Second
+	cfg.BodyMinRate = 1 << 20
 	addr := startGRPC(t, &sinkPublisher{}, nil, cfg)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
