@@ -12,6 +12,7 @@
  *   chdb_result * chdb_query_cmdline(int argc, char ** argv);
  */
 #include <dlfcn.h>
+#include <signal.h>
 #include <stdio.h>
 
 typedef struct chdb_result chdb_result;
@@ -23,6 +24,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s LIBCHDB_SO clickhouse [clickhouse-local arguments...]\n", argv[0]);
         return 2;
     }
+    /* As clickhouse-server does: a client that went away must not end the server. */
+    signal(SIGPIPE, SIG_IGN);
     void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL) {
         fprintf(stderr, "chdb-launch: load %s: %s\n", argv[1], dlerror());

@@ -34,7 +34,7 @@ esac
 # but the cluster ones (the first pass ran those)...
 legacy_packages=(./schema/ ./pipeline/persist/)
 # ...and these of ./cmd/telemetryd/.
-legacy_cmd_tests='^(TestEndToEnd.*|TestCombinedEndpointTakesEverySignal|TestOTLPJSONFromTheJSExporter|TestFetchSignals|TestFetchQueriesAreBounded|TestSearch.*|TestTraceByID|TestMCPToolsAndSessions|TestLiveTail|TestMigrateCommand|TestReplayCLI.*|TestClickHouseOutageLosesNothing)$'
+legacy_cmd_tests='^(TestPersistSurvivesKill9|TestEndToEnd.*|TestCombinedEndpointTakesEverySignal|TestOTLPJSONFromTheJSExporter|TestFetchSignals|TestFetchQueriesAreBounded|TestSearch.*|TestTraceByID|TestMCPToolsAndSessions|TestLiveTail|TestMigrateCommand|TestReplayCLI.*|TestClickHouseOutageLosesNothing)$'
 
 # Servers already running (host:port in these variables) are used as they are;
 # the others are started here and stopped at exit.
@@ -112,7 +112,10 @@ if [ "$#" -gt 0 ]; then
   if want current; then on current "$current_version" "$current" "$@"; fi
   if want legacy; then on legacy "$legacy_version" "$legacy" "$@"; fi
 else
-  if want current; then on current "$current_version" "$current" ./...; fi
+  # chDB's clickhouse-local aborts (SIGABRT, no message) when a native client is killed
+  # in the middle of an INSERT, which is what the SIGKILL fault test does; a real
+  # clickhouse-server does not. That test runs in the legacy pass instead.
+  if want current; then on current "$current_version" "$current" -skip '^TestPersistSurvivesKill9$' ./...; fi
   if want legacy; then
     on legacy "$legacy_version" "$legacy" -skip Cluster "${legacy_packages[@]}"
     on legacy "$legacy_version" "$legacy" -run "$legacy_cmd_tests" -skip Cluster ./cmd/telemetryd/
