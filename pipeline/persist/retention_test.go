@@ -193,13 +193,21 @@ func TestRetentionTakesOnlyDayPartitionIDs(t *testing.T) {
 // 0 days. The server then deletes the old day's parts.
 func TestRetentionSetsTheTTLOnTheCurrentLayout(t *testing.T) {
 	ctx := context.Background()
-	dsn := testenv.ClickHouseDSNOn(t, testenv.CurrentClickHouseAddr(t))
+	addr := testenv.CurrentClickHouseAddr(t)
+	dsn := testenv.ClickHouseDSNOn(t, addr)
 	if err := schema.Migrate(ctx, dsn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	ch := testenv.ClickHouse(t, dsn)
 	now := time.Now().UTC()
-	rtInsert(t, ch, tables[stream.SignalTraces], rtSpansAt(t, now.AddDate(0, 0, -40), now), rtMeta)
+	spans := tables[stream.SignalTraces]
+	rows, err := spans.decode(rtSpansAt(t, now.AddDate(0, 0, -40), now), rtMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := targetOn(t, ch, addr).insert(ctx, spans, []event{{seq: rtMeta.seq, table: spans, rows: rows}}); err != nil {
+		t.Fatal(err)
+	}
 	var db string
 	if err := ch.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
 		t.Fatal(err)

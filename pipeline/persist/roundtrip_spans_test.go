@@ -45,12 +45,18 @@ func rtInsert(t *testing.T, ch driver.Conn, tbl table, payload []byte, meta even
 // by the path OpenTarget chooses for the server; closed at cleanup.
 func targetOf(t testing.TB, ch driver.Conn) *Target {
 	t.Helper()
+	return targetOn(t, ch, testenv.ClickHouseAddr(t))
+}
+
+// targetOn is targetOf for a ch connected to the server at addr.
+func targetOn(t testing.TB, ch driver.Conn, addr string) *Target {
+	t.Helper()
 	ctx := context.Background()
 	var db string
 	if err := ch.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
 		t.Fatal(err)
 	}
-	target, err := OpenTarget(ctx, ch, TargetOptions{Addr: testenv.ClickHouseAddr(t), Database: db, MaxConns: 2})
+	target, err := OpenTarget(ctx, ch, TargetOptions{Addr: addr, Database: db, MaxConns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
