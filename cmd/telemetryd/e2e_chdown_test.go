@@ -40,15 +40,7 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 		}
 	}
 	waitForRows(t, s, "the spans sent before the outage", "SELECT count() FROM spans", uint64(acked))
-	_, js := connectEmbedded(t, s)
-	st, err := js.Stream(context.Background(), s.cfg.Stream.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, err := st.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := streamInfo(t, s)
 	persistedUpTo := before.State.LastSeq // these events' spans are all stored
 
 	ch.Stop()
@@ -65,10 +57,7 @@ func TestClickHouseOutageLosesNothing(t *testing.T) {
 	if !refused {
 		t.Fatal("ingest never refused while ClickHouse was down and the stream filled")
 	}
-	info, err := st.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := streamInfo(t, s)
 	// Only the history persisted before the outage may have been trimmed to make room.
 	if info.State.FirstSeq > persistedUpTo+1 {
 		t.Fatalf("the stream removed events up to seq %d, but only up to %d were persisted", info.State.FirstSeq-1, persistedUpTo)

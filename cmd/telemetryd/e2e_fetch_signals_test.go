@@ -421,13 +421,6 @@ func testFetchSignalsInjection(t *testing.T, s *server, t0 time.Time) {
 
 func fsRaw(t *testing.T, rawURL, bearer string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, rawURL, nil)
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	resp, body := rawGet(t, rawURL, bearer)
 	return resp.StatusCode, string(body)
 }

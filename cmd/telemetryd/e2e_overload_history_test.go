@@ -134,15 +134,7 @@ func TestOverloadAfterPersistedHistoryLosesNothing(t *testing.T) {
 	if refusedInARow < 40 {
 		t.Fatal("ingest never refused steadily although nothing was being persisted")
 	}
-	_, js := connectEmbedded(t, a)
-	st, err := js.Stream(context.Background(), a.cfg.Stream.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := streamInfo(t, a)
 	// About 2.4 KB per stored event; refused within two of them of the threshold.
 	limit := threshold * float64(maxBytes)
 	if b := float64(info.State.Bytes); b < limit-2*2400 || b > limit+2400 {

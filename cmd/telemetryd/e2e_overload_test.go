@@ -87,15 +87,7 @@ func TestFullStreamRefusesThenRecoversWithoutLoss(t *testing.T) {
 	if refusedAt < 0 {
 		t.Fatal("ingest never refused although nothing is being persisted")
 	}
-	_, js := connectEmbedded(t, a)
-	st, err := js.Stream(context.Background(), a.cfg.Stream.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := streamInfo(t, a)
 	if info.State.FirstSeq != 1 {
 		t.Fatalf("the stream discarded events up to seq %d before they were persisted", info.State.FirstSeq-1)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -109,6 +110,18 @@ func mintJWT(t testing.TB, tenant string) string {
 // getJSON performs an authenticated GET and decodes the JSON answer into out.
 func getJSON(t *testing.T, rawURL, bearer string, out any) int {
 	t.Helper()
+	resp, body := rawGet(t, rawURL, bearer)
+	if out != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, out); err != nil {
+			t.Fatalf("decode %s: %v", body, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// rawGet performs a GET, with a bearer token when one is given, and reads the answer.
+func rawGet(t *testing.T, rawURL, bearer string) (*http.Response, []byte) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, rawURL, nil)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
@@ -118,13 +131,26 @@ func getJSON(t *testing.T, rawURL, bearer string, out any) int {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(body, out); err != nil {
-			t.Fatalf("decode %s: %v", body, err)
-		}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return resp.StatusCode
+	return resp, body
+}
+
+// streamInfo reads the state of s's event stream through its embedded NATS.
+func streamInfo(t *testing.T, s *server) *jetstream.StreamInfo {
+	t.Helper()
+	_, js := connectEmbedded(t, s)
+	st, err := js.Stream(context.Background(), s.cfg.Stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
 }
 
 func TestEndToEndTracesFromOTelExporter(t *testing.T) {
