@@ -172,6 +172,35 @@ func TestServeWithoutNATSListener(t *testing.T) {
 	waitForRows(t, s, "the span sent over the in-process connection", "SELECT count() FROM spans WHERE service_name = 'in-process'", 1)
 }
 
+// TestEmbeddedConnectionIsInProcess: with a NATS listener for other processes, telemetryd's
+// own connection to its embedded server still bypasses the network (a pipe, not loopback TCP),
+// and events still flow over it; another client reaches the same server over the listener.
+func TestEmbeddedConnectionIsInProcess(t *testing.T) {
+	s := startTestServer(t)
+	if !s.nats.Listening() {
+		t.Fatal("the test server's embedded NATS does not listen")
+	}
+	if addr := s.nc.ConnectedAddr(); strings.Contains(addr, "127.0.0.1") || strings.Contains(addr, ":") {
+		t.Fatalf("telemetryd's own NATS connection goes over %q, want in-process", addr)
+	}
+	other, _ := connectEmbedded(t, s)
+	if addr := other.ConnectedAddr(); !strings.Contains(addr, ":") {
+		t.Fatalf("a client over the listener connected to %q, want a TCP address", addr)
+	}
+	_, token, err := s.store.CreateIngestToken(context.Background(), authn.NewCredential{Tenant: "acme", Name: "in-process"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntilAccepted(t, s.httpAddr.String(), token)
+	resp, body := postWith(t, "http://"+s.httpAddr.String()+"/v1/traces",
+		map[string]string{"Content-Type": "application/x-protobuf", "Authorization": "Bearer " + token},
+		tracesPayload(t, "in-process-listening", nil, toolCall("get_weather", "s1", time.Now(), time.Millisecond, false)))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ingest over the in-process connection: %d %s", resp.StatusCode, body)
+	}
+	waitForRows(t, s, "the span sent over the in-process connection", "SELECT count() FROM spans WHERE service_name = 'in-process-listening'", 1)
+}
+
 func TestNATSListenValidates(t *testing.T) {
 	if _, err := parseServe(t, []string{"--roles=ingest", "--nats-listen="}, nil); err != nil {
 		t.Errorf(`--nats-listen "": %v`, err)

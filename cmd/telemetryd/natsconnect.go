@@ -17,7 +17,9 @@ import (
 // natsEndpoint is where serve connects and how it authenticates. Without --nats-url it
 // starts the embedded server first: that server admits only the nkey kept in
 // <data-dir>/nats (made at the first start), so no local process reaches NATS
-// anonymously. Without a listener (--nats-listen "") the connection is in-process.
+// anonymously. The process's own connection is always in-process (no loopback TCP, no
+// kernel copies of every event); the listener, when there is one, serves other processes
+// and the CLI.
 func (s *server) natsEndpoint() (string, []nats.Option, error) {
 	opts := []nats.Option{nats.ErrorHandler(s.logNATSError)}
 	if s.cfg.NATS.URL != "" {
@@ -40,10 +42,7 @@ func (s *server) natsEndpoint() (string, []nats.Option, error) {
 		return "", nil, err
 	}
 	s.nats = srv
-	opts = append(opts, nats.Nkey(key.Public, key.Sign))
-	if !srv.Listening() {
-		opts = append(opts, nats.InProcessServer(srv))
-	}
+	opts = append(opts, nats.Nkey(key.Public, key.Sign), nats.InProcessServer(srv))
 	return srv.ClientURL(), opts, nil
 }
 
