@@ -60,7 +60,15 @@ func runRawProbes(ctx context.Context, cfg Config, ch driver.Conn, runID string,
 			return
 		}
 	}
-	n, secs, err := rawClickHouse(ctx, ch, cfg.Signal, runID, events, cfg.RawBatchRows, cfg.RawDuration)
+	// The probe writes through the persist workers' own INSERT path (ch-go columns on
+	// one server), so the ratio compares like with like.
+	target, err := persist.DialTarget(ctx, ch, cfg.ClickHouseDSN, false, rawInserters)
+	if err != nil {
+		note("raw ClickHouse probe: %v", err)
+		return
+	}
+	defer target.Close()
+	n, secs, err := rawClickHouse(ctx, ch, target, cfg.Signal, runID, events, cfg.RawBatchRows, cfg.RawDuration)
 	if err != nil {
 		note("raw ClickHouse probe: %v", err)
 		return
@@ -149,8 +157,8 @@ func rawJetStream(ctx context.Context, url string, opts []nats.Option, pool []Re
 
 // rawClickHouse inserts the events' rows into a scratch copy of the signal's table
 // with rawInserters concurrent INSERTs of about batchRows rows each for d, then drops
-// it. The rows are encoded exactly as the persist workers encode them.
-func rawClickHouse(ctx context.Context, ch driver.Conn, signal Signal, runID string, events []persist.Rows, batchRows int, d time.Duration) (int64, float64, error) {
+// it. The rows are encoded and sent exactly as the persist workers do, through target.
+func rawClickHouse(ctx context.Context, ch driver.Conn, target *persist.Target, signal Signal, runID string, events []persist.Rows, batchRows int, d time.Duration) (int64, float64, error) {
 	if len(events) == 0 {
 		return 0, 0, errors.New("no rows")
 	}
@@ -179,7 +187,7 @@ func rawClickHouse(ctx context.Context, ch driver.Conn, signal Signal, runID str
 					batch, rows = append(batch, ev), rows+ev.Len()
 					next++
 				}
-				if err := persist.InsertInto(ctx, ch, scratch, batch); err != nil {
+				if err := target.InsertInto(ctx, scratch, batch); err != nil {
 					errs[w] = err
 					return
 				}
