@@ -182,14 +182,14 @@ echo "telemetryd --roles ingest vs OpenTelemetry Collector $otel_version (otlp -
 transport=http
 [[ -z $grpc ]] || transport=grpc
 echo "$signal over $transport${gzip:++gzip}, $conns conns, $spans per request, $duration per run; reports in $out"
-printf '%-6s %-11s %12s %9s %9s %12s %8s %8s\n' round target "spans/s" "p50 ms" "p99 ms" "CPU s/M" "RSS MiB" errors
+printf '%-6s %-11s %12s %9s %9s %10s %6s %8s %7s\n' round target "spans/s" "p50 ms" "p99 ms" "CPU s/M" cores "RSS MiB" errors
 for round in $(seq "$rounds"); do
 	for who in telemetryd collector; do
 		f=$out/round$round-$who.json
 		awk -v r="$round" -v w="$who" -v s="$(field "$f" ingest_spans_per_sec)" -v p50="$(field "$f" ack_p50_ms)" \
 			-v p99="$(field "$f" ack_p99_ms)" -v cpu="$(field "$f" telemetryd_cpu_seconds_per_million_spans)" \
-			-v rss="$(field "$f" rss_max_bytes)" -v e="$(field "$f" errors)" 'BEGIN {
-				printf "%-6s %-11s %12.0f %9.1f %9.1f %12.2f %8.0f %8d\n", r, w, s, p50, p99, cpu, rss / 1048576, e }'
+			-v cores="$(field "$f" telemetryd_cpu_cores)" -v rss="$(field "$f" rss_max_bytes)" -v e="$(field "$f" errors)" 'BEGIN {
+				printf "%-6s %-11s %12.0f %9.1f %9.1f %10.2f %6.2f %8.0f %7d\n", r, w, s, p50, p99, cpu, cores, rss / 1048576, e }'
 	done
 done
 for round in $(seq "$rounds"); do
