@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,9 +22,13 @@ const benchUsage = `Usage:
   telemetryd bench --target http://HOST:4318 --token T --duration 30s [--conns N] [--rate SPANS_PER_SEC]
                    [--spans-per-request N] [--signal traces|logs|metrics] [--grpc] [--gzip] [--json]
                    [--clickhouse-dsn DSN] [--nats-url URL --data-dir DIR] [--pid PID,...] [--jwt-secret S --tenant T]
+  telemetryd bench --ingest-only --target URL [--token T] --pid PID [--duration ...]
 
 Sends unique, realistic MCP-server telemetry to a running telemetryd, waits until it is
 queryable in ClickHouse, then measures raw JetStream and ClickHouse on the same payloads.
+With --ingest-only it measures only what the target acknowledges (no ClickHouse, no
+freshness, no raw probes unless --nats-url is given), so the target may be any OTLP
+endpoint, e.g. an OpenTelemetry Collector, and --token is optional.
 With --grpc, --target is the gRPC address (HOST:4317). Without --token, --jwt-secret
 (or TELEMETRYD_JWT_SECRET) creates an unlimited ingest token through --auth-url for the run
 and revokes it afterwards. The raw JetStream probe authenticates to the embedded NATS with
@@ -56,6 +61,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.RawBatchRows, "raw-batch-rows", 10000, "rows per INSERT of the raw ClickHouse probe")
 	jwtSecret := fs.String("jwt-secret", "", "HS256 secret to create an ingest token when --token is not given (prefer TELEMETRYD_JWT_SECRET)")
 	tenant := fs.String("tenant", "bench", "tenant of the token --jwt-secret creates")
+	fs.BoolVar(&cfg.IngestOnly, "ingest-only", false, "measure only what the target acknowledges: no ClickHouse counting, freshness or raw probes (any OTLP endpoint, token optional)")
 	authURL := fs.String("auth-url", "", "HTTP base URL of the token endpoints (default: --target, or http://127.0.0.1:4318 with --grpc)")
 	if err := parseFlags(fs, args, osLookupEnv); err != nil {
 		return err
@@ -63,6 +69,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.Signal = loadgen.Signal(*signal)
 	var errs []error
 	cfg.NATSURL = natsCfg.URL
+	if cfg.IngestOnly && !flagGiven(fs, "nats-url") {
+		// The target may be no telemetryd at all: probe JetStream only when asked to.
+		cfg.NATSURL = ""
+	}
 	if cfg.NATSURL != "" {
 		opts, err := natsCfg.options(dataDir)
 		errs = append(errs, natsCfg.validate(), err)
@@ -112,6 +122,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rep.WriteText(stdout)
 	return nil
+}
+
+// flagGiven reports whether name was set on the command line or from the environment.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // createBenchToken creates an ingest token through the token API; the returned function

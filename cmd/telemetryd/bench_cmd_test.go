@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +101,63 @@ func TestBenchCommandRefusesBadToken(t *testing.T) {
 		"--duration", "2s", "--json", "--clickhouse-dsn", s.cfg.ClickHouseDSN, "--nats-url", ""}, &out, &errOut)
 	if err == nil {
 		t.Fatalf("bench with a bad token succeeded: %s", out.String())
+	}
+}
+
+// TestBenchCommandIngestOnly measures the ingest role alone: the report keeps every key,
+// counts what ingest published to the stream, and leaves the figures after ingest null
+// with a note, without contacting ClickHouse or running the JetStream probe.
+func TestBenchCommandIngestOnly(t *testing.T) {
+	s := startTestServerWith(t, func(c *serveConfig) { c.Roles = "ingest" })
+	ctx := context.Background()
+	_, token, err := s.store.CreateIngestToken(ctx, authn.NewCredential{Tenant: "bench", Name: "bench",
+		RateLimit: authn.RateLimit{Rate: 1e4, Burst: 2e4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	err = run(ctx, []string{"bench", "--ingest-only", "--target", "http://" + s.httpAddr.String(), "--token", token,
+		"--duration", "2s", "--json", "--conns", "2", "--spans-per-request", "10",
+		"--clickhouse-dsn", "clickhouse://127.0.0.1:1/none", "--pid", fmt.Sprint(os.Getpid())}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut.String())
+	}
+	t.Logf("report: %s", out.String())
+	var rep map[string]any
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+	}
+	for _, k := range loadgen.ReportKeys {
+		if _, ok := rep[k]; !ok {
+			t.Errorf("key %s missing", k)
+		}
+	}
+	for _, k := range []string{"spans_sent", "ingest_spans_per_sec", "ack_p99_ms", "telemetryd_cpu_seconds_per_million_spans", "rss_max_bytes"} {
+		if v, ok := rep[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number (notes: %v)", k, rep[k], rep["notes"])
+		}
+	}
+	for _, k := range []string{"persisted_spans_per_sec", "freshness_p50_ms", "freshness_p99_ms", "raw_jetstream_msgs_per_sec",
+		"raw_clickhouse_rows_per_sec", "ratio_ingest_to_raw_jetstream", "ratio_persisted_to_raw_clickhouse"} {
+		if rep[k] != nil {
+			t.Errorf("%s = %v, want null in ingest-only mode", k, rep[k])
+		}
+	}
+	notes := fmt.Sprint(rep["notes"])
+	if !strings.Contains(notes, "ingest only") || strings.Contains(notes, "ClickHouse unreachable") {
+		t.Errorf("notes %s: want the ingest-only reason and no ClickHouse contact", notes)
+	}
+	// Every acknowledged request is an event in the stream: ingest did the work measured.
+	js, _ := jetstream.New(s.nc)
+	st, err := js.Stream(ctx, s.cfg.Stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if requests, _ := rep["requests"].(float64); float64(info.State.Msgs) != requests {
+		t.Errorf("%d events in the stream, %v requests acknowledged", info.State.Msgs, rep["requests"])
 	}
 }

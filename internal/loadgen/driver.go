@@ -19,7 +19,7 @@ import (
 // Config is what a run does.
 type Config struct {
 	Target          string // http://host:4318, or host:4317 with GRPC
-	Token           string // ingest token, sent as Authorization: Bearer
+	Token           string // ingest token, sent as Authorization: Bearer; "" sends none (IngestOnly)
 	Duration        time.Duration
 	Conns           int
 	SpansPerRequest int
@@ -35,6 +35,10 @@ type Config struct {
 	RawBatchRows    int           // rows per INSERT of the raw ClickHouse probe
 	Rate            float64       // spans per second all senders together start at most; 0: as fast as they can
 	Progress        io.Writer     // one line a second; nil for none
+	// IngestOnly measures what the target acknowledges and nothing after it: no
+	// ClickHouse is counted, so any OTLP endpoint (an OpenTelemetry Collector, say)
+	// can be the target, with or without a token.
+	IngestOnly bool
 }
 
 // Validate reports every invalid field.
@@ -43,7 +47,7 @@ func (c Config) Validate() error {
 	if c.Target == "" {
 		errs = append(errs, errors.New("--target is required"))
 	}
-	if c.Token == "" {
+	if c.Token == "" && !c.IngestOnly {
 		errs = append(errs, errors.New("an ingest token is required (--token, or --jwt-secret to create one)"))
 	}
 	if c.Duration <= 0 {
@@ -73,8 +77,9 @@ type counters struct {
 }
 
 // Run drives the target for cfg.Duration, waits until what it sent is queryable, runs
-// the raw probes and returns the report. A refusal that retrying cannot change (a bad
-// token, say) ends the run with an error.
+// the raw probes and returns the report; with cfg.IngestOnly it skips the waiting and
+// the raw ClickHouse probe. A refusal that retrying cannot change (a bad token, say)
+// ends the run with an error.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -90,7 +95,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	note := func(format string, args ...any) { rep.Notes = append(rep.Notes, fmt.Sprintf(format, args...)) }
 
 	var ch driver.Conn
-	if cfg.ClickHouseDSN != "" {
+	if cfg.IngestOnly {
+		note("ingest only: nothing is counted in ClickHouse, so no persisted, freshness or raw ClickHouse figures")
+	} else if cfg.ClickHouseDSN != "" {
 		openCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		conn, err := schema.Open(openCtx, cfg.ClickHouseDSN)
 		cancel()

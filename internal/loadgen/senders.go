@@ -83,7 +83,9 @@ func (s *httpSender) send(ctx context.Context, r Request) (outcome, error) {
 		return outcome{}, fmt.Errorf("%w: %w", errPermanent, err)
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("Authorization", "Bearer "+s.token)
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
 	if s.gzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
@@ -165,7 +167,9 @@ func newGRPCSender(target, token string, gz bool) (*grpcSender, error) {
 func (s *grpcSender) close() { _ = s.conn.Close() }
 
 func (s *grpcSender) send(ctx context.Context, r Request) (outcome, error) {
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.token)
+	if s.token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.token)
+	}
 	var rejected int64
 	var err error
 	switch r.Signal {
