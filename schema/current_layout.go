@@ -18,7 +18,8 @@ import (
 //     nanosecond times and stream_seq, ZSTD on strings and arrays;
 //   - data-skipping indexes (skipIndexes);
 //   - ttl_only_drop_parts = 1 on the day-partitioned tables, whose TTL retention sets
-//     (ttl.go): --retention-days is a runtime flag, so the TTL is not in the migrations.
+//     (ttl.go): --retention-days is a runtime flag, so the TTL is not in the migrations;
+//   - the sort key and index granularity of spans (currentSortKeys).
 // Materialized views are unchanged.
 
 // LowCardinalityColumns are, per table, the String columns that are
@@ -64,6 +65,28 @@ var skipIndexes = map[string][]string{
 	"logs": {
 		"INDEX trace_id_bloom trace_id TYPE bloom_filter(0.01) GRANULARITY 1",
 		"INDEX body_ngrams lowerUTF8(body) TYPE ngrambf_v1(3, 65536, 2, 0) GRANULARITY 1",
+	},
+}
+
+// sortKey is a table's ORDER BY on the current layout, and the legacy one it replaces:
+// a migration that changes the legacy key fails the rewrite until this is revisited.
+type sortKey struct {
+	legacy, current string
+	granularity     int // index_granularity; 0 keeps the server's default
+}
+
+// currentSortKeys: the fetch API filters spans by tenant, then mostly by service and
+// time. With the service before the time, one service's spans of a day are one short run
+// of rows instead of being spread across the tenant's, and with granules of 1 024 rows
+// instead of 8 192 a 30-day service search reads a few granules per day's part, not a
+// whole one (BenchmarkFetch over 10 M spans: 6× fewer rows read). A trace lookup, which
+// knows the tenant and time range but not the service, finds its granule through the
+// trace-id bloom filter. 18.16 cannot change a table's key, and its tables keep theirs.
+var currentSortKeys = map[string]sortKey{
+	"spans": {
+		legacy:      "(tenant_id, timestamp, trace_id, span_id)",
+		current:     "(tenant_id, service_name, timestamp, trace_id, span_id)",
+		granularity: 1024,
 	},
 }
 
@@ -157,9 +180,22 @@ func currentStatement(stmt string) (string, error) {
 		}
 		defs = append(append(defs, st.indexes...), skipIndexes[st.table]...)
 		c := *st
+		c.clauses = maps.Clone(st.clauses)
+		settings := []string{st.settings()}
 		if c.partitionBy() != "" {
-			c.clauses = maps.Clone(st.clauses)
-			c.clauses["SETTINGS"] = strings.Join(slices.DeleteFunc([]string{st.settings(), ttlOnlyDropParts}, func(s string) bool { return s == "" }), ", ")
+			settings = append(settings, ttlOnlyDropParts)
+		}
+		if key, ok := currentSortKeys[st.table]; ok {
+			if st.orderBy() != key.legacy {
+				return "", fmt.Errorf("table %s: ORDER BY %s, but the current layout replaces %s: revisit currentSortKeys", st.table, st.orderBy(), key.legacy)
+			}
+			c.clauses["ORDER BY"] = key.current
+			if key.granularity > 0 {
+				settings = append(settings, fmt.Sprintf("index_granularity = %d", key.granularity))
+			}
+		}
+		if s := strings.Join(slices.DeleteFunc(settings, func(s string) bool { return s == "" }), ", "); s != "" {
+			c.clauses["SETTINGS"] = s
 		}
 		return c.sql(st.table, "", defs, st.engine+"("+st.engineArgs+")"), nil
 	case *addColumnsStmt:
