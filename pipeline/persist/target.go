@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/ClickHouse/ch-go"
@@ -126,7 +127,16 @@ func (t *Target) Close() {
 	}
 }
 
-// insert writes the rows of events into tbl with one INSERT.
+// insertBlockRows is about how many rows one block of a columnar INSERT carries (whole
+// events, so a block can be one event larger). An INSERT streams its batch as blocks of
+// this size, so the client's column buffers and encoded bytes stay bounded by this, not
+// by the batch, whatever persist's backlog; the server squashes the blocks of one INSERT
+// into parts of min_insert_block_size_rows as before.
+const insertBlockRows = 4096
+
+// insert writes the rows of events into tbl with one INSERT, sent as blocks of about
+// insertBlockRows rows. A failed INSERT may have stored some of its blocks: the caller
+// looks up what is stored before it retries (retry.go).
 func (t *Target) insert(ctx context.Context, tbl table, events []event) error {
 	if t.pool == nil {
 		return t.insertBatch(ctx, tbl, events)
@@ -148,21 +158,40 @@ func (t *Target) insert(ctx context.Context, tbl table, events []event) error {
 		b = tbl.newBlock()
 		set[tbl.name] = b
 	}
-	b.reset()
-	for _, ev := range events {
-		b.add(ev.rows)
+	next, sent := 0, 0
+	fill := func() {
+		b.reset()
+		for next < len(events) && b.rows() < insertBlockRows {
+			b.add(events[next].rows)
+			next++
+		}
 	}
+	fill()
 	c, err := t.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to insert into %s: %w", tbl.name, err)
 	}
-	err = c.Do(ctx, ch.Query{Body: "INSERT INTO " + tbl.name + " (" + tbl.columns + ") VALUES", Input: b.input()})
+	err = c.Do(ctx, ch.Query{
+		Body:  "INSERT INTO " + tbl.name + " (" + tbl.columns + ") VALUES",
+		Input: b.input(),
+		OnInput: func(context.Context) error {
+			// ch-go sends whatever the input still holds after io.EOF as a last
+			// block: empty it first, or the last block would be stored twice.
+			sent += b.rows()
+			b.reset()
+			if next == len(events) {
+				return io.EOF
+			}
+			fill()
+			return nil
+		},
+	})
 	if err != nil {
 		// Never reuse the connection of a failed INSERT: when the server throws
 		// while ch-go still sends the block, the rest of it is read as the next
 		// query's packets (UNEXPECTED_PACKET_FROM_CLIENT).
 		_ = c.Close()
-		return fmt.Errorf("insert %d rows into %s: %w", b.rows(), tbl.name, err)
+		return fmt.Errorf("insert %d events into %s (failed after %d rows sent): %w", len(events), tbl.name, sent, err)
 	}
 	c.Release()
 	return nil

@@ -164,3 +164,49 @@ func TestInsertIntoTakesTheTargetsPath(t *testing.T) {
 		t.Fatalf("%d rows (%v), want 8", n, err)
 	}
 }
+
+// TestInsertStreamsBlocks: an INSERT larger than one block is streamed as several and
+// stores each row once, the last block included (ch-go sends what its input still holds
+// after the callback's io.EOF), and the server squashes the blocks into one part per
+// partition, as it would one block.
+func TestInsertStreamsBlocks(t *testing.T) {
+	db := rtDatabase(t)
+	target := targetOf(t, db)
+	if target.Path() == PathBatch {
+		t.Fatalf("OpenTarget chose %s on one server", target.Path())
+	}
+	tbl := tables[stream.SignalTraces]
+	payload := marshal(t, richTraces())
+	var events []event
+	total := 0
+	for seq := uint64(1); total < 3*insertBlockRows+1; seq++ {
+		rows, err := tbl.decode(payload, eventMeta{tenant: "acme", tokenID: "tok", seq: seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, total = append(events, event{seq: seq, table: tbl, rows: rows}), total+rows.len()
+	}
+	if err := target.insert(context.Background(), tbl, events); err != nil {
+		t.Fatal(err)
+	}
+	var rows, seqs, wrong uint64
+	perEvent := events[0].rows.len()
+	if err := db.QueryRow(context.Background(), "SELECT uniqExact(stream_seq), countIf(n != ?) FROM (SELECT stream_seq, count() AS n FROM spans GROUP BY stream_seq)",
+		perEvent).Scan(&seqs, &wrong); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(context.Background(), "SELECT count() FROM spans").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != uint64(total) || seqs != uint64(len(events)) || wrong != 0 {
+		t.Fatalf("stored %d rows of %d events, %d events without exactly %d rows; want %d rows of %d events, each once",
+			rows, seqs, wrong, perEvent, total, len(events))
+	}
+	var parts, partitions uint64
+	if err := db.QueryRow(context.Background(), "SELECT count(), uniqExact(partition) FROM system.parts WHERE database = currentDatabase() AND table = 'spans' AND active").Scan(&parts, &partitions); err != nil {
+		t.Fatal(err)
+	}
+	if parts != partitions {
+		t.Errorf("one INSERT of %d blocks made %d parts in %d partitions; want the blocks squashed into one part each", (total+insertBlockRows-1)/insertBlockRows, parts, partitions)
+	}
+}
