@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -111,29 +112,81 @@ func benchGet(b *testing.B, url, jwt string) {
 	}
 }
 
+// reportDisk logs the bytes the spans table takes on disk per span, compressed and not.
+func reportDisk(b *testing.B, s *server) {
+	b.Helper()
+	var rows, compressed, uncompressed uint64
+	err := s.ch.QueryRow(context.Background(), `SELECT sum(rows), sum(data_compressed_bytes), sum(data_uncompressed_bytes)
+		FROM system.parts WHERE database = currentDatabase() AND table = 'spans' AND active`).Scan(&rows, &compressed, &uncompressed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("spans on disk: %d rows, %.1f bytes per span compressed, %.1f uncompressed",
+		rows, float64(compressed)/float64(rows), float64(uncompressed)/float64(rows))
+}
+
+// benchTraceIDs are trace ids of tenant-3 (trace t belongs to tenant t % tenants), so that
+// trace-by-id reads a different trace each request instead of one cached answer.
+func benchTraceIDs(b *testing.B, s *server, tenants int, n int) []string {
+	b.Helper()
+	rows, err := s.ch.Query(context.Background(), fmt.Sprintf(
+		"SELECT lower(hex(sipHash128(toString(number * %d + 3)))) FROM system.numbers LIMIT %d", tenants, n))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// reportLatency reports the median and 99th percentile of the requests' times.
+func reportLatency(b *testing.B, took []time.Duration) {
+	b.Helper()
+	slices.Sort(took)
+	at := func(q float64) float64 {
+		return float64(took[min(len(took)-1, int(q*float64(len(took))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+}
+
 func BenchmarkFetch(b *testing.B) {
 	s, jwt, end := benchServer(b)
+	_, tenants, _ := benchDataset(b)
+	reportDisk(b, s)
 	base := "http://" + s.httpAddr.String()
 	day := url.Values{"start_time": {end.Add(-24 * time.Hour).Format(time.RFC3339)}, "end_time": {end.Format(time.RFC3339)}}
 	month := url.Values{"start_time": {end.Add(-30 * 24 * time.Hour).Format(time.RFC3339)}, "end_time": {end.Format(time.RFC3339)}}
-	// A trace of tenant-3: trace number 3 (tenant (3)%20 = 3).
-	var traceID string
-	if err := s.ch.QueryRow(context.Background(), "SELECT lower(hex(sipHash128('3')))").Scan(&traceID); err != nil {
-		b.Fatal(err)
-	}
-	cases := []struct{ name, url string }{
-		{"trace-by-id", base + "/telemetry/traces/" + traceID},
-		{"spans-1d", base + "/telemetry/fetch_spans?" + day.Encode()},
-		{"spans-30d-service-attr", base + "/telemetry/fetch_spans?" + month.Encode() + "&service_name=service-3&attr.mcp.tool.name=tool-7"},
-		{"traces-30d", base + "/telemetry/fetch_traces?" + month.Encode()},
-		{"traces-30d-errors", base + "/telemetry/fetch_traces?" + month.Encode() + "&status=error"},
+	traceIDs := benchTraceIDs(b, s, tenants, 1000)
+	cases := []struct {
+		name string
+		url  func(i int) string
+	}{
+		{"trace-by-id", func(i int) string { return base + "/telemetry/traces/" + traceIDs[i%len(traceIDs)] }},
+		{"spans-1d", func(int) string { return base + "/telemetry/fetch_spans?" + day.Encode() }},
+		{"spans-30d-service-attr", func(int) string {
+			return base + "/telemetry/fetch_spans?" + month.Encode() + "&service_name=service-3&attr.mcp.tool.name=tool-7"
+		}},
+		{"traces-30d", func(int) string { return base + "/telemetry/fetch_traces?" + month.Encode() }},
+		{"traces-30d-errors", func(int) string { return base + "/telemetry/fetch_traces?" + month.Encode() + "&status=error" }},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
+			took := make([]time.Duration, 0, b.N)
 			for i := 0; i < b.N; i++ {
-				benchGet(b, c.url, jwt)
+				start := time.Now()
+				benchGet(b, c.url(i), jwt)
+				took = append(took, time.Since(start))
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
+			reportLatency(b, took)
 		})
 	}
 }
