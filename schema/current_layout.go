@@ -19,7 +19,7 @@ import (
 //   - data-skipping indexes (skipIndexes);
 //   - ttl_only_drop_parts = 1 on the day-partitioned tables, whose TTL retention sets
 //     (ttl.go): --retention-days is a runtime flag, so the TTL is not in the migrations;
-//   - the sort key and index granularity of spans (currentSortKeys).
+//   - the keys and index granularity of spans and trace_index (currentKeys).
 // Materialized views are unchanged.
 
 // LowCardinalityColumns are, per table, the String columns that are
@@ -68,24 +68,39 @@ var skipIndexes = map[string][]string{
 	},
 }
 
-// sortKey is a table's ORDER BY on the current layout, and the legacy one it replaces:
-// a migration that changes the legacy key fails the rewrite until this is revisited.
-type sortKey struct {
-	legacy, current string
-	granularity     int // index_granularity; 0 keeps the server's default
+// tableKeys are a table's ORDER BY and PARTITION BY on the current layout, and the
+// legacy ones they replace: a migration that changes a legacy key fails the rewrite until
+// this is revisited.
+type tableKeys struct {
+	legacyOrder, order         string
+	legacyPartition, partition string
+	granularity                int // index_granularity; 0 keeps the server's default
 }
 
-// currentSortKeys: the fetch API filters spans by tenant, then mostly by service and
-// time. With the service before the time, one service's spans of a day are one short run
-// of rows instead of being spread across the tenant's, and with granules of 1 024 rows
-// instead of 8 192 a 30-day service search reads a few granules per day's part, not a
-// whole one (BenchmarkFetch over 10 M spans: 6× fewer rows read). A trace lookup, which
-// knows the tenant and time range but not the service, finds its granule through the
-// trace-id bloom filter. 18.16 cannot change a table's key, and its tables keep theirs.
-var currentSortKeys = map[string]sortKey{
+// currentKeys (BenchmarkFetch over 10 M spans, docs/benchmarks.md):
+//   - spans: the fetch API filters by tenant, then mostly by service and time. With the
+//     service before the time, one service's spans of a day are one short run of rows
+//     instead of being spread across the tenant's, and with granules of 1 024 rows a
+//     30-day service search reads a few granules per day's part, not a whole 8 192-row
+//     one (6× fewer rows). A trace lookup, which knows the tenant and the time range
+//     (from trace_index) but not the service, finds its granule through the trace-id
+//     bloom filter.
+//   - trace_index: a lookup by trace id probes every part; by month there are one or
+//     two parts to probe instead of one per day (31 → 2), and 1 024-row granules read
+//     1 000 rows instead of 250 000. TTL still drops it by day's age: a part goes when its
+//     newest day expires, so an index entry can outlive its spans by up to a month,
+//     which only makes a lookup of an expired trace read nothing.
+//
+// 18.16 cannot change a table's keys, and its tables keep theirs.
+var currentKeys = map[string]tableKeys{
 	"spans": {
-		legacy:      "(tenant_id, timestamp, trace_id, span_id)",
-		current:     "(tenant_id, service_name, timestamp, trace_id, span_id)",
+		legacyOrder: "(tenant_id, timestamp, trace_id, span_id)", order: "(tenant_id, service_name, timestamp, trace_id, span_id)",
+		legacyPartition: "toDate(timestamp)", partition: "toDate(timestamp)",
+		granularity: 1024,
+	},
+	"trace_index": {
+		legacyOrder: "(tenant_id, trace_id)", order: "(tenant_id, trace_id)",
+		legacyPartition: "day", partition: "toYYYYMM(day)",
 		granularity: 1024,
 	},
 }
@@ -185,11 +200,12 @@ func currentStatement(stmt string) (string, error) {
 		if c.partitionBy() != "" {
 			settings = append(settings, ttlOnlyDropParts)
 		}
-		if key, ok := currentSortKeys[st.table]; ok {
-			if st.orderBy() != key.legacy {
-				return "", fmt.Errorf("table %s: ORDER BY %s, but the current layout replaces %s: revisit currentSortKeys", st.table, st.orderBy(), key.legacy)
+		if key, ok := currentKeys[st.table]; ok {
+			if st.orderBy() != key.legacyOrder || st.partitionBy() != key.legacyPartition {
+				return "", fmt.Errorf("table %s: ORDER BY %s PARTITION BY %s, but the current layout replaces %s and %s: revisit currentKeys",
+					st.table, st.orderBy(), st.partitionBy(), key.legacyOrder, key.legacyPartition)
 			}
-			c.clauses["ORDER BY"] = key.current
+			c.clauses["ORDER BY"], c.clauses["PARTITION BY"] = key.order, key.partition
 			if key.granularity > 0 {
 				settings = append(settings, fmt.Sprintf("index_granularity = %d", key.granularity))
 			}

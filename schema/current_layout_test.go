@@ -37,8 +37,8 @@ func TestCurrentLayoutStatements(t *testing.T) {
 	}
 	// A legacy sort key the current layout does not know is an error, not a silent skip.
 	if _, err := currentStatement("CREATE TABLE IF NOT EXISTS {db}.spans (tenant_id String, timestamp DateTime)" +
-		" ENGINE = MergeTree() PARTITION BY toDate(timestamp) ORDER BY (tenant_id, timestamp)"); err == nil || !strings.Contains(err.Error(), "revisit currentSortKeys") {
-		t.Errorf("spans with another legacy ORDER BY: %v, want an error naming currentSortKeys", err)
+		" ENGINE = MergeTree() PARTITION BY toDate(timestamp) ORDER BY (tenant_id, timestamp)"); err == nil || !strings.Contains(err.Error(), "revisit currentKeys") {
+		t.Errorf("spans with another legacy ORDER BY: %v, want an error naming currentKeys", err)
 	}
 	for _, tc := range []struct{ table, def, want, err string }{
 		{"spans", "name String", "name LowCardinality(String) CODEC(ZSTD(1))", ""},
