@@ -1,6 +1,9 @@
 package ingest
 
 import (
+	"encoding/binary"
+	"math"
+
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -25,32 +28,83 @@ type wireField struct {
 	data []byte // length-delimited values
 }
 
-// nextField reads the field at the start of b and returns it and the rest of b; ok is
-// false when the field is malformed or a group.
-func nextField(b []byte) (f wireField, rest []byte, ok bool) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 {
-		return f, nil, false
+// wireReader reads the fields of one message in order, into f: the field stays in
+// the caller's frame instead of being copied out of a call per field.
+type wireReader struct {
+	b   []byte    // what is left of the message
+	f   wireField // the field last read
+	bad bool      // reading stopped at a malformed field or a group
+}
+
+// next reads the next field into r.f. It returns false at the end of the message, and
+// at a malformed field or a group, setting bad. One-byte tags, varints and lengths,
+// nearly all of them in OTLP, are read inline; longer ones by protowire.
+func (r *wireReader) next() bool {
+	if len(r.b) == 0 {
+		return false
 	}
-	f.num, f.typ, b = num, typ, b[n:]
-	switch typ {
+	if !r.read() {
+		r.bad, r.b = true, nil
+		return false
+	}
+	return true
+}
+
+func (r *wireReader) read() bool {
+	b, f := r.b, &r.f
+	f.data = nil
+	tag, n := uint64(b[0]), 1
+	if tag >= 0x80 {
+		if tag, n = protowire.ConsumeVarint(b); n < 0 {
+			return false
+		}
+	}
+	// Field numbers 1..MaxInt32, as protowire.ConsumeTag accepts them.
+	if tag>>3 == 0 || tag>>3 > math.MaxInt32 {
+		return false
+	}
+	f.num, f.typ, b = protowire.Number(tag>>3), protowire.Type(tag&7), b[n:]
+	switch f.typ {
 	case protowire.VarintType:
+		if len(b) > 0 && b[0] < 0x80 {
+			f.u64 = uint64(b[0])
+			r.b = b[1:]
+			return true
+		}
 		f.u64, n = protowire.ConsumeVarint(b)
 	case protowire.Fixed64Type:
-		f.u64, n = protowire.ConsumeFixed64(b)
+		if len(b) < 8 {
+			return false
+		}
+		f.u64 = binary.LittleEndian.Uint64(b)
+		r.b = b[8:]
+		return true
 	case protowire.Fixed32Type:
-		var v uint32
-		v, n = protowire.ConsumeFixed32(b)
-		f.u64 = uint64(v)
+		if len(b) < 4 {
+			return false
+		}
+		f.u64 = uint64(binary.LittleEndian.Uint32(b))
+		r.b = b[4:]
+		return true
 	case protowire.BytesType:
+		if len(b) > 0 && b[0] < 0x80 {
+			l := int(b[0])
+			if l >= len(b) {
+				return false
+			}
+			f.data = b[1 : 1+l]
+			r.b = b[1+l:]
+			return true
+		}
 		f.data, n = protowire.ConsumeBytes(b)
 	default:
-		return f, nil, false
+		return false
 	}
 	if n < 0 {
-		return f, nil, false
+		return false
 	}
-	return f, b[n:], true
+	r.b = b[n:]
+	return true
 }
 
 // fieldKind is what a known field must look like for pdata to decode it.
@@ -114,9 +168,14 @@ const (
 	fieldItems                  protowire.Number = 2    // ScopeX.spans, log_records, metrics
 )
 
-// messageRules lists, per message, the rule of each field number below its length.
-// They follow pdata's generated decoders (internal/generated_proto_*.go).
-var messageRules = [msgCount][]fieldRule{
+// ruleFields bounds the field numbers with rules: OTLP's go up to 16 (and 1000, a
+// deprecated field the resource scans refuse by name).
+const ruleFields = 17
+
+// messageRules lists, per message, the rule of each field number. They follow pdata's
+// generated decoders (internal/generated_proto_*.go). A fixed-size row makes the
+// look-up one indexed load, which matters: it runs for every field of every request.
+var messageRules = [msgCount][ruleFields]fieldRule{
 	msgKeyValue:     {1: {kind: kindBytes}, 2: {kindMessage, msgAnyValue}, 3: {kind: kindVarint}},
 	msgAnyValue:     {1: {kind: kindBytes}, 2: {kind: kindVarint}, 3: {kind: kindVarint}, 4: {kind: kindFixed64}, 5: {kindMessage, msgArrayValue}, 6: {kindMessage, msgKeyValueList}, 7: {kind: kindBytes}, 8: {kind: kindVarint}},
 	msgArrayValue:   {1: {kindMessage, msgAnyValue}},
@@ -160,11 +219,10 @@ const maxWireDepth = 32
 
 // ruleOf is the rule of field num of m.
 func ruleOf(m message, num protowire.Number) fieldRule {
-	rules := messageRules[m]
-	if int(num) >= len(rules) {
+	if num >= ruleFields || m >= msgCount {
 		return fieldRule{}
 	}
-	return rules[num]
+	return messageRules[m][num]
 }
 
 // checkMessage says whether pdata decodes b as an m without error.
@@ -172,18 +230,17 @@ func checkMessage(b []byte, m message, depth int) bool {
 	if depth > maxWireDepth {
 		return false
 	}
-	for len(b) > 0 {
-		f, rest, ok := nextField(b)
-		if !ok || !checkField(f, ruleOf(m, f.num), depth) {
+	r := wireReader{b: b}
+	for r.next() {
+		if !checkField(&r.f, ruleOf(m, r.f.num), depth) {
 			return false
 		}
-		b = rest
 	}
-	return true
+	return !r.bad
 }
 
 // checkField says whether f, read well-formed off the wire, is what rule asks for.
-func checkField(f wireField, rule fieldRule, depth int) bool {
+func checkField(f *wireField, rule fieldRule, depth int) bool {
 	switch rule.kind {
 	case kindUnknown:
 		return true

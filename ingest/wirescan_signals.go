@@ -56,12 +56,9 @@ func scanMetrics(b []byte) (items int, clean bool) { return scanRequest(b, scanM
 // scanning each item with item, which returns how many items it counts as.
 func scanRequest(b []byte, item func([]byte) (int, bool)) (int, bool) {
 	total := 0
-	for len(b) > 0 {
-		f, rest, ok := nextField(b)
-		if !ok {
-			return 0, false
-		}
-		b = rest
+	r := wireReader{b: b}
+	for r.next() {
+		f := &r.f
 		if f.num != fieldResourceOrRequestItems {
 			continue // unknown to pdata, and well-formed: skipped
 		}
@@ -74,18 +71,15 @@ func scanRequest(b []byte, item func([]byte) (int, bool)) (int, bool) {
 		}
 		total += n
 	}
-	return total, true
+	return total, !r.bad
 }
 
 // scanResource scans one ResourceSpans, ResourceLogs or ResourceMetrics.
 func scanResource(b []byte, item func([]byte) (int, bool)) (int, bool) {
 	total := 0
-	for len(b) > 0 {
-		f, rest, ok := nextField(b)
-		if !ok {
-			return 0, false
-		}
-		b = rest
+	r := wireReader{b: b}
+	for r.next() {
+		f, ok := &r.f, true
 		switch f.num {
 		case fieldResource:
 			ok = checkField(f, fieldRule{kindMessage, msgResource}, 1)
@@ -104,18 +98,15 @@ func scanResource(b []byte, item func([]byte) (int, bool)) (int, bool) {
 			return 0, false
 		}
 	}
-	return total, true
+	return total, !r.bad
 }
 
 // scanScope scans one ScopeSpans, ScopeLogs or ScopeMetrics.
 func scanScope(b []byte, item func([]byte) (int, bool)) (int, bool) {
 	total := 0
-	for len(b) > 0 {
-		f, rest, ok := nextField(b)
-		if !ok {
-			return 0, false
-		}
-		b = rest
+	r := wireReader{b: b}
+	for r.next() {
+		f, ok := &r.f, true
 		switch f.num {
 		case fieldScope:
 			ok = checkField(f, fieldRule{kindMessage, msgScope}, 2)
@@ -132,7 +123,7 @@ func scanScope(b []byte, item func([]byte) (int, bool)) (int, bool) {
 			return 0, false
 		}
 	}
-	return total, true
+	return total, !r.bad
 }
 
 // scanSpan checks a span as validateTraces does: trace and span id present, start,
@@ -141,12 +132,12 @@ func scanSpan(b []byte) (int, bool) {
 	var traceID, spanID []byte
 	var start, end uint64
 	eventsFit := true
-	for len(b) > 0 {
-		f, rest, ok := nextField(b)
-		if !ok || !checkField(f, ruleOf(msgSpan, f.num), itemDepth) {
+	r := wireReader{b: b}
+	for r.next() {
+		f := &r.f
+		if !checkField(f, ruleOf(msgSpan, f.num), itemDepth) {
 			return 0, false
 		}
-		b = rest
 		switch f.num {
 		case spanTraceID:
 			traceID = f.data
@@ -160,7 +151,7 @@ func scanSpan(b []byte) (int, bool) {
 			eventsFit = eventsFit && schema.TimeFits(lastFixed64(f.data, eventTime))
 		}
 	}
-	return 1, !isZero(traceID) && !isZero(spanID) && schema.TimeFits(start) && schema.TimeFits(end) && eventsFit
+	return 1, !r.bad && !isZero(traceID) && !isZero(spanID) && schema.TimeFits(start) && schema.TimeFits(end) && eventsFit
 }
 
 // scanLogRecord checks a log record as validateLogs does: time and observed time
@@ -168,12 +159,12 @@ func scanSpan(b []byte) (int, bool) {
 func scanLogRecord(b []byte) (int, bool) {
 	var ts, observed uint64
 	var severity int32
-	for len(b) > 0 {
-		f, rest, ok := nextField(b)
-		if !ok || !checkField(f, ruleOf(msgLogRecord, f.num), itemDepth) {
+	r := wireReader{b: b}
+	for r.next() {
+		f := &r.f
+		if !checkField(f, ruleOf(msgLogRecord, f.num), itemDepth) {
 			return 0, false
 		}
-		b = rest
 		switch f.num {
 		case logTime:
 			ts = f.u64
@@ -183,7 +174,7 @@ func scanLogRecord(b []byte) (int, bool) {
 			severity = int32(f.u64) // pdata's enum conversion, truncating as it does
 		}
 	}
-	return 1, schema.TimeFits(ts) && schema.TimeFits(observed) && severity >= 0 && severity <= 255
+	return 1, !r.bad && schema.TimeFits(ts) && schema.TimeFits(observed) && severity >= 0 && severity <= 255
 }
 
 // scanMetric checks a metric as validateMetrics does and counts its data points: a
@@ -194,18 +185,15 @@ func scanMetric(b []byte) (int, bool) {
 	var name []byte
 	var data wireField
 	kinds := 0
-	for len(b) > 0 {
-		f, rest, ok := nextField(b)
-		if !ok {
-			return 0, false
-		}
-		b = rest
+	r := wireReader{b: b}
+	for r.next() {
+		f := &r.f
 		switch f.num {
 		case metricGauge, metricSum, metricHistogram, metricExpHist, metricSummary:
 			if f.typ != protowire.BytesType {
 				return 0, false
 			}
-			data, kinds = f, kinds+1
+			data, kinds = *f, kinds+1
 		default:
 			if !checkField(f, ruleOf(msgMetric, f.num), itemDepth) {
 				return 0, false
@@ -215,7 +203,7 @@ func scanMetric(b []byte) (int, bool) {
 			}
 		}
 	}
-	if kinds > 1 {
+	if r.bad || kinds > 1 {
 		return 0, false
 	}
 	if kinds == 0 {
@@ -246,12 +234,9 @@ func scanMetricData(kind protowire.Number, b []byte) (points int, temporality in
 	case metricSummary:
 		point, exemplars = msgSummaryPoint, noExemplars
 	}
-	for len(b) > 0 {
-		f, rest, ok := nextField(b)
-		if !ok {
-			return 0, 0, false
-		}
-		b = rest
+	r := wireReader{b: b}
+	for r.next() {
+		f := &r.f
 		switch {
 		case f.num == metricDataPoints:
 			if f.typ != protowire.BytesType || !scanPoint(f.data, point, exemplars) {
@@ -269,19 +254,19 @@ func scanMetricData(kind protowire.Number, b []byte) (points int, temporality in
 			}
 		}
 	}
-	return points, temporality, true
+	return points, temporality, !r.bad
 }
 
 // scanPoint checks one data point of message type m: well-formed, and its time, start
 // time and exemplar times (field exemplars, 0 for none) storable.
 func scanPoint(b []byte, m message, exemplars protowire.Number) bool {
 	var start, ts uint64
-	for len(b) > 0 {
-		f, rest, ok := nextField(b)
-		if !ok || !checkField(f, ruleOf(m, f.num), itemDepth+2) {
+	r := wireReader{b: b}
+	for r.next() {
+		f := &r.f
+		if !checkField(f, ruleOf(m, f.num), itemDepth+2) {
 			return false
 		}
-		b = rest
 		switch f.num {
 		case pointStart:
 			start = f.u64
@@ -293,19 +278,16 @@ func scanPoint(b []byte, m message, exemplars protowire.Number) bool {
 			}
 		}
 	}
-	return schema.TimeFits(start) && schema.TimeFits(ts)
+	return !r.bad && schema.TimeFits(start) && schema.TimeFits(ts)
 }
 
 // lastFixed64 is the value of the last fixed64 field num of msg, 0 when it has none.
 // msg was checked already, so every field is well-formed and num has the right type.
 func lastFixed64(msg []byte, num protowire.Number) uint64 {
 	var v uint64
-	for len(msg) > 0 {
-		f, rest, ok := nextField(msg)
-		if !ok {
-			return v
-		}
-		msg = rest
+	r := wireReader{b: msg}
+	for r.next() {
+		f := &r.f
 		if f.num == num {
 			v = f.u64
 		}
