@@ -54,14 +54,20 @@ func TestGunzipReusesItsReader(t *testing.T) {
 		release()
 	}
 	read()
+	// TotalAlloc counts the whole process, other tests' goroutines too: the least of
+	// a few measurements is this loop's own.
 	const runs = 50
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		read()
+	least := uint64(1 << 62)
+	for range 3 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range runs {
+			read()
+		}
+		runtime.ReadMemStats(&after)
+		least = min(least, (after.TotalAlloc-before.TotalAlloc)/runs)
 	}
-	runtime.ReadMemStats(&after)
-	if perRun := (after.TotalAlloc - before.TotalAlloc) / runs; perRun > 16<<10 {
-		t.Errorf("%d bytes allocated per gzipped body: the reader is not reused", perRun)
+	if least > 16<<10 {
+		t.Errorf("%d bytes allocated per gzipped body: the reader is not reused", least)
 	}
 }

@@ -175,7 +175,7 @@ const ruleFields = 17
 // messageRules lists, per message, the rule of each field number. They follow pdata's
 // generated decoders (internal/generated_proto_*.go). A fixed-size row makes the
 // look-up one indexed load, which matters: it runs for every field of every request.
-var messageRules = [msgCount][ruleFields]fieldRule{
+var messageRules = [msgCount]fieldRules{
 	msgKeyValue:     {1: {kind: kindBytes}, 2: {kindMessage, msgAnyValue}, 3: {kind: kindVarint}},
 	msgAnyValue:     {1: {kind: kindBytes}, 2: {kind: kindVarint}, 3: {kind: kindVarint}, 4: {kind: kindFixed64}, 5: {kindMessage, msgArrayValue}, 6: {kindMessage, msgKeyValueList}, 7: {kind: kindBytes}, 8: {kind: kindVarint}},
 	msgArrayValue:   {1: {kindMessage, msgAnyValue}},
@@ -217,12 +217,15 @@ var messageRules = [msgCount][ruleFields]fieldRule{
 // requests go to pdata.
 const maxWireDepth = 32
 
-// ruleOf is the rule of field num of m.
-func ruleOf(m message, num protowire.Number) fieldRule {
-	if num >= ruleFields || m >= msgCount {
+// fieldRules are the rules of one message's fields, by field number.
+type fieldRules [ruleFields]fieldRule
+
+// of is the rule of field num.
+func (rules *fieldRules) of(num protowire.Number) fieldRule {
+	if num >= ruleFields {
 		return fieldRule{}
 	}
-	return messageRules[m][num]
+	return rules[num]
 }
 
 // checkMessage says whether pdata decodes b as an m without error.
@@ -230,9 +233,9 @@ func checkMessage(b []byte, m message, depth int) bool {
 	if depth > maxWireDepth {
 		return false
 	}
-	r := wireReader{b: b}
+	rules, r := &messageRules[m], wireReader{b: b}
 	for r.next() {
-		if !checkField(&r.f, ruleOf(m, r.f.num), depth) {
+		if !checkField(&r.f, rules.of(r.f.num), depth) {
 			return false
 		}
 	}

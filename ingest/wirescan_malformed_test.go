@@ -129,8 +129,10 @@ func TestDecodeTakesTheWirePath(t *testing.T) {
 	if err != nil || d.items != 100 || len(d.parts) != 1 || &d.parts[0][0] != &body[0] || d.rejected != 0 {
 		t.Fatalf("decoded %d items, %d parts, %d rejected, err %v", d.items, len(d.parts), d.rejected, err)
 	}
+	// pdata allocates over 2 000 times for this request; the scan once (the parts
+	// slice). The margin is for other tests' goroutines, which the count includes.
 	allocs := testing.AllocsPerRun(10, func() { _, _ = tracesCodec.decode(body, encodingProto, 1<<20) })
-	if allocs > 2 {
+	if allocs > 50 {
 		t.Errorf("%.0f allocations for a clean request: it went through pdata", allocs)
 	}
 	split, err := tracesCodec.decode(body, encodingProto, len(body)/3)

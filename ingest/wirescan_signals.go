@@ -135,7 +135,7 @@ func scanSpan(b []byte) (int, bool) {
 	r := wireReader{b: b}
 	for r.next() {
 		f := &r.f
-		if !checkField(f, ruleOf(msgSpan, f.num), itemDepth) {
+		if !checkField(f, messageRules[msgSpan].of(f.num), itemDepth) {
 			return 0, false
 		}
 		switch f.num {
@@ -162,7 +162,7 @@ func scanLogRecord(b []byte) (int, bool) {
 	r := wireReader{b: b}
 	for r.next() {
 		f := &r.f
-		if !checkField(f, ruleOf(msgLogRecord, f.num), itemDepth) {
+		if !checkField(f, messageRules[msgLogRecord].of(f.num), itemDepth) {
 			return 0, false
 		}
 		switch f.num {
@@ -195,7 +195,7 @@ func scanMetric(b []byte) (int, bool) {
 			}
 			data, kinds = *f, kinds+1
 		default:
-			if !checkField(f, ruleOf(msgMetric, f.num), itemDepth) {
+			if !checkField(f, messageRules[msgMetric].of(f.num), itemDepth) {
 				return 0, false
 			}
 			if f.num == metricName {
@@ -264,7 +264,7 @@ func scanPoint(b []byte, m message, exemplars protowire.Number) bool {
 	r := wireReader{b: b}
 	for r.next() {
 		f := &r.f
-		if !checkField(f, ruleOf(m, f.num), itemDepth+2) {
+		if !checkField(f, messageRules[m].of(f.num), itemDepth+2) {
 			return false
 		}
 		switch f.num {
