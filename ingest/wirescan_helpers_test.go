@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 // wireSignal is one signal's wire scan and the pdata path it stands in for.
@@ -19,6 +21,21 @@ type wireSignal struct {
 	// reference decodes with pdata and validates: the item count validation keeps,
 	// how many it refused, and pdata's decoding error.
 	reference func([]byte) (items, rejected int, err error)
+}
+
+// withoutScan is a signal's codec as it was before the wire scan: pdata decodes every
+// protobuf request.
+func withoutScan[Req exportRequest, Resp exportResponse](signal stream.Signal, t signalTypes[Req, Resp]) signalCodec {
+	t.scan = func([]byte) (int, bool) { return 0, false }
+	return newCodec(signal, t)
+}
+
+// codecPairs are, in the order of wireSignals, each signal's codec and its pdata-only
+// reference.
+var codecPairs = [][2]signalCodec{
+	{tracesCodec, withoutScan(stream.SignalTraces, tracesTypes)},
+	{logsCodec, withoutScan(stream.SignalLogs, logsTypes)},
+	{metricsCodec, withoutScan(stream.SignalMetrics, metricsTypes)},
 }
 
 var wireSignals = []wireSignal{

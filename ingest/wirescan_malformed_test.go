@@ -52,6 +52,7 @@ func TestWireScanMalformed(t *testing.T) {
 			if items, clean := sig.scan(tt.body); clean {
 				t.Errorf("scan calls it clean (%d items)", items)
 			}
+			checkDecodeSameAsPdata(t, tt.signal, tt.body)
 		})
 	}
 }
@@ -83,6 +84,7 @@ func TestWireScanDeclinesWhatItDoesNotModel(t *testing.T) {
 			if items, clean := sig.scan(tt.body); clean {
 				t.Errorf("scan calls it clean (%d items)", items)
 			}
+			checkDecodeSameAsPdata(t, tt.signal, tt.body)
 		})
 	}
 }
@@ -103,6 +105,7 @@ func TestWireScanTruncations(t *testing.T) {
 	for i, sig := range wireSignals {
 		for n := range len(bodies[i]) {
 			checkWireScanSafe(t, sig, bodies[i][:n])
+			checkDecodeSameAsPdata(t, i, bodies[i][:n])
 		}
 	}
 }
@@ -118,6 +121,30 @@ func checkWireScanSafe(t *testing.T, sig wireSignal, body []byte) {
 	if err != nil || rejected != 0 || ref != items {
 		t.Fatalf("%s: scan says clean with %d items; pdata: %d items, %d rejected, err %v (body %x)",
 			sig.name, items, ref, rejected, err, body)
+	}
+}
+
+// checkDecodeSameAsPdata fails when a signal's codec answers body, a protobuf request,
+// otherwise than the pdata-only codec did: the same parts, counts, reason and error,
+// with maxPart both ample and exactly the body's size.
+func checkDecodeSameAsPdata(t *testing.T, signal int, body []byte) {
+	t.Helper()
+	codec, reference := codecPairs[signal][0], codecPairs[signal][1]
+	for _, maxPart := range []int{1 << 20, len(body)} {
+		got, gotErr := codec.decode(body, encodingProto, maxPart)
+		want, wantErr := reference.decode(body, encodingProto, maxPart)
+		if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Fatalf("%s, max %d: error %v, pdata path %v (body %x)", codec.signal, maxPart, gotErr, wantErr, body)
+		}
+		if got.items != want.items || got.rejected != want.rejected || got.reason != want.reason || len(got.parts) != len(want.parts) {
+			t.Fatalf("%s, max %d: decoded %d items, %d rejected %q in %d parts; pdata path %d, %d %q in %d (body %x)", codec.signal, maxPart,
+				got.items, got.rejected, got.reason, len(got.parts), want.items, want.rejected, want.reason, len(want.parts), body)
+		}
+		for i := range got.parts {
+			if !bytes.Equal(got.parts[i], want.parts[i]) {
+				t.Fatalf("%s, max %d: part %d differs from the pdata path's (body %x)", codec.signal, maxPart, i, body)
+			}
+		}
 	}
 }
 
@@ -142,7 +169,8 @@ func TestDecodeTakesTheWirePath(t *testing.T) {
 }
 
 // FuzzWireScan: whenever the scan calls a request clean, pdata decodes it, validation
-// refuses nothing and the item counts agree.
+// refuses nothing and the item counts agree; and the codec, scan and all, answers
+// every protobuf request exactly as the pdata-only codec did.
 func FuzzWireScan(f *testing.F) {
 	f.Add(marshalTraces(f, richTraces(2)), uint8(0))
 	f.Add(marshalTraces(f, tracesWith(func(ptrace.Span) {})), uint8(0))
@@ -151,6 +179,8 @@ func FuzzWireScan(f *testing.F) {
 	f.Add(inScope(wireSpan(lenField(spanEvents, fixed64Field(eventTime, 1)))), uint8(0))
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00}, uint8(0))
 	f.Fuzz(func(t *testing.T, body []byte, signal uint8) {
-		checkWireScanSafe(t, wireSignals[int(signal)%len(wireSignals)], body)
+		i := int(signal) % len(wireSignals)
+		checkWireScanSafe(t, wireSignals[i], body)
+		checkDecodeSameAsPdata(t, i, body)
 	})
 }
