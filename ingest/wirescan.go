@@ -159,13 +159,13 @@ const (
 
 // Field numbers the scan reads values from (opentelemetry-proto, as pdata v1.70 knows it).
 const (
-	fieldResourceOrRequestItems protowire.Number = 1    // ExportXServiceRequest.resource_x
-	fieldResource               protowire.Number = 1    // ResourceX.resource
-	fieldScopeItems             protowire.Number = 2    // ResourceX.scope_x
-	fieldSchemaURL              protowire.Number = 3    // ResourceX and ScopeX .schema_url
-	fieldDeprecatedScopeItems   protowire.Number = 1000 // ResourceX.deprecated_scope_x, migrated by pdata
-	fieldScope                  protowire.Number = 1    // ScopeX.scope
-	fieldItems                  protowire.Number = 2    // ScopeX.spans, log_records, metrics
+	fieldRequestResources     protowire.Number = 1    // ExportXServiceRequest.resource_x
+	fieldResource             protowire.Number = 1    // ResourceX.resource
+	fieldScopeItems           protowire.Number = 2    // ResourceX.scope_x
+	fieldSchemaURL            protowire.Number = 3    // ResourceX and ScopeX .schema_url
+	fieldDeprecatedScopeItems protowire.Number = 1000 // ResourceX.deprecated_scope_x, migrated by pdata
+	fieldScope                protowire.Number = 1    // ScopeX.scope
+	fieldItems                protowire.Number = 2    // ScopeX.spans, log_records, metrics
 )
 
 // ruleFields bounds the field numbers with rules: OTLP's go up to 16 (and 1000, a

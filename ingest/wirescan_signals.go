@@ -59,7 +59,7 @@ func scanRequest(b []byte, item func([]byte) (int, bool)) (int, bool) {
 	r := wireReader{b: b}
 	for r.next() {
 		f := &r.f
-		if f.num != fieldResourceOrRequestItems {
+		if f.num != fieldRequestResources {
 			continue // unknown to pdata, and well-formed: skipped
 		}
 		if f.typ != protowire.BytesType {
