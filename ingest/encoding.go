@@ -87,6 +87,9 @@ type signalTypes[Req exportRequest, Resp exportResponse] struct {
 	sanitize func(Req) (int, string)
 	split    func(Req, int) ([][]byte, error)
 	respond  func(rejected int64, reason string) Resp
+	// scan is the wire scan of a protobuf request (wirescan.go): clean and its item
+	// count when pdata would decode it and sanitize and split change nothing.
+	scan func([]byte) (items int, clean bool)
 }
 
 // prepare sanitizes a decoded request and cuts what is left into parts of at most
@@ -119,6 +122,16 @@ func newCodec[Req exportRequest, Resp exportResponse](signal stream.Signal, t si
 	return signalCodec{
 		signal: signal,
 		decode: func(body []byte, enc encoding, maxPart int) (decoded, error) {
+			// A clean protobuf request that fits one message is stored as it came, and
+			// the pdata path below would conclude the same at several times the cost.
+			if enc == encodingProto && len(body) <= maxPart {
+				if items, clean := t.scan(body); clean {
+					if items == 0 {
+						return decoded{}, nil
+					}
+					return decoded{parts: [][]byte{body}, items: items}, nil
+				}
+			}
 			req := t.newReq()
 			var err error
 			if enc == encodingJSON {
@@ -151,6 +164,7 @@ var (
 		count:    func(r ptraceotlp.ExportRequest) int { return r.Traces().SpanCount() },
 		sanitize: func(r ptraceotlp.ExportRequest) (int, string) { return validateTraces(r.Traces()) },
 		split:    splitTraces,
+		scan:     scanTraces,
 		respond: func(n int64, reason string) ptraceotlp.ExportResponse {
 			resp := ptraceotlp.NewExportResponse()
 			if n > 0 {
@@ -165,6 +179,7 @@ var (
 		count:    func(r pmetricotlp.ExportRequest) int { return r.Metrics().DataPointCount() },
 		sanitize: func(r pmetricotlp.ExportRequest) (int, string) { return validateMetrics(r.Metrics()) },
 		split:    splitMetrics,
+		scan:     scanMetrics,
 		respond: func(n int64, reason string) pmetricotlp.ExportResponse {
 			resp := pmetricotlp.NewExportResponse()
 			if n > 0 {
@@ -179,6 +194,7 @@ var (
 		count:    func(r plogotlp.ExportRequest) int { return r.Logs().LogRecordCount() },
 		sanitize: func(r plogotlp.ExportRequest) (int, string) { return validateLogs(r.Logs()) },
 		split:    splitLogs,
+		scan:     scanLogs,
 		respond: func(n int64, reason string) plogotlp.ExportResponse {
 			resp := plogotlp.NewExportResponse()
 			if n > 0 {

@@ -4,7 +4,6 @@ package ingest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -88,6 +87,7 @@ type Receiver struct {
 	now         func() time.Time
 	inFlight    *inFlightSlots // one slot per request being served
 	buffers     sync.Pool      // request body buffers, reused across requests
+	gzipReaders sync.Pool      // *pooledGzip, reused across requests (gunzip.go)
 	metrics     *metrics.Metrics
 }
 
@@ -276,11 +276,11 @@ func (rc *Receiver) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip":
-		gz, err := gzip.NewReader(raw)
+		gz, release, err := rc.gunzip(raw)
 		if err != nil {
 			return nil, readError(err, limit, "invalid gzip body")
 		}
-		defer gz.Close()
+		defer release()
 		src = gz
 	case "zstd":
 		zr, err := zstd.NewReader(raw, zstd.WithDecoderMaxMemory(uint64(limit)), zstd.WithDecoderConcurrency(1))

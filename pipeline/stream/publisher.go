@@ -48,23 +48,15 @@ func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
 
 // Publish stores ev durably. It returns only after the stream acknowledged it.
 func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
+	// A content hash as message id: an exporter's retry of the same payload inside the
+	// duplicate window is stored once.
 	msgID := MessageID(ev.Tenant, ev.Signal, ev.Payload)
 	msg := &nats.Msg{
 		Subject: p.cfg.Subject(p.cfg.partitionOf(msgID), ev.Signal),
 		Data:    ev.Payload,
-		Header:  nats.Header{},
+		Header:  p.headers(ev, msgID),
 	}
-	msg.Header.Set(HeaderTenant, ev.Tenant)
-	msg.Header.Set(HeaderTokenID, ev.TokenID)
-	msg.Header.Set(HeaderSignal, string(ev.Signal))
-	if ev.TraceParent != "" {
-		msg.Header.Set(HeaderTraceParent, ev.TraceParent)
-	}
-	// A content hash as message id: an exporter's retry of the same payload inside the
-	// duplicate window is stored once.
-	ack, err := p.js.PublishMsg(ctx, msg,
-		jetstream.WithMsgID(msgID),
-		jetstream.WithExpectStream(p.cfg.Name))
+	ack, err := p.js.PublishMsg(ctx, msg)
 	if isStreamFull(err) {
 		return Ack{}, fmt.Errorf("%w: publish %s event: %w", ErrBacklogFull, ev.Signal, err)
 	}
@@ -72,12 +64,28 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
 		return Ack{}, fmt.Errorf("%w: publish %s event: %w", ErrUnavailable, ev.Signal, err)
 	}
 	if p.backlog != nil && !ack.Duplicate {
-		// The two headers the options add: "Nats-Msg-Id: <64 hex>" and
-		// "Nats-Expected-Stream: <name>", each with ": " and CRLF.
-		p.backlog.Published(storedSize(msg) + len(jetstream.MsgIDHeader) + len(msgID) + 4 +
-			len(jetstream.ExpectedStreamHeader) + len(p.cfg.Name) + 4)
+		p.backlog.Published(storedSize(msg))
 	}
 	return Ack{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// headers are an event's NATS headers, JetStream's own included: Nats-Msg-Id (the
+// content hash, for deduplication) and Nats-Expected-Stream, which the publish options
+// WithMsgID and WithExpectStream would add at the cost of a closure each and an options
+// struct. All values share one backing array. NATS header keys are case-sensitive and
+// stored as given, as Header.Set does.
+func (p *Publisher) headers(ev Event, msgID string) nats.Header {
+	keys := [...]string{HeaderTenant, HeaderTokenID, HeaderSignal, jetstream.MsgIDHeader, jetstream.ExpectedStreamHeader, HeaderTraceParent}
+	values := [len(keys)]string{ev.Tenant, ev.TokenID, string(ev.Signal), msgID, p.cfg.Name, ev.TraceParent}
+	n := len(keys)
+	if ev.TraceParent == "" {
+		n--
+	}
+	h := make(nats.Header, n)
+	for i := range n {
+		h[keys[i]] = values[i : i+1 : i+1]
+	}
+	return h
 }
 
 // isStreamFull tells the stream's own refusal of an event because it reached its
