@@ -132,7 +132,8 @@ func TestCurrentLayoutOnCurrentServer(t *testing.T) {
 	}
 	for _, want := range []string{"`tenant_id` LowCardinality(String)", "`timestamp` DateTime CODEC(DoubleDelta, ZSTD(1))",
 		"`attribute_values` Array(String) CODEC(ZSTD(1))", "INDEX trace_id_bloom trace_id TYPE bloom_filter", "ttl_only_drop_parts = 1",
-		"ORDER BY (tenant_id, service_name, timestamp, trace_id, span_id)", "index_granularity = 1024"} {
+		"ORDER BY (tenant_id, service_name, timestamp, trace_id, span_id)", "PARTITION BY toMonday(timestamp)",
+		"index_granularity = 1024", "max_compress_block_size = 65536"} {
 		if !strings.Contains(create, want) {
 			t.Errorf("SHOW CREATE TABLE spans lacks %q:\n%s", want, create)
 		}
