@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
@@ -51,15 +52,46 @@ type listQuery[T any] struct {
 	tieKeys func(T) []string
 }
 
-// runList counts the matches, then reads the page q asks for: by offset, or after
-// q's cursor on a keyset list, whose next cursor it sets when more items follow.
+// runList counts the matches and reads the page q asks for, by offset or after q's
+// cursor on a keyset list, whose next cursor it sets when more items follow. The count
+// and the page are two queries run at once: each scans the same window, and on a
+// server with cores to spare the answer then takes the longer of the two, not their sum.
 func runList[T any](ctx context.Context, ch driver.Conn, q query, l listQuery[T]) (Page[T], error) {
 	p := Page[T]{Items: []T{}}
 	p.Page, p.PageSize = q.page(), q.limit
-	if err := ch.QueryRow(ctx, l.count, l.args...).Scan(&p.TotalCount); err != nil {
-		return p, fmt.Errorf("count %s: %w", l.noun, err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The first failure is the one to answer, and it cancels the other query, which
+	// then fails only because of that.
+	var once sync.Once
+	var first error
+	fail := func(err error) {
+		once.Do(func() { first = err; cancel() })
 	}
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		if err := ch.QueryRow(ctx, l.count, l.args...).Scan(&p.TotalCount); err != nil {
+			fail(fmt.Errorf("count %s: %w", l.noun, err))
+		}
+	}()
+	items, next, err := readPage(ctx, ch, q, l)
+	if err != nil {
+		fail(err)
+	}
+	<-counted
+	if first != nil {
+		return p, first
+	}
+	p.Items, p.NextCursor = items, next
 	p.TotalPages = totalPages(p.TotalCount, q.limit)
+	return p, nil
+}
+
+// readPage reads the items of the page q asks for and, on a keyset list with more
+// items after them, the cursor of the next page.
+func readPage[T any](ctx context.Context, ch driver.Conn, q query, l listQuery[T]) ([]T, string, error) {
+	items := []T{}
 	args, offset, limit, after := slices.Clip(l.args), q.offset, q.limit, ""
 	var extra []any
 	var sortKey string
@@ -70,34 +102,32 @@ func runList[T any](ctx context.Context, ch driver.Conn, q query, l listQuery[T]
 	if l.keyset != nil && q.cursor != nil {
 		cond, cargs, err := l.keyset.after(*q.cursor)
 		if err != nil {
-			return p, err
+			return nil, "", err
 		}
 		after, args, offset = cond, append(args, cargs...), 0
-	} else if uint64(offset) >= p.TotalCount {
-		return p, nil
 	}
 	rows, err := ch.Query(ctx, l.rows(after), append(slices.Clip(args), offset, limit)...)
 	if err != nil {
-		return p, fmt.Errorf("query %s: %w", l.noun, err)
+		return nil, "", fmt.Errorf("query %s: %w", l.noun, err)
 	}
 	defer rows.Close()
-	var lastKey string
+	var lastKey, next string
 	for rows.Next() {
 		item, err := l.scan(rows, extra...)
 		if err != nil {
-			return p, fmt.Errorf("read %s: %w", l.noun, err)
+			return nil, "", fmt.Errorf("read %s: %w", l.noun, err)
 		}
-		if len(p.Items) == q.limit {
-			keys := append([]string{lastKey}, l.tieKeys(p.Items[len(p.Items)-1])...)
-			p.NextCursor = cursor{Sort: l.keyset.name, Desc: l.keyset.desc, Keys: keys, Page: p.Page + 1}.encode()
+		if len(items) == q.limit {
+			keys := append([]string{lastKey}, l.tieKeys(items[len(items)-1])...)
+			next = cursor{Sort: l.keyset.name, Desc: l.keyset.desc, Keys: keys, Page: q.page() + 1}.encode()
 			break
 		}
-		p.Items, lastKey = append(p.Items, item), sortKey
+		items, lastKey = append(items, item), sortKey
 	}
 	if err := rows.Err(); err != nil {
-		return p, fmt.Errorf("read %s: %w", l.noun, err)
+		return nil, "", fmt.Errorf("read %s: %w", l.noun, err)
 	}
-	return p, nil
+	return items, next, nil
 }
 
 // scanner is the part of driver.Rows that a row reader needs.
