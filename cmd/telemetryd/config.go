@@ -87,6 +87,9 @@ type serveConfig struct {
 	CORSOrigins   string          // comma-separated allowed origins, "*" for any
 	RetentionDays int             // drop ClickHouse day partitions older than this; 0 keeps all
 	PprofAddr     string          // serve net/http/pprof here when set (keep it on loopback)
+	// MemoryLimitMiB is the Go runtime's soft memory limit (debug.SetMemoryLimit); 0
+	// leaves it to GOMEMLIMIT or unlimited. GOMEMLIMIT, when set, wins.
+	MemoryLimitMiB int
 	// BacklogThreshold is the share of the stream's max bytes that events not yet
 	// persisted (and the history behind them) may fill before ingest answers 503.
 	BacklogThreshold float64
@@ -106,6 +109,11 @@ func defaultServeConfig() serveConfig {
 		RateLimit:   authn.RateLimit{Rate: 200, Burst: 400},
 
 		BacklogThreshold: 0.9,
+		// At full load with the default batches the live heap is about 200 MiB, a
+		// third of it the embedded JetStream's 8 MiB block caches; without a limit
+		// the process grows to twice that. At this limit it stays near 260 MiB with
+		// no measurable CPU cost (docs/benchmarks.md).
+		MemoryLimitMiB: 230,
 	}
 }
 
@@ -131,6 +139,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Ingest.GRPC.MaxConnectionAge, "grpc-max-connection-age", c.Ingest.GRPC.MaxConnectionAge, "an OTLP/gRPC connection is closed after about this long (its calls get 30s to finish); clients reconnect")
 	fs.IntVar(&c.Stream.Replicas, "stream-replicas", c.Stream.Replicas, "stream and credential bucket replicas (3 on a NATS cluster)")
 	fs.IntVar(&c.Stream.Replicas, "nats-replicas", c.Stream.Replicas, "the same as --stream-replicas")
+	fs.IntVar(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft limit of the Go runtime's memory in MiB (GOMEMLIMIT, which wins when set): the garbage collector runs sooner near it, so a process at full load stays near it instead of at twice its live heap; raise it with larger batches or more partitions; 0: no limit")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
 	fs.IntVar(&c.RetentionDays, "retention-days", 30, "keep this many full days of data besides today (0: keep everything): old day partitions are dropped on the legacy layout, a TTL set on the current one")
 	fs.IntVar(&c.Stream.Partitions, "partitions", c.Stream.Partitions, "stream partitions; each is persisted by one worker at a time (keep it stable for a stream)")
@@ -221,6 +230,9 @@ func (c serveConfig) validate() error {
 		}
 	}
 	errs = append(errs, c.NATS.validate())
+	if c.MemoryLimitMiB < 0 || c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 64 {
+		errs = append(errs, fmt.Errorf("--memory-limit-mib %d: want 0 (no limit) or at least 64", c.MemoryLimitMiB))
+	}
 	if _, err := schema.Options(c.ClickHouseDSN); err != nil {
 		errs = append(errs, fmt.Errorf("--clickhouse-dsn: %w", err))
 	}

@@ -263,3 +263,40 @@ func TestShippedExampleSecretsRefused(t *testing.T) {
 		t.Fatalf("no shipped example with a TELEMETRYD_JWT_SECRET among %v", files)
 	}
 }
+
+// TestMemoryLimit: serve sets a soft memory limit by default, takes --memory-limit-mib,
+// leaves the runtime alone with 0 or when GOMEMLIMIT is set, and refuses nonsense.
+func TestMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		want  int64
+		set   bool
+		error string
+	}{
+		{name: "default", want: 230 << 20, set: true},
+		{name: "flag", args: []string{"--memory-limit-mib=512"}, want: 512 << 20, set: true},
+		{name: "off", args: []string{"--memory-limit-mib=0"}},
+		{name: "GOMEMLIMIT wins", env: map[string]string{"GOMEMLIMIT": "1GiB"}},
+		{name: "too small", args: []string{"--memory-limit-mib=10"}, error: "--memory-limit-mib 10"},
+		{name: "negative", args: []string{"--memory-limit-mib=-1"}, error: "--memory-limit-mib -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseServe(t, append([]string{"--roles=ingest"}, tc.args...), nil)
+			if tc.error != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.error) {
+					t.Fatalf("err = %v, want one naming %q", err, tc.error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, set := memoryLimit(cfg.MemoryLimitMiB, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			if got != tc.want || set != tc.set {
+				t.Errorf("memoryLimit = %d, %v; want %d, %v", got, set, tc.want, tc.set)
+			}
+		})
+	}
+}

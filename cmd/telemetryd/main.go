@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -97,6 +98,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
+	if limit, ok := memoryLimit(cfg.MemoryLimitMiB, osLookupEnv); ok {
+		debug.SetMemoryLimit(limit)
+		logger.Info("memory limit", "mib", limit>>20)
+	}
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	s, err := startServer(startCtx, cfg, logger)
 	cancel()
@@ -115,6 +120,15 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer cancel()
 	s.stop(stopCtx)
 	return nil
+}
+
+// memoryLimit is the soft memory limit serve sets from --memory-limit-mib: none when
+// GOMEMLIMIT is in the environment (the runtime has read it already) or the flag is 0.
+func memoryLimit(mib int, lookupEnv func(string) (string, bool)) (int64, bool) {
+	if _, set := lookupEnv("GOMEMLIMIT"); set || mib <= 0 {
+		return 0, false
+	}
+	return int64(mib) << 20, true
 }
 
 func parseLogLevel(s string) (slog.Level, error) {
