@@ -55,7 +55,10 @@ func DefaultConfig() Config {
 		MaxBatchEvents:       1000,
 		MaxBatchBytes:        4 << 20,
 		MaxBatchRows:         20_000,
-		MaxBatchWait:         time.Second,
+		// A batch that does not fill waits this long: below saturation it is most of
+		// an event's time from acknowledgement to queryable (freshness p99 1.3–1.5 s
+		// at 1 s), and it bounds the INSERTs of a quiet stream to a few per second.
+		MaxBatchWait:         400 * time.Millisecond,
 		MaxConcurrentBatches: 2,
 		AckWait:              time.Minute,
 		InsertTimeout:        30 * time.Second,
