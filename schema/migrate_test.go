@@ -56,19 +56,22 @@ func TestMigrateIsIdempotentOnRealClickHouse(t *testing.T) {
 	if applied != uint64(len(ms)) {
 		t.Errorf("schema_migrations has %d rows after two runs, want %d (one per migration)", applied, len(ms))
 	}
-	var sortKey string
-	if err := conn.QueryRow(ctx, "SELECT sorting_key FROM system.tables WHERE database = ? AND name = 'spans'", db).Scan(&sortKey); err != nil {
-		t.Fatalf("spans table missing: %v", err)
-	}
-	if want := "tenant_id, timestamp, trace_id, span_id"; sortKey != want {
-		t.Errorf("spans sort key = %q, want %q (tenant first)", sortKey, want)
-	}
-	var partitionKey string
-	if err := conn.QueryRow(ctx, "SELECT partition_key FROM system.tables WHERE database = ? AND name = 'spans'", db).Scan(&partitionKey); err != nil {
+	// Tenant first on both layouts; the current layout puts the service before the time
+	// and partitions by week (currentKeys).
+	layout, err := schema.DatabaseLayout(ctx, conn, db)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if partitionKey != "toDate(timestamp)" {
-		t.Errorf("spans partition key = %q, want day partitions", partitionKey)
+	wantSort, wantPartition := "tenant_id, timestamp, trace_id, span_id", "toDate(timestamp)"
+	if layout == schema.LayoutCurrent {
+		wantSort, wantPartition = "tenant_id, service_name, timestamp, trace_id, span_id", "toMonday(timestamp)"
+	}
+	var sortKey, partitionKey string
+	if err := conn.QueryRow(ctx, "SELECT sorting_key, partition_key FROM system.tables WHERE database = ? AND name = 'spans'", db).Scan(&sortKey, &partitionKey); err != nil {
+		t.Fatalf("spans table missing: %v", err)
+	}
+	if sortKey != wantSort || partitionKey != wantPartition {
+		t.Errorf("spans on the %s layout: sort key %q, partition key %q; want %q, %q", layout, sortKey, partitionKey, wantSort, wantPartition)
 	}
 }
 
