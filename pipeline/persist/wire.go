@@ -35,7 +35,16 @@ func (it *fields) next() bool {
 	if len(it.msg) == 0 || it.err != nil {
 		return false
 	}
-	tag, pos, err := consumeVarint(it.msg, 0)
+	// Tags and the lengths of short values are one byte: read those here, without a
+	// call (this loop is the hottest of persist's decoding).
+	var tag uint64
+	var pos int
+	var err error
+	if b := it.msg[0]; b < 0x80 {
+		tag, pos = uint64(b), 1
+	} else {
+		tag, pos, err = consumeVarint(it.msg, 0)
+	}
 	if err == nil && int32(tag>>3) <= 0 {
 		err = fmt.Errorf("proto: illegal field number in tag %d", tag)
 	}
@@ -61,7 +70,12 @@ func (it *fields) next() bool {
 		}
 	case protowire.BytesType:
 		var n uint64
-		if n, pos, err = consumeVarint(it.msg, pos); err == nil {
+		if pos < len(it.msg) && it.msg[pos] < 0x80 {
+			n, pos = uint64(it.msg[pos]), pos+1
+		} else {
+			n, pos, err = consumeVarint(it.msg, pos)
+		}
+		if err == nil {
 			if n > uint64(len(it.msg)-pos) {
 				err = io.ErrUnexpectedEOF
 			} else {
