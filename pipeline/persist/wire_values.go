@@ -131,12 +131,27 @@ func (a *arena) keyValue(msg []byte) (string, string, error) {
 
 // splitKeyValue returns an OTLP KeyValue's key (field 1, the last one sent) and value
 // (field 2, an AnyValue: repeated ones merge, as protobuf and pdata merge them).
+// One pass over the fields: a KeyValue is decoded once per attribute of every span.
 func splitKeyValue(msg []byte) (key, value []byte, err error) {
-	if err = eachBytes(msg, 1, func(k []byte) error { key = k; return nil }); err != nil {
-		return nil, nil, err
+	it := fields{msg: msg}
+	values := 0
+	for it.next() {
+		if it.cur.num != 1 && it.cur.num != 2 {
+			continue
+		}
+		if err := it.cur.want(protowire.BytesType); err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case it.cur.num == 1:
+			key = it.cur.data
+		case values == 0:
+			value, values = it.cur.data, 1
+		default: // as merged: a repeated message field merges into one
+			value = append(bytes.Clone(value), it.cur.data...)
+		}
 	}
-	value, err = merged(msg, 2)
-	return key, value, err
+	return key, value, it.err
 }
 
 // anyValueString renders an OTLP AnyValue as pcommon.Value.AsString does. Strings,
