@@ -51,10 +51,10 @@ type Config struct {
 // DefaultConfig is the default worker configuration.
 func DefaultConfig() Config {
 	return Config{
-		Durable:              "persist",
-		MaxBatchEvents:       1000,
-		MaxBatchBytes:        4 << 20,
-		MaxBatchRows:         20_000,
+		Durable:        "persist",
+		MaxBatchEvents: 1000,
+		MaxBatchBytes:  4 << 20,
+		MaxBatchRows:   20_000,
 		// A batch that does not fill waits this long: below saturation it is most of
 		// an event's time from acknowledgement to queryable (freshness p99 1.3–1.5 s
 		// at 1 s), and it bounds the INSERTs of a quiet stream to a few per second.
