@@ -42,7 +42,7 @@ build() { # build REV -> prints binary path
   echo "$out/telemetryd-$name"
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { "$repo/deploy/local/clickhouse-current.sh" free-port; }
 
 harness=$(build .)
 IFS=, read -r -a rev_list <<<"$revs"
