@@ -97,13 +97,19 @@ func (f *freshness) poll(ctx context.Context) {
 		return // the next poll tries again; a failing ClickHouse shows as missing samples
 	}
 	defer rows.Close()
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	// The rows stream while the server still runs the query: read them all before
+	// taking the lock, which every acknowledged request takes (offer), or the
+	// senders would wait for the query and the harness slow itself as the table grows.
+	var seen []string
 	for rows.Next() {
 		var m string
-		if rows.Scan(&m) != nil {
-			continue
+		if rows.Scan(&m) == nil {
+			seen = append(seen, m)
 		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range seen {
 		if at, ok := f.wait[m]; ok {
 			f.delays = append(f.delays, asked.Sub(at))
 			delete(f.wait, m)

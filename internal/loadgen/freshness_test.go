@@ -1,0 +1,73 @@
+package loadgen
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// slowConn answers Query with rows that stream one marker after release is closed, as
+// a server still running the query does; every other method is unused here.
+type slowConn struct {
+	driver.Conn
+	reading chan struct{} // closed when the poll waits for its first row
+	release chan struct{}
+	marker  string
+}
+
+func (c *slowConn) Query(context.Context, string, ...any) (driver.Rows, error) {
+	return &slowRows{conn: c}, nil
+}
+
+type slowRows struct {
+	driver.Rows
+	conn *slowConn
+	done bool
+}
+
+func (r *slowRows) Next() bool {
+	if r.done {
+		return false
+	}
+	close(r.conn.reading)
+	<-r.conn.release
+	r.done = true
+	return true
+}
+
+func (r *slowRows) Scan(dest ...any) error {
+	*dest[0].(*string) = r.conn.marker
+	return nil
+}
+
+func (r *slowRows) Close() error { return nil }
+
+// TestOfferDoesNotWaitForAPoll: while a freshness poll's rows are still streaming from
+// ClickHouse, senders offering samples are not held up (they were, for the whole query,
+// which slowed the harness as the table grew), and the poll still records its sample.
+func TestOfferDoesNotWaitForAPoll(t *testing.T) {
+	conn := &slowConn{reading: make(chan struct{}), release: make(chan struct{}), marker: "m1"}
+	f := newFreshness(conn, "spans", "run")
+	start := time.Now()
+	f.offer("m1", start)
+	polled := make(chan struct{})
+	go func() { f.poll(context.Background()); close(polled) }()
+	<-conn.reading
+
+	offered := make(chan struct{})
+	go func() { f.offer("m2", start.Add(time.Second)); close(offered) }()
+	select {
+	case <-offered:
+	case <-time.After(2 * time.Second):
+		close(conn.release)
+		t.Fatal("offer waited for a poll whose rows were still streaming")
+	}
+	close(conn.release)
+	<-polled
+	delays, missing := f.result()
+	if len(delays) != 1 || missing != 1 {
+		t.Errorf("after the poll: %d delays, %d awaited; want 1 (m1) and 1 (m2)", len(delays), missing)
+	}
+}
