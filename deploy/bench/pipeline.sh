@@ -5,7 +5,7 @@
 #   deploy/bench/pipeline.sh CH_ADDR REV[,REV…] [ROUNDS] [-- BENCH_FLAGS…]
 #
 #   CH_ADDR   host:port of a running ClickHouse (native protocol); each run gets a fresh database
-#   REV       a git revision (built with `git worktree`-free `git archive`), or "." for the tree
+#   REV       a git revision (built from `git archive` in a temporary directory), or "." for the working tree
 #   ROUNDS    how many times each revision runs (default 2)
 #   BENCH_FLAGS  passed to `telemetryd bench` (default: --duration 20s --conns 8)
 #
