@@ -169,8 +169,10 @@ func TestOTLPJSONFromTheJSExporter(t *testing.T) {
 	// The recording's spans start at 2025-11-23T10:00:00Z.
 	url := "http://" + s.httpAddr.String() + "/telemetry/fetch_spans?start_time=2025-11-23T09:00:00Z&end_time=2025-11-23T11:00:00Z"
 	var page fetch.SpansPage
+	// The count and the page are separate queries: right after the insert one can see
+	// the rows and the other not yet, so wait for both.
 	testenv.Eventually(t, 20*time.Second, "the JS spans", func() bool {
-		return getJSON(t, url, mintJWT(t, "acme"), &page) == http.StatusOK && page.TotalCount == 2
+		return getJSON(t, url, mintJWT(t, "acme"), &page) == http.StatusOK && page.TotalCount == 2 && len(page.Spans) == 2
 	})
 	byName := map[string]fetch.Span{}
 	for _, sp := range page.Spans {

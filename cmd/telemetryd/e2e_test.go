@@ -199,9 +199,11 @@ func TestEndToEndTracesFromOTelExporter(t *testing.T) {
 	}
 	acme := mintJWT(t, "acme")
 	var spans fetch.SpansPage
+	// The count and the page are separate queries: right after the insert one can see
+	// the rows and the other not yet, so wait for both.
 	testenv.Eventually(t, 20*time.Second, "both spans to be persisted", func() bool {
 		status := getJSON(t, base+"/telemetry/fetch_spans?"+window.Encode(), acme, &spans)
-		return status == http.StatusOK && spans.TotalCount == 2
+		return status == http.StatusOK && spans.TotalCount == 2 && len(spans.Spans) == 2
 	})
 	byName := map[string]fetch.Span{}
 	for _, sp := range spans.Spans {
