@@ -4,6 +4,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/telemetryd/telemetryd/schema"
 )
 
 func TestBodyNgramCondition(t *testing.T) {
@@ -42,6 +45,27 @@ func TestLogFilterUsesTheBodyIndexOnlyWhenThereIsOne(t *testing.T) {
 		likes := strings.Count(where, "lowerUTF8(body) LIKE ?")
 		if want := map[bool]int{false: 0, true: 1}[index]; likes != want || strings.Count(where, "?") != len(args) {
 			t.Errorf("index %v: %q with %d args, want %d LIKE", index, where, len(args), want)
+		}
+	}
+}
+
+// The trace view asks for the older planner only where the server has one to choose:
+// 18.16 refuses a setting it does not know, so the legacy layout must not send it.
+func TestPointLookupSettings(t *testing.T) {
+	cfg := Config{QueryTimeout: 10 * time.Second, MaxRowsToRead: 1000, MaxResultRows: 100}
+	for _, tt := range []struct {
+		layout   schema.Layout
+		analyzer any
+	}{
+		{schema.LayoutCurrent, 0},
+		{schema.LayoutLegacy, nil},
+	} {
+		got := cfg.pointLookupSettings(tt.layout)
+		if got["allow_experimental_analyzer"] != tt.analyzer {
+			t.Errorf("%s: allow_experimental_analyzer = %v, want %v", tt.layout, got["allow_experimental_analyzer"], tt.analyzer)
+		}
+		if got["max_rows_to_read"] != 1000 || got["max_execution_time"] != 10 {
+			t.Errorf("%s: the limits are missing: %v", tt.layout, got)
 		}
 	}
 }
