@@ -17,31 +17,34 @@ func BenchmarkPersistSpans(b *testing.B) {
 		payloads[i] = marshal(b, mcpTraces(100, byte(i)))
 	}
 	t := tables[stream.SignalTraces]
-	blk := t.newBlock()
+	blk := newBlock(t)
+	sets := decodeSets{}
 	var buf proto.Buffer
 	b.ReportAllocs()
 	for b.Loop() {
-		encodeSpanBatch(b, t, blk, &buf, payloads)
+		sets.reset()
+		encodeSpanBatch(b, t, sets, blk, &buf, payloads)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100*100), "ns/span")
 }
 
-func encodeSpanBatch(b *testing.B, t table, blk block, buf *proto.Buffer, payloads [][]byte) {
+func encodeSpanBatch(b *testing.B, t table, sets decodeSets, blk *block, buf *proto.Buffer, payloads [][]byte) {
 	events := make([]event, len(payloads))
 	for i, p := range payloads {
-		rows, err := t.decode(p, eventMeta{tenant: "acme", seq: uint64(i + 1)})
+		rows, err := sets.of(t).decode(p, eventMeta{tenant: "acme", seq: uint64(i + 1)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		events[i] = event{seq: uint64(i + 1), table: t, rows: rows}
 	}
 	for next := 0; next < len(events); {
-		blk.reset()
 		buf.Reset()
-		for next < len(events) && blk.rows() < insertBlockRows {
-			blk.add(events[next].rows)
+		first, rows := next, 0
+		for next < len(events) && rows < insertBlockRows {
+			rows += events[next].rows.len()
 			next++
 		}
+		blk.fill(events[first:next])
 		for _, c := range blk.input() {
 			c.Data.EncodeColumn(buf)
 		}

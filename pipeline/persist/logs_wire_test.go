@@ -20,9 +20,9 @@ func checkSameColumns(t *testing.T, tbl table, got, want rowSet) {
 	if got.len() != want.len() {
 		t.Fatalf("wire decoder gave %d rows, pdata %d", got.len(), want.len())
 	}
-	g, w := tbl.newBlock(), tbl.newBlock()
-	g.add(got)
-	w.add(want)
+	g, w := newBlock(tbl), newBlock(tbl)
+	g.fill([]event{{rows: got}})
+	w.fill([]event{{rows: want}})
 	for i, c := range g.input() {
 		var gb, wb proto.Buffer
 		c.Data.EncodeColumn(&gb)

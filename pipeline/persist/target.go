@@ -45,8 +45,8 @@ type Target struct {
 	pool *chpool.Pool // nil on PathBatch
 	path InsertPath
 	// free holds blocks of finished INSERTs for the next ones, one set per batch
-	// in flight: their columns keep their capacity across batches.
-	free chan map[string]block
+	// in flight: a block gathering rows keeps its columns' capacity across batches.
+	free chan map[string]*block
 }
 
 // TargetOptions say how to reach the database with ch-go: the connection conn
@@ -84,7 +84,7 @@ func OpenTarget(ctx context.Context, conn driver.Conn, o TargetOptions) (*Target
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse server version: %w", err)
 	}
-	t := &Target{conn: conn, path: PathColumnar, free: make(chan map[string]block, max(o.MaxConns, 1))}
+	t := &Target{conn: conn, path: PathColumnar, free: make(chan map[string]*block, max(o.MaxConns, 1))}
 	copts := ch.Options{Address: o.Addr, Database: o.Database, User: o.User, Password: o.Password,
 		TLS: o.TLS, DialTimeout: o.DialTimeout, ClientName: "telemetryd"}
 	if o.User == "" {
@@ -141,11 +141,11 @@ func (t *Target) insert(ctx context.Context, tbl table, events []event) error {
 	if t.pool == nil {
 		return t.insertBatch(ctx, tbl, events)
 	}
-	var set map[string]block
+	var set map[string]*block
 	select {
 	case set = <-t.free:
 	default:
-		set = map[string]block{}
+		set = map[string]*block{}
 	}
 	defer func() {
 		select {
@@ -155,16 +155,17 @@ func (t *Target) insert(ctx context.Context, tbl table, events []event) error {
 	}()
 	b := set[tbl.name]
 	if b == nil {
-		b = tbl.newBlock()
+		b = newBlock(tbl)
 		set[tbl.name] = b
 	}
 	next, sent := 0, 0
 	fill := func() {
-		b.reset()
-		for next < len(events) && b.rows() < insertBlockRows {
-			b.add(events[next].rows)
+		first, rows := next, 0
+		for next < len(events) && rows < insertBlockRows {
+			rows += events[next].rows.len()
 			next++
 		}
+		b.fill(events[first:next])
 	}
 	fill()
 	c, err := t.pool.Acquire(ctx)
