@@ -53,29 +53,6 @@ func (r *metricRows) decode(payload []byte, meta eventMeta) error {
 	})
 }
 
-// countPoints counts the data points of a request without decoding them, to size
-// the columns; malformed parts count as none (decoding refuses them).
-func countPoints(payload []byte) int {
-	n := 0
-	_ = eachBytes(payload, 1, func(rm []byte) error {
-		return eachBytes(rm, 2, func(sm []byte) error {
-			return eachBytes(sm, 2, func(m []byte) error {
-				it := fields{msg: m}
-				for it.next() {
-					switch it.cur.num {
-					case metricGauge, metricSum, metricHistogram, metricExponential, metricSummary:
-						if it.cur.typ == protowire.BytesType {
-							n += countFields(it.cur.data, dataPoints)
-						}
-					}
-				}
-				return nil
-			})
-		})
-	})
-	return n
-}
-
 // metric appends the rows of one Metric message's data points.
 func (r *metricRows) metric(msg []byte, meta eventMeta, res *resourceInfo, sc *scopeInfo) error {
 	a := &r.arena

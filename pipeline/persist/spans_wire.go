@@ -35,24 +35,6 @@ func (r *spanColumns) decode(payload []byte, meta eventMeta) error {
 	return eachBytes(payload, 1, func(rs []byte) error { return r.resourceSpans(rs, meta) })
 }
 
-// countSpans counts the spans of a request without decoding them.
-func countSpans(payload []byte) int {
-	n := 0
-	rs := fields{msg: payload}
-	for rs.next() {
-		if rs.cur.num != 1 || rs.cur.typ != protowire.BytesType {
-			continue
-		}
-		ss := fields{msg: rs.cur.data}
-		for ss.next() {
-			if ss.cur.num == 2 && ss.cur.typ == protowire.BytesType {
-				n += countFields(ss.cur.data, 2)
-			}
-		}
-	}
-	return n
-}
-
 // readResource reads the resource (field 1) and schema URL (field schemaField) of a
 // ResourceSpans/ResourceLogs/ResourceMetrics message, wherever they sit in it.
 func (a *arena) readResource(msg []byte, schemaField protowire.Number) (resourceInfo, error) {

@@ -16,9 +16,10 @@ import (
 
 var errIDLength = errors.New("invalid length for trace or span id")
 
-// arena hands out the strings and string slices of a block from large chunks, so a
-// batch costs a few allocations instead of several per row. Chunks are never
-// reused while a block is alive: the strings point into them.
+// arena hands out the strings and string slices a record is read into before its
+// row is appended to the columns (logs and metrics; spans append straight to them)
+// from large chunks, so an event costs a few allocations instead of several per row.
+// It starts over with each event (reset): its rows' strings are copies by then.
 type arena struct {
 	bytes []byte
 	strs  []string
