@@ -22,6 +22,9 @@ func (r rowSet) len() int { return r.hi - r.lo }
 // dateTimeRange is the earliest and latest timestamp column value as stored (see
 // dateTime).
 func (r rowSet) dateTimeRange() (lo, hi uint32) {
+	if r.len() == 0 {
+		return 0, 0
+	}
 	for i, t := range r.set.stamps.v[r.lo:r.hi] {
 		lo, hi = widenDateTime(i == 0, lo, hi, t)
 	}
@@ -152,6 +155,9 @@ func (ds decodeSets) reset() {
 
 // appendBatch appends an event's rows to a clickhouse-go batch of its table's INSERT.
 func (t table) appendBatch(b driver.Batch, rows rowSet) error {
+	if rows.len() == 0 {
+		return nil
+	}
 	for i, c := range rows.set.cols {
 		if err := c.appendBatch(b.Column(i), rows.lo, rows.hi); err != nil {
 			return fmt.Errorf("append column %s: %w", t.described[i].Name, err)
@@ -207,6 +213,9 @@ func (b *block) gather(events []event) rowSet {
 	}
 	b.own.reset()
 	for _, ev := range events {
+		if ev.rows.len() == 0 {
+			continue
+		}
 		for i, c := range b.own.cols {
 			c.appendRange(ev.rows.set.cols[i], ev.rows.lo, ev.rows.hi)
 		}
