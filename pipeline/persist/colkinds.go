@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"slices"
 	"time"
@@ -179,8 +180,24 @@ func (c *strColumn) truncate(n int) {
 	c.Buf, c.Pos = c.Buf[:end], c.Pos[:n]
 }
 
+// encodeRange encodes as proto.ColStr does (each string's length as a uvarint, then
+// its bytes) into a buffer grown once, with the one-byte lengths of short strings
+// written without a call: it is the largest part of encoding a block.
 func (c *strColumn) encodeRange(b *proto.Buffer, lo, hi int) {
-	proto.ColStr{Buf: c.Buf, Pos: c.Pos[lo:hi]}.EncodeColumn(b)
+	pos := c.Pos[lo:hi]
+	if len(pos) == 0 {
+		return
+	}
+	buf := slices.Grow(b.Buf, pos[len(pos)-1].End-pos[0].Start+len(pos)*binary.MaxVarintLen64)
+	for _, p := range pos {
+		if n := p.End - p.Start; n < 0x80 {
+			buf = append(buf, byte(n))
+		} else {
+			buf = binary.AppendUvarint(buf, uint64(n))
+		}
+		buf = append(buf, c.Buf[p.Start:p.End]...)
+	}
+	b.Buf = buf
 }
 
 // appendRange copies the strings' bytes at once: a column's strings lie in its

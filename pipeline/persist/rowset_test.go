@@ -3,6 +3,7 @@ package persist
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -133,5 +134,38 @@ func TestFailedEventLeavesNoRows(t *testing.T) {
 			b.fill([]event{{rows: first}, {rows: next}})
 			checkSameBlocks(t, tbl, b, aloneAs(t, tbl, []int{0, 2}, payloads[:2]))
 		})
+	}
+}
+
+// TestRangesEncodeAsChGoColumns: a range of a String or Array(String) column encodes
+// as ch-go's own column of just those rows does, for lengths that take one and more
+// bytes of uvarint.
+func TestRangesEncodeAsChGoColumns(t *testing.T) {
+	rows := [][]string{{"a"}, {}, {"", strings.Repeat("x", 127)}, {strings.Repeat("y", 128)}, {strings.Repeat("z", 20000), "b"}, {"c"}}
+	var strs strColumn
+	var arrs strArray
+	for _, r := range rows {
+		strs.Append(strings.Join(r, ","))
+		appendStrings(&arrs, r)
+	}
+	for _, rng := range [][2]int{{0, 6}, {1, 5}, {2, 4}, {3, 3}, {5, 6}} {
+		lo, hi := rng[0], rng[1]
+		wantStr, wantArr := new(proto.ColStr), proto.NewArray[string](new(proto.ColStr))
+		for _, r := range rows[lo:hi] {
+			wantStr.Append(strings.Join(r, ","))
+			wantArr.Append(r)
+		}
+		for _, c := range []struct {
+			name string
+			got  column
+			want proto.ColInput
+		}{{"String", &strs, wantStr}, {"Array(String)", &arrs, wantArr}} {
+			var got, want proto.Buffer
+			c.got.encodeRange(&got, lo, hi)
+			c.want.EncodeColumn(&want)
+			if !bytes.Equal(got.Buf, want.Buf) {
+				t.Errorf("%s rows %d..%d: %x, ch-go %x", c.name, lo, hi, got.Buf, want.Buf)
+			}
+		}
 	}
 }

@@ -26,6 +26,8 @@ type spanColumns struct {
 	eventDropped, linkFlags, linkDropped                    u32Array
 	eventKeys, eventValues, linkKeys, linkValues            strArrayArray
 	arena                                                   arena
+	// The current resource's and scope's attributes, for every row of them.
+	resAttrs, scopeAttrs attrRow
 }
 
 // spanTable declares the spans table's columns, in the table's order.

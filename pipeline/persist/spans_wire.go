@@ -93,11 +93,13 @@ func (r *spanColumns) resourceSpans(msg []byte, meta eventMeta) error {
 	if err != nil {
 		return err
 	}
+	r.resAttrs.set(res.keys, res.values)
 	return eachBytes(msg, 2, func(scopeSpans []byte) error { // scope_spans
 		sc, err := r.arena.readScope(scopeSpans)
 		if err != nil {
 			return err
 		}
+		r.scopeAttrs.set(sc.keys, sc.values)
 		return eachBytes(scopeSpans, 2, func(span []byte) error { // spans
 			if err := r.span(span, meta, &res, &sc); err != nil {
 				return fmt.Errorf("span: %w", err)
@@ -227,26 +229,50 @@ func (r *spanColumns) span(msg []byte, meta eventMeta, res *resourceInfo, sc *sc
 	r.service.Append(res.service)
 	r.attrKeys.closeRow()
 	r.attrValues.closeRow()
-	appendStrings(&r.resKeys, res.keys)
-	appendStrings(&r.resValues, res.values)
+	r.resAttrs.appendRow(&r.resKeys, &r.resValues)
 	r.scopeName.Append(sc.name)
 	r.scopeVersion.Append(sc.version)
 	r.flags.append(flags)
 	r.droppedAttrs.append(droppedAttrs)
 	r.droppedEvents.append(droppedEvents)
 	r.droppedLinks.append(droppedLinks)
-	for _, c := range []interface{ closeRow() }{&r.eventTimes, &r.eventNames, &r.eventDropped, &r.eventKeys, &r.eventValues,
-		&r.linkTraceIDs, &r.linkSpanIDs, &r.linkTraceStates, &r.linkFlags, &r.linkKeys, &r.linkValues, &r.linkDropped} {
-		c.closeRow()
-	}
-	appendStrings(&r.scopeKeys, sc.keys)
-	appendStrings(&r.scopeValues, sc.values)
+	r.eventTimes.closeRow()
+	r.eventNames.closeRow()
+	r.eventDropped.closeRow()
+	r.eventKeys.closeRow()
+	r.eventValues.closeRow()
+	r.linkTraceIDs.closeRow()
+	r.linkSpanIDs.closeRow()
+	r.linkTraceStates.closeRow()
+	r.linkFlags.closeRow()
+	r.linkKeys.closeRow()
+	r.linkValues.closeRow()
+	r.linkDropped.closeRow()
+	r.scopeAttrs.appendRow(&r.scopeKeys, &r.scopeValues)
 	r.resourceSchemaURL.Append(res.schemaURL)
 	r.scopeSchema.Append(sc.schemaURL)
 	r.tokenID.Append(meta.tokenID)
 	r.seq.append(meta.seq)
 	r.partition.append(meta.partition)
 	return nil
+}
+
+// attrRow is the attributes every row of a resource or scope stores, in columns
+// of their own, so that a row takes them with two copies.
+type attrRow struct{ keys, values strColumn }
+
+func (a *attrRow) set(keys, values []string) {
+	a.keys.Reset()
+	a.values.Reset()
+	a.keys.AppendArr(keys)
+	a.values.AppendArr(values)
+}
+
+func (a *attrRow) appendRow(keys, values *strArray) {
+	keys.data.appendRange(&a.keys, 0, a.keys.Rows())
+	keys.closeRow()
+	values.data.appendRange(&a.values, 0, a.values.Rows())
+	values.closeRow()
 }
 
 // status reads a Status message (message 2, code 3) over the values so far: a
