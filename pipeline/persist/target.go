@@ -129,9 +129,9 @@ func (t *Target) Close() {
 
 // insertBlockRows is about how many rows one block of a columnar INSERT carries (whole
 // events, so a block can be one event larger). An INSERT streams its batch as blocks of
-// this size, so the client's column buffers and encoded bytes stay bounded by this, not
-// by the batch, whatever persist's backlog; the server squashes the blocks of one INSERT
-// into parts of min_insert_block_size_rows as before.
+// this size, encoded from the batch's columns in place, so the encoded bytes stay
+// bounded by this, not by the batch; the server squashes the blocks of one INSERT into
+// parts of min_insert_block_size_rows as before.
 const insertBlockRows = 4096
 
 // insert writes the rows of events into tbl with one INSERT, sent as blocks of about
