@@ -102,6 +102,7 @@ func FuzzDecodeLogs(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		checkLogsSameAsReference(t, payload)
+		checkDecodesAfterAnother(t, tables[stream.SignalLogs], richLogs(t), payload)
 	})
 }
 

@@ -100,6 +100,7 @@ func FuzzDecodeMetrics(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		checkMetricsSameAsReference(t, payload)
+		checkDecodesAfterAnother(t, tables[stream.SignalMetrics], everyMetricType(t), payload)
 	})
 }
 

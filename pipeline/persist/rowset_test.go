@@ -169,3 +169,30 @@ func TestRangesEncodeAsChGoColumns(t *testing.T) {
 		}
 	}
 }
+
+// checkDecodesAfterAnother decodes payload into a column set that holds another
+// event already, as in a batch: it gives the rows it gives alone or, refused, leaves
+// the set as it was, so the next event's rows follow the first one's. The fuzz tests
+// run it on every input.
+func checkDecodesAfterAnother(t *testing.T, tbl table, first, payload []byte) {
+	t.Helper()
+	set := tbl.newSet()
+	a, err := set.decode(first, eventMeta{tenant: "acme", seq: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := set.decode(payload, eventMeta{tenant: "acme", seq: 2})
+	want := [][]byte{first, payload}
+	if err != nil {
+		if set.rows() != a.hi {
+			t.Fatalf("refused payload (%v) left %d rows, want %d", err, set.rows(), a.hi)
+		}
+		if rows, err = set.decode(first, eventMeta{tenant: "acme", seq: 2}); err != nil {
+			t.Fatal(err)
+		}
+		want[1] = first
+	}
+	b := newBlock(tbl)
+	b.fill([]event{{rows: a}, {rows: rows}})
+	checkSameBlocks(t, tbl, b, aloneAs(t, tbl, []int{0, 1}, want))
+}

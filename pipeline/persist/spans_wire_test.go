@@ -271,6 +271,7 @@ func FuzzDecodeSpans(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		checkSameAsReference(t, payload)
+		checkDecodesAfterAnother(t, tables[stream.SignalTraces], marshal(t, richTraces()), payload)
 	})
 }
 
