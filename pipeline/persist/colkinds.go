@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -140,8 +141,64 @@ func (c *nullF64Column) appendBatch(bc driver.BatchColumn, lo, hi int) error {
 	return bc.Append(out)
 }
 
-// strColumn is a String column.
-type strColumn struct{ proto.ColStr }
+// strColumn is a String column kept in ClickHouse's native encoding, each value's
+// length as a uvarint and then its bytes, so that a range of rows is encoded with one
+// copy (strings are most of a block's bytes).
+type strColumn struct {
+	buf  []byte
+	ends []int // where each row ends in buf
+}
+
+// start is where row i starts in buf; start(Rows()) is len(buf).
+func (c *strColumn) start(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return c.ends[i-1]
+}
+
+func (c *strColumn) Rows() int      { return len(c.ends) }
+func (c *strColumn) Reset()         { c.buf, c.ends = c.buf[:0], c.ends[:0] }
+func (c *strColumn) truncate(n int) { c.buf, c.ends = c.buf[:c.start(n)], c.ends[:n] }
+
+// grow appends the length of a value of n bytes and room for them, which it returns.
+func (c *strColumn) grow(n int) []byte {
+	if n < 0x80 {
+		c.buf = append(c.buf, byte(n))
+	} else {
+		c.buf = binary.AppendUvarint(c.buf, uint64(n))
+	}
+	at := len(c.buf)
+	c.buf = slices.Grow(c.buf, n)[:at+n]
+	c.ends = append(c.ends, len(c.buf))
+	return c.buf[at:]
+}
+
+// Append appends a row.
+func (c *strColumn) Append(v string) { copy(c.grow(len(v)), v) }
+
+// AppendBytes appends a row of the bytes of a string.
+func (c *strColumn) AppendBytes(v []byte) { copy(c.grow(len(v)), v) }
+
+// AppendArr appends a row of each string.
+func (c *strColumn) AppendArr(vs []string) {
+	for _, v := range vs {
+		c.Append(v)
+	}
+}
+
+// appendInt appends an integer in decimal.
+func (c *strColumn) appendInt(v int64) {
+	var scratch [20]byte
+	c.AppendBytes(strconv.AppendInt(scratch[:0], v, 10))
+}
+
+// row is the bytes of row i.
+func (c *strColumn) row(i int) []byte {
+	b := c.buf[c.start(i):c.ends[i]]
+	_, n := binary.Uvarint(b)
+	return b[n:]
+}
 
 // appendHexID appends a trace or span id as pdata's String renders it: lower-case
 // hex, and the empty string for an absent or all-zero id. A length other than size
@@ -165,60 +222,28 @@ func (c *strColumn) appendHexID(id []byte, size int) error {
 		c.Append("")
 		return nil
 	}
-	start := len(c.Buf)
-	c.Buf = slices.Grow(c.Buf, 2*size)[:start+2*size]
-	hex.Encode(c.Buf[start:], id)
-	c.Pos = append(c.Pos, proto.Position{Start: start, End: len(c.Buf)})
+	hex.Encode(c.grow(2*size), id)
 	return nil
 }
 
-func (c *strColumn) truncate(n int) {
-	end := 0
-	if n > 0 {
-		end = c.Pos[n-1].End
-	}
-	c.Buf, c.Pos = c.Buf[:end], c.Pos[:n]
-}
-
-// encodeRange encodes as proto.ColStr does (each string's length as a uvarint, then
-// its bytes) into a buffer grown once, with the one-byte lengths of short strings
-// written without a call: it is the largest part of encoding a block.
 func (c *strColumn) encodeRange(b *proto.Buffer, lo, hi int) {
-	pos := c.Pos[lo:hi]
-	if len(pos) == 0 {
-		return
-	}
-	buf := slices.Grow(b.Buf, pos[len(pos)-1].End-pos[0].Start+len(pos)*binary.MaxVarintLen64)
-	for _, p := range pos {
-		if n := p.End - p.Start; n < 0x80 {
-			buf = append(buf, byte(n))
-		} else {
-			buf = binary.AppendUvarint(buf, uint64(n))
-		}
-		buf = append(buf, c.Buf[p.Start:p.End]...)
-	}
-	b.Buf = buf
+	b.Buf = append(b.Buf, c.buf[c.start(lo):c.start(hi)]...)
 }
 
-// appendRange copies the strings' bytes at once: a column's strings lie in its
-// buffer in row order.
 func (c *strColumn) appendRange(src column, lo, hi int) {
-	if lo == hi {
-		return
-	}
 	s := src.(*strColumn)
-	start, end := s.Pos[lo].Start, s.Pos[hi-1].End
-	shift := len(c.Buf) - start
-	c.Buf = append(c.Buf, s.Buf[start:end]...)
-	for _, p := range s.Pos[lo:hi] {
-		c.Pos = append(c.Pos, proto.Position{Start: p.Start + shift, End: p.End + shift})
+	from := s.start(lo)
+	shift := len(c.buf) - from
+	c.buf = append(c.buf, s.buf[from:s.start(hi)]...)
+	for _, e := range s.ends[lo:hi] {
+		c.ends = append(c.ends, e+shift)
 	}
 }
 
 func (c *strColumn) values(lo, hi int) []string {
 	out := make([]string, hi-lo)
 	for i := range out {
-		out[i] = c.Row(lo + i)
+		out[i] = string(c.row(lo + i))
 	}
 	return out
 }

@@ -22,7 +22,7 @@ var wireMeta = eventMeta{tenant: "t1", tokenID: "tok", seq: 42, partition: 3}
 func asRows(rs rowSet) [][]any {
 	r := rs.set.typed.(*spanColumns)
 	out := make([][]any, rs.len())
-	str := func(c *strColumn, i int) string { return c.Row(i) }
+	str := func(c *strColumn, i int) string { return string(c.row(i)) }
 	strs := func(c *strArray, i int) []string { return c.elems().values(c.end(i), c.end(i+1)) }
 	strRows := func(c *strArrayArray, i int) [][]string { return c.elems().values(c.end(i), c.end(i+1)) }
 	u64s := func(c *u64Array, i int) []uint64 { return c.elems().values(c.end(i), c.end(i+1)) }

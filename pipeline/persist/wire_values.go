@@ -7,7 +7,6 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/ClickHouse/ch-go/proto"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -179,9 +178,7 @@ func appendAnyValue(c *strColumn, msg []byte) error {
 	case 2:
 		c.Append(strconv.FormatBool(u64 != 0))
 	case 3:
-		start := len(c.Buf)
-		c.Buf = strconv.AppendInt(c.Buf, int64(u64), 10)
-		c.Pos = append(c.Pos, proto.Position{Start: start, End: len(c.Buf)})
+		c.appendInt(int64(u64))
 	default:
 		c.Append("")
 	}
