@@ -185,10 +185,11 @@ func newBlock(t table) *block {
 	return b
 }
 
-// fill makes the block the rows of events (at least one).
+// fill makes the block the rows of events (at least one): a range of their column
+// set when each follows the one before (a batch's events of a table, unless some were
+// dropped), else a copy.
 func (b *block) fill(events []event) {
-	first := events[0].rows
-	src := first
+	src := events[0].rows
 	for _, ev := range events[1:] {
 		if ev.rows.len() == 0 {
 			continue
