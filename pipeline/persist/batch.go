@@ -23,9 +23,11 @@ type event struct {
 // persistBatch stores a batch of partition k: decode, drop what is already stored,
 // insert per table, dead-letter what ClickHouse keeps rejecting, then acknowledge.
 func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) {
+	sets := w.decodeSets()
+	defer w.releaseSets(sets)
 	var events []event
 	for _, m := range msgs {
-		ev, err := w.decode(m, k)
+		ev, err := decodeEvent(m, k, sets)
 		if err != nil {
 			// Decoding is deterministic: a payload that cannot be decoded now never
 			// will be, so it is dead-lettered at once rather than retried.
@@ -76,10 +78,35 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 	}
 }
 
-func (w *Worker) decode(m jetstream.Msg, k int) (event, error) { return decodeEvent(m, k) }
+// decode decodes one event into column sets of its own.
+func (w *Worker) decode(m jetstream.Msg, k int) (event, error) {
+	return decodeEvent(m, k, decodeSets{})
+}
 
-// decodeEvent turns an event of partition k into its table's rows; replay shares it.
-func decodeEvent(m jetstream.Msg, k int) (event, error) {
+// decodeSets takes column sets for a batch to decode into: a batch in flight holds
+// one, so there are at most MaxConcurrentBatches, and their columns keep their
+// capacity from batch to batch.
+func (w *Worker) decodeSets() decodeSets {
+	select {
+	case s := <-w.sets:
+		return s
+	default:
+		return decodeSets{}
+	}
+}
+
+// releaseSets hands a finished batch's column sets to the next batch.
+func (w *Worker) releaseSets(s decodeSets) {
+	s.reset()
+	select {
+	case w.sets <- s:
+	default:
+	}
+}
+
+// decodeEvent appends the rows of an event of partition k to its table's column set
+// of sets; replay shares it.
+func decodeEvent(m jetstream.Msg, k int, sets decodeSets) (event, error) {
 	md, err := m.Metadata()
 	if err != nil {
 		return event{}, fmt.Errorf("event metadata: %w", err)
@@ -98,7 +125,7 @@ func decodeEvent(m jetstream.Msg, k int) (event, error) {
 	if !ok {
 		return event{}, fmt.Errorf("unsupported signal %q", signal)
 	}
-	rows, err := t.decode(m.Data(), meta)
+	rows, err := sets.of(t).decode(m.Data(), meta)
 	if err != nil {
 		return event{}, err
 	}

@@ -18,8 +18,9 @@ func BenchmarkInsertSpans(b *testing.B) {
 	ch := rtDatabase(b)
 	t := tables[stream.SignalTraces]
 	events := make([]event, 100)
+	set := t.newSet() // one batch's, as a worker decodes it
 	for i := range events {
-		rows, err := decodeSpans(marshal(b, mcpTraces(100, byte(i))), wireMeta)
+		rows, err := set.decode(marshal(b, mcpTraces(100, byte(i))), wireMeta)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -51,14 +52,11 @@ func BenchmarkInsertSpans(b *testing.B) {
 	})
 	b.Run("build/ch-go", func(b *testing.B) {
 		b.ReportAllocs()
-		blk := t.newBlock()
+		blk := newBlock(t)
 		var buf proto.Buffer
 		for b.Loop() {
-			blk.reset()
 			buf.Reset()
-			for _, ev := range events {
-				blk.add(ev.rows)
-			}
+			blk.fill(events)
 			for _, c := range blk.input() {
 				c.Data.EncodeColumn(&buf)
 			}

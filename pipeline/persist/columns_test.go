@@ -77,8 +77,8 @@ func TestEveryColumnIsFilledOncePerRow(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tbl.name, err)
 		}
-		b := tbl.newBlock()
-		b.add(rows)
+		b := newBlock(tbl)
+		b.fill([]event{{rows: rows}})
 		for _, c := range b.input() {
 			if c.Data.Rows() != rows.len() {
 				t.Errorf("%s.%s has %d values for %d rows", tbl.name, c.Name, c.Data.Rows(), rows.len())

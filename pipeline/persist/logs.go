@@ -2,58 +2,55 @@ package persist
 
 import (
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
-// logRows are the rows of one logs event, column by column.
+// logRows are the columns the log records of a batch's logs events decode into.
 type logRows struct {
-	tenant, severityText, body, traceID, spanID, service []string
-	scopeName, scopeVersion, eventName                   []string
-	resourceSchemaURL, scopeSchemaURL, tokenID           []string
-	timestamp                                            []time.Time
-	time, observed, seq                                  []uint64
-	severity                                             []uint8
-	flags, droppedAttrs                                  []uint32
-	partition                                            []uint16
-	attrKeys, attrValues, resKeys, resValues             [][]string
-	scopeKeys, scopeValues                               [][]string
+	tenant, severityText, body, traceID, spanID, service strColumn
+	scopeName, scopeVersion, eventName                   strColumn
+	resourceSchemaURL, scopeSchemaURL, tokenID           strColumn
+	timestamp                                            dateTimeColumn
+	time, observed, seq                                  u64Column
+	severity                                             u8Column
+	flags, droppedAttrs                                  u32Column
+	partition                                            u16Column
+	attrKeys, attrValues, resKeys, resValues             strArray
+	scopeKeys, scopeValues                               strArray
 	arena                                                arena
 }
 
-func (r *logRows) len() int { return len(r.seq) }
-
-func (r *logRows) dateTimeRange() (lo, hi uint32) { return timeRange(r.timestamp) }
-
 // logTable declares the logs table's columns, in the table's order.
 var logTable = tableDef[logRows]{name: "logs", columns: []colDef[logRows]{
-	strCol("tenant_id", func(r *logRows) []string { return r.tenant }),
-	dateTimeCol("timestamp", func(r *logRows) []time.Time { return r.timestamp }),
-	uint64Col("time_unix_nano", func(r *logRows) []uint64 { return r.time }),
-	uint64Col("observed_time_unix_nano", func(r *logRows) []uint64 { return r.observed }),
-	uint8Col("severity_number", func(r *logRows) []uint8 { return r.severity }),
-	strCol("severity_text", func(r *logRows) []string { return r.severityText }),
-	strCol("body", func(r *logRows) []string { return r.body }),
-	strCol("trace_id", func(r *logRows) []string { return r.traceID }),
-	strCol("span_id", func(r *logRows) []string { return r.spanID }),
-	uint32Col("flags", func(r *logRows) []uint32 { return r.flags }),
-	strCol("service_name", func(r *logRows) []string { return r.service }),
-	strArrayCol("attribute_keys", func(r *logRows) [][]string { return r.attrKeys }),
-	strArrayCol("attribute_values", func(r *logRows) [][]string { return r.attrValues }),
-	strArrayCol("resource_attribute_keys", func(r *logRows) [][]string { return r.resKeys }),
-	strArrayCol("resource_attribute_values", func(r *logRows) [][]string { return r.resValues }),
-	strCol("scope_name", func(r *logRows) []string { return r.scopeName }),
-	strCol("scope_version", func(r *logRows) []string { return r.scopeVersion }),
-	strCol("token_id", func(r *logRows) []string { return r.tokenID }),
-	uint64Col("stream_seq", func(r *logRows) []uint64 { return r.seq }),
-	uint16Col("stream_partition", func(r *logRows) []uint16 { return r.partition }),
-	strCol("event_name", func(r *logRows) []string { return r.eventName }),
-	uint32Col("dropped_attributes_count", func(r *logRows) []uint32 { return r.droppedAttrs }),
-	strArrayCol("scope_attribute_keys", func(r *logRows) [][]string { return r.scopeKeys }),
-	strArrayCol("scope_attribute_values", func(r *logRows) [][]string { return r.scopeValues }),
-	strCol("resource_schema_url", func(r *logRows) []string { return r.resourceSchemaURL }),
-	strCol("scope_schema_url", func(r *logRows) []string { return r.scopeSchemaURL }),
+	strCol("tenant_id", func(r *logRows) *strColumn { return &r.tenant }),
+	dateTimeCol("timestamp", func(r *logRows) *dateTimeColumn { return &r.timestamp }),
+	uint64Col("time_unix_nano", func(r *logRows) *u64Column { return &r.time }),
+	uint64Col("observed_time_unix_nano", func(r *logRows) *u64Column { return &r.observed }),
+	uint8Col("severity_number", func(r *logRows) *u8Column { return &r.severity }),
+	strCol("severity_text", func(r *logRows) *strColumn { return &r.severityText }),
+	strCol("body", func(r *logRows) *strColumn { return &r.body }),
+	strCol("trace_id", func(r *logRows) *strColumn { return &r.traceID }),
+	strCol("span_id", func(r *logRows) *strColumn { return &r.spanID }),
+	uint32Col("flags", func(r *logRows) *u32Column { return &r.flags }),
+	strCol("service_name", func(r *logRows) *strColumn { return &r.service }),
+	strArrayCol("attribute_keys", func(r *logRows) *strArray { return &r.attrKeys }),
+	strArrayCol("attribute_values", func(r *logRows) *strArray { return &r.attrValues }),
+	strArrayCol("resource_attribute_keys", func(r *logRows) *strArray { return &r.resKeys }),
+	strArrayCol("resource_attribute_values", func(r *logRows) *strArray { return &r.resValues }),
+	strCol("scope_name", func(r *logRows) *strColumn { return &r.scopeName }),
+	strCol("scope_version", func(r *logRows) *strColumn { return &r.scopeVersion }),
+	strCol("token_id", func(r *logRows) *strColumn { return &r.tokenID }),
+	uint64Col("stream_seq", func(r *logRows) *u64Column { return &r.seq }),
+	uint16Col("stream_partition", func(r *logRows) *u16Column { return &r.partition }),
+	strCol("event_name", func(r *logRows) *strColumn { return &r.eventName }),
+	uint32Col("dropped_attributes_count", func(r *logRows) *u32Column { return &r.droppedAttrs }),
+	strArrayCol("scope_attribute_keys", func(r *logRows) *strArray { return &r.scopeKeys }),
+	strArrayCol("scope_attribute_values", func(r *logRows) *strArray { return &r.scopeValues }),
+	strCol("resource_schema_url", func(r *logRows) *strColumn { return &r.resourceSchemaURL }),
+	strCol("scope_schema_url", func(r *logRows) *strColumn { return &r.scopeSchemaURL }),
 }}
 
 // logRecord is one log record's values, as a row stores them.
@@ -72,24 +69,44 @@ func (r *logRows) add(meta eventMeta, res *resourceInfo, sc *scopeInfo, lr logRe
 	if ts == 0 { // OTLP allows an unknown event time; the observed time stands in
 		ts = lr.observed
 	}
-	r.tenant, r.timestamp, r.time, r.observed = append(r.tenant, meta.tenant), append(r.timestamp, nanosTime(ts)), append(r.time, ts), append(r.observed, lr.observed)
-	r.severity, r.severityText, r.body = append(r.severity, lr.severity), append(r.severityText, lr.severityText), append(r.body, lr.body)
-	r.traceID, r.spanID, r.flags = append(r.traceID, lr.traceID), append(r.spanID, lr.spanID), append(r.flags, lr.flags)
-	r.service, r.attrKeys, r.attrValues = append(r.service, res.service), append(r.attrKeys, lr.keys), append(r.attrValues, lr.values)
-	r.resKeys, r.resValues = append(r.resKeys, res.keys), append(r.resValues, res.values)
-	r.scopeName, r.scopeVersion = append(r.scopeName, sc.name), append(r.scopeVersion, sc.version)
-	r.tokenID, r.seq, r.partition = append(r.tokenID, meta.tokenID), append(r.seq, meta.seq), append(r.partition, meta.partition)
-	r.eventName, r.droppedAttrs = append(r.eventName, lr.eventName), append(r.droppedAttrs, lr.droppedAttrs)
-	r.scopeKeys, r.scopeValues = append(r.scopeKeys, sc.keys), append(r.scopeValues, sc.values)
-	r.resourceSchemaURL, r.scopeSchemaURL = append(r.resourceSchemaURL, res.schemaURL), append(r.scopeSchemaURL, sc.schemaURL)
+	r.tenant.Append(meta.tenant)
+	r.timestamp.appendNanos(ts)
+	r.time.append(ts)
+	r.observed.append(lr.observed)
+	r.severity.append(lr.severity)
+	r.severityText.Append(lr.severityText)
+	r.body.Append(lr.body)
+	r.traceID.Append(lr.traceID)
+	r.spanID.Append(lr.spanID)
+	r.flags.append(lr.flags)
+	r.service.Append(res.service)
+	appendStrings(&r.attrKeys, lr.keys)
+	appendStrings(&r.attrValues, lr.values)
+	appendStrings(&r.resKeys, res.keys)
+	appendStrings(&r.resValues, res.values)
+	r.scopeName.Append(sc.name)
+	r.scopeVersion.Append(sc.version)
+	r.tokenID.Append(meta.tokenID)
+	r.seq.append(meta.seq)
+	r.partition.append(meta.partition)
+	r.eventName.Append(lr.eventName)
+	r.droppedAttrs.append(lr.droppedAttrs)
+	appendStrings(&r.scopeKeys, sc.keys)
+	appendStrings(&r.scopeValues, sc.values)
+	r.resourceSchemaURL.Append(res.schemaURL)
+	r.scopeSchemaURL.Append(sc.schemaURL)
 }
 
-// decodeLogs turns an OTLP ExportLogsServiceRequest into rows of the logs table,
-// read off the wire as decodeSpans reads spans.
+// decodeLogs decodes an OTLP ExportLogsServiceRequest into a column set of its own.
 func decodeLogs(payload []byte, meta eventMeta) (rowSet, error) {
-	r := &logRows{}
-	r.reserve(countRecords(payload))
-	err := eachBytes(payload, 1, func(rl []byte) error { // resource_logs
+	return tables[stream.SignalLogs].decode(payload, meta)
+}
+
+// decode appends the log records of an OTLP ExportLogsServiceRequest as rows, read
+// off the wire as spans are.
+func (r *logRows) decode(payload []byte, meta eventMeta) error {
+	r.arena.reset()
+	return eachBytes(payload, 1, func(rl []byte) error { // resource_logs
 		res, err := r.arena.readResource(rl, 3)
 		if err != nil {
 			return err
@@ -109,10 +126,6 @@ func decodeLogs(payload []byte, meta eventMeta) (rowSet, error) {
 			})
 		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
 }
 
 // LogRecord field numbers (opentelemetry/proto/logs/v1/logs.proto).
@@ -206,24 +219,4 @@ func (a *arena) logRecord(msg []byte) (logRecord, error) {
 		return rec, err
 	}
 	return rec, nil
-}
-
-// countRecords counts the log records of a request without decoding them, to size
-// the columns (a ResourceLogs and a ScopeLogs hold their children in field 2 as
-// ResourceSpans and ScopeSpans do).
-func countRecords(payload []byte) int { return countSpans(payload) }
-
-func (r *logRows) reserve(n int) {
-	for _, s := range []*[]string{&r.tenant, &r.severityText, &r.body, &r.traceID, &r.spanID, &r.service,
-		&r.scopeName, &r.scopeVersion, &r.eventName, &r.resourceSchemaURL, &r.scopeSchemaURL, &r.tokenID} {
-		*s = make([]string, 0, n)
-	}
-	for _, s := range []*[]uint64{&r.time, &r.observed, &r.seq} {
-		*s = make([]uint64, 0, n)
-	}
-	for _, s := range []*[][]string{&r.attrKeys, &r.attrValues, &r.resKeys, &r.resValues, &r.scopeKeys, &r.scopeValues} {
-		*s = make([][]string, 0, n)
-	}
-	r.timestamp, r.severity = make([]time.Time, 0, n), make([]uint8, 0, n)
-	r.flags, r.droppedAttrs, r.partition = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint16, 0, n)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 // referenceLogRows is the pdata-based logs decoder the workers used before they read
@@ -11,9 +13,10 @@ import (
 func referenceLogRows(payload []byte, meta eventMeta) (rowSet, error) {
 	req := plogotlp.NewExportRequest()
 	if err := req.UnmarshalProto(payload); err != nil {
-		return nil, err
+		return rowSet{}, err
 	}
-	r := &logRows{}
+	set := tables[stream.SignalLogs].newSet()
+	r := set.typed.(*logRows)
 	for _, rl := range req.Logs().ResourceLogs().All() {
 		res := newResourceInfo(rl.Resource(), rl.SchemaUrl())
 		for _, sl := range rl.ScopeLogs().All() {
@@ -21,11 +24,11 @@ func referenceLogRows(payload []byte, meta eventMeta) (rowSet, error) {
 			for _, lr := range sl.LogRecords().All() {
 				if err := checkTimes(stamp{"time_unix_nano", uint64(lr.Timestamp())},
 					stamp{"observed_time_unix_nano", uint64(lr.ObservedTimestamp())}); err != nil {
-					return nil, fmt.Errorf("log record: %w", err)
+					return rowSet{}, fmt.Errorf("log record: %w", err)
 				}
 				severity, err := checkByte("severity_number", int32(lr.SeverityNumber()))
 				if err != nil {
-					return nil, fmt.Errorf("log record: %w", err)
+					return rowSet{}, fmt.Errorf("log record: %w", err)
 				}
 				keys, values := attributes(lr.Attributes())
 				r.add(meta, &res, &scope, logRecord{
@@ -37,5 +40,5 @@ func referenceLogRows(payload []byte, meta eventMeta) (rowSet, error) {
 			}
 		}
 	}
-	return r, nil
+	return set.all(), nil
 }

@@ -20,9 +20,9 @@ func checkSameColumns(t *testing.T, tbl table, got, want rowSet) {
 	if got.len() != want.len() {
 		t.Fatalf("wire decoder gave %d rows, pdata %d", got.len(), want.len())
 	}
-	g, w := tbl.newBlock(), tbl.newBlock()
-	g.add(got)
-	w.add(want)
+	g, w := newBlock(tbl), newBlock(tbl)
+	g.fill([]event{{rows: got}})
+	w.fill([]event{{rows: want}})
 	for i, c := range g.input() {
 		var gb, wb proto.Buffer
 		c.Data.EncodeColumn(&gb)
@@ -102,12 +102,36 @@ func FuzzDecodeLogs(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		checkLogsSameAsReference(t, payload)
+		checkDecodesAfterAnother(t, tables[stream.SignalLogs], richLogs(t), payload)
 	})
 }
 
 // BenchmarkDecodeLogs compares the wire decoder with the pdata one it replaced, on a
 // request of 100 records with attributes.
 func BenchmarkDecodeLogs(b *testing.B) {
+	payload := benchLogs(b)
+	set := tables[stream.SignalLogs].newSet()
+	for name, decode := range map[string]func([]byte, eventMeta) (rowSet, error){
+		"wire": func(p []byte, m eventMeta) (rowSet, error) {
+			set.reset() // a worker's batch reuses its columns
+			return set.decode(p, m)
+		},
+		"pdata": func(p []byte, m eventMeta) (rowSet, error) { return referenceLogRows(p, m) },
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decode(payload, wireMeta); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/record")
+		})
+	}
+}
+
+// benchLogs is a request of 100 records with attributes.
+func benchLogs(b *testing.B) []byte {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", "bench")
@@ -125,18 +149,5 @@ func BenchmarkDecodeLogs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for name, decode := range map[string]func([]byte, eventMeta) (rowSet, error){
-		"wire":  decodeLogs,
-		"pdata": func(p []byte, m eventMeta) (rowSet, error) { return referenceLogRows(p, m) },
-	} {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := decode(payload, wireMeta); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/record")
-		})
-	}
+	return payload
 }

@@ -6,6 +6,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 func keysOf(m pcommon.Map) []string {
@@ -119,27 +121,28 @@ func points(m pmetric.Metric) []point {
 func referenceMetricRows(payload []byte, meta eventMeta) (rowSet, error) {
 	req := pmetricotlp.NewExportRequest()
 	if err := req.UnmarshalProto(payload); err != nil {
-		return nil, err
+		return rowSet{}, err
 	}
-	r := &metricRows{}
+	set := tables[stream.SignalMetrics].newSet()
+	r := set.typed.(*metricRows)
 	for _, rm := range req.Metrics().ResourceMetrics().All() {
 		res := newResourceInfo(rm.Resource(), rm.SchemaUrl())
 		for _, sm := range rm.ScopeMetrics().All() {
 			scope := newScopeInfo(sm.Scope(), sm.SchemaUrl())
 			for _, m := range sm.Metrics().All() {
 				if _, err := checkByte("aggregation_temporality", temporalityOf(m)); err != nil {
-					return nil, fmt.Errorf("metric %s: %w", m.Name(), err)
+					return rowSet{}, fmt.Errorf("metric %s: %w", m.Name(), err)
 				}
 				info := metricInfo{name: m.Name(), description: m.Description(), unit: m.Unit(),
 					typ: enumAt(metricTypeNames, int32(m.Type()))}
 				for _, p := range points(m) {
 					if err := p.checkTimes(); err != nil {
-						return nil, fmt.Errorf("metric %s: %w", m.Name(), err)
+						return rowSet{}, fmt.Errorf("metric %s: %w", m.Name(), err)
 					}
 					r.add(meta, &res, &scope, &info, &p)
 				}
 			}
 		}
 	}
-	return r, nil
+	return set.all(), nil
 }

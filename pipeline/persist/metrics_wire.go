@@ -5,6 +5,8 @@ import (
 
 	"github.com/ClickHouse/ch-go/proto"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 // Metrics read off the wire as decodeSpans reads spans. pdata's decoder is the
@@ -24,12 +26,17 @@ const (
 	pointStart, pointTime protowire.Number = 2, 3
 )
 
-// decodeMetrics turns an OTLP ExportMetricsServiceRequest into rows of the
-// metric_points table.
+// decodeMetrics decodes an OTLP ExportMetricsServiceRequest into a column set of its
+// own.
 func decodeMetrics(payload []byte, meta eventMeta) (rowSet, error) {
-	r := &metricRows{}
-	r.reserve(countPoints(payload))
-	err := eachBytes(payload, 1, func(rm []byte) error { // resource_metrics
+	return tables[stream.SignalMetrics].decode(payload, meta)
+}
+
+// decode appends the data points of an OTLP ExportMetricsServiceRequest as rows of
+// the metric_points table.
+func (r *metricRows) decode(payload []byte, meta eventMeta) error {
+	r.arena.reset()
+	return eachBytes(payload, 1, func(rm []byte) error { // resource_metrics
 		res, err := r.arena.readResource(rm, 3)
 		if err != nil {
 			return err
@@ -44,33 +51,6 @@ func decodeMetrics(payload []byte, meta eventMeta) (rowSet, error) {
 			})
 		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// countPoints counts the data points of a request without decoding them, to size
-// the columns; malformed parts count as none (decoding refuses them).
-func countPoints(payload []byte) int {
-	n := 0
-	_ = eachBytes(payload, 1, func(rm []byte) error {
-		return eachBytes(rm, 2, func(sm []byte) error {
-			return eachBytes(sm, 2, func(m []byte) error {
-				it := fields{msg: m}
-				for it.next() {
-					switch it.cur.num {
-					case metricGauge, metricSum, metricHistogram, metricExponential, metricSummary:
-						if it.cur.typ == protowire.BytesType {
-							n += countFields(it.cur.data, dataPoints)
-						}
-					}
-				}
-				return nil
-			})
-		})
-	})
-	return n
 }
 
 // metric appends the rows of one Metric message's data points.

@@ -152,11 +152,16 @@ type replayer struct {
 	ch     *Target
 	logger *slog.Logger
 	st     *ReplayStats
+	sets   decodeSets // the column sets every batch decodes into, in turn
 }
 
 // batch replays msgs (in stream order): decode, drop what is stored, one INSERT per
 // table.
 func (r *replayer) batch(ctx context.Context, msgs []jetstream.Msg) error {
+	if r.sets == nil {
+		r.sets = decodeSets{}
+	}
+	r.sets.reset()
 	var events []event
 	for _, m := range msgs {
 		r.st.Events++
@@ -168,7 +173,7 @@ func (r *replayer) batch(ctx context.Context, msgs []jetstream.Msg) error {
 			r.skip(m, err)
 			continue
 		}
-		ev, err := decodeEvent(m, k)
+		ev, err := decodeEvent(m, k, r.sets)
 		if err != nil {
 			r.skip(m, err)
 			continue

@@ -11,14 +11,63 @@ import (
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
-// rowSet is the decoded rows of one event, column by column, ready to be appended to
-// an INSERT of its table (a *spanRows, *logRows or *metricRows).
-type rowSet interface {
-	len() int
-	// dateTimeRange is the earliest and latest timestamp column value as stored
-	// (see dateTime).
-	dateTimeRange() (lo, hi uint32)
+// rowSet is the decoded rows of one event: rows lo..hi of its table's column set.
+type rowSet struct {
+	set    *columnSet
+	lo, hi int
 }
+
+func (r rowSet) len() int { return r.hi - r.lo }
+
+// dateTimeRange is the earliest and latest timestamp column value as stored (see
+// dateTime).
+func (r rowSet) dateTimeRange() (lo, hi uint32) {
+	if r.len() == 0 {
+		return 0, 0
+	}
+	for i, t := range r.set.stamps.v[r.lo:r.hi] {
+		lo, hi = widenDateTime(i == 0, lo, hi, t)
+	}
+	return lo, hi
+}
+
+// follows tells whether r's rows come right after prev's in the same column set.
+func (r rowSet) follows(prev rowSet) bool { return r.set == prev.set && r.lo == prev.hi }
+
+// columnSet is the columns a table's events decode into, one after another: a batch
+// decodes its events into one set per table and its INSERTs send ranges of them, so
+// every value is appended once, where it is encoded from.
+type columnSet struct {
+	cols   []column        // in declaration order
+	stamps *dateTimeColumn // the timestamp column
+	// decodeInto appends the rows of a payload; on error some may be appended.
+	decodeInto func(payload []byte, meta eventMeta) error
+	typed      any // the *R the columns are of
+}
+
+func (s *columnSet) rows() int { return s.cols[0].Rows() }
+
+func (s *columnSet) reset() {
+	for _, c := range s.cols {
+		c.Reset()
+	}
+}
+
+// decode appends the rows of an event's payload. An event that fails to decode
+// leaves none: the columns are rolled back to where it started.
+func (s *columnSet) decode(payload []byte, meta eventMeta) (rowSet, error) {
+	lo := s.rows()
+	if err := s.decodeInto(payload, meta); err != nil {
+		for _, c := range s.cols {
+			c.truncate(lo)
+		}
+		return rowSet{}, err
+	}
+	return rowSet{set: s, lo: lo, hi: s.rows()}, nil
+}
+
+// all is the set's rows as one rowSet.
+func (s *columnSet) all() rowSet { return rowSet{set: s, hi: s.rows()} }
 
 // table is where one signal's rows go, with what its column declaration derives.
 type table struct {
@@ -26,23 +75,25 @@ type table struct {
 	columns string // the INSERT's column list
 	// described is each column's name and ClickHouse type, as declared.
 	described []proto.ColInfo
-	decode    func(payload []byte, meta eventMeta) (rowSet, error)
-	// newBlock makes the reusable ch-go columns of an INSERT into the table.
-	newBlock func() block
-	// appendBatch appends an event's rows to a clickhouse-go batch of the INSERT.
-	appendBatch func(b driver.Batch, rows rowSet) error
+	// newSet makes an empty column set of the table.
+	newSet func() *columnSet
+}
+
+// decode decodes one payload into a column set of its own.
+func (t table) decode(payload []byte, meta eventMeta) (rowSet, error) {
+	return t.newSet().decode(payload, meta)
 }
 
 var tables = map[stream.Signal]table{
-	stream.SignalTraces:  bind(spanTable, decodeSpans),
-	stream.SignalLogs:    bind(logTable, decodeLogs),
-	stream.SignalMetrics: bind(metricTable, decodeMetrics),
+	stream.SignalTraces:  bind(spanTable, (*spanColumns).decode),
+	stream.SignalLogs:    bind(logTable, (*logRows).decode),
+	stream.SignalMetrics: bind(metricTable, (*metricRows).decode),
 }
 
 // tableOrder fixes the order of a batch's INSERTs.
 var tableOrder = []stream.Signal{stream.SignalTraces, stream.SignalMetrics, stream.SignalLogs}
 
-// tableDef is a table's column declaration; *R is its rowSet.
+// tableDef is a table's column declaration; R is its column set.
 type tableDef[R any] struct {
 	name    string
 	columns []colDef[R]
@@ -56,77 +107,157 @@ func (d tableDef[R]) columnList() string {
 	return strings.Join(names, ", ")
 }
 
-// bind derives a table's INSERT column list, block and batch appending from its
-// declaration.
-func bind[R any](d tableDef[R], decode func([]byte, eventMeta) (rowSet, error)) table {
-	// Columns to read accessors from for clickhouse-go batches; their data is unused.
-	batchCols := make([]insertColumn[R], len(d.columns))
+// bind derives a table's INSERT column list and column sets from its declaration.
+func bind[R any](d tableDef[R], decode func(*R, []byte, eventMeta) error) table {
 	described := make([]proto.ColInfo, len(d.columns))
+	stampsAt := -1
 	for i, c := range d.columns {
-		batchCols[i] = c.newColumn()
 		described[i] = proto.ColInfo{Name: c.name, Type: c.chType}
+		if c.name == "timestamp" {
+			stampsAt = i
+		}
 	}
 	return table{
 		name:      d.name,
 		columns:   d.columnList(),
 		described: described,
-		decode:    decode,
-		newBlock: func() block {
-			b := &blockOf[R]{cols: make([]insertColumn[R], len(d.columns)), in: make(proto.Input, len(d.columns))}
+		newSet: func() *columnSet {
+			r := new(R)
+			s := &columnSet{cols: make([]column, len(d.columns)), typed: r,
+				decodeInto: func(payload []byte, meta eventMeta) error { return decode(r, payload, meta) }}
 			for i, c := range d.columns {
-				b.cols[i] = c.newColumn()
-				b.in[i] = proto.InputColumn{Name: c.name, Data: b.cols[i]}
+				s.cols[i] = c.col(r)
 			}
-			return b
-		},
-		appendBatch: func(b driver.Batch, rows rowSet) error {
-			r := any(rows).(*R)
-			for i, c := range batchCols {
-				if err := c.appendBatch(r, b.Column(i)); err != nil {
-					return fmt.Errorf("append column %s: %w", d.columns[i].name, err)
-				}
-			}
-			return nil
+			s.stamps = s.cols[stampsAt].(*dateTimeColumn)
+			return s
 		},
 	}
 }
 
-// block is the ch-go columns of one INSERT, reset and reused INSERT after INSERT.
-type block interface {
-	reset()
-	add(rows rowSet)
-	rows() int
-	input() proto.Input
+// decodeSets are a batch's column sets, one per table, reset and reused batch after
+// batch.
+type decodeSets map[string]*columnSet
+
+func (ds decodeSets) of(t table) *columnSet {
+	s := ds[t.name]
+	if s == nil {
+		s = t.newSet()
+		ds[t.name] = s
+	}
+	return s
 }
 
-type blockOf[R any] struct {
-	cols []insertColumn[R]
-	in   proto.Input
-}
-
-func (b *blockOf[R]) reset() {
-	for _, c := range b.cols {
-		c.Reset()
+func (ds decodeSets) reset() {
+	for _, s := range ds {
+		s.reset()
 	}
 }
 
-func (b *blockOf[R]) add(rows rowSet) {
-	r := any(rows).(*R)
-	for _, c := range b.cols {
-		c.appendRows(r)
+// appendBatch appends an event's rows to a clickhouse-go batch of its table's INSERT.
+func (t table) appendBatch(b driver.Batch, rows rowSet) error {
+	if rows.len() == 0 {
+		return nil
+	}
+	for i, c := range rows.set.cols {
+		if err := c.appendBatch(b.Column(i), rows.lo, rows.hi); err != nil {
+			return fmt.Errorf("append column %s: %w", t.described[i].Name, err)
+		}
+	}
+	return nil
+}
+
+// block is one ch-go block of an INSERT: a range of rows of a column set, encoded
+// from where the events were decoded to. Events that do not follow one another in
+// one set are copied into the block's own set first.
+type block struct {
+	t      table
+	ranges []colRange
+	in     proto.Input
+	own    *columnSet // made on first need
+}
+
+func newBlock(t table) *block {
+	b := &block{t: t, ranges: make([]colRange, len(t.described)), in: make(proto.Input, len(t.described))}
+	for i, c := range t.described {
+		b.ranges[i].typ = c.Type
+		b.in[i] = proto.InputColumn{Name: c.Name, Data: &b.ranges[i]}
+	}
+	return b
+}
+
+// fill makes the block the rows of events (at least one): a range of their column
+// set when each follows the one before (a batch's events of a table, unless some were
+// dropped), else a copy.
+func (b *block) fill(events []event) {
+	src := events[0].rows
+	for _, ev := range events[1:] {
+		if ev.rows.len() == 0 {
+			continue
+		}
+		if src.len() > 0 && !ev.rows.follows(src) {
+			src = b.gather(events)
+			break
+		}
+		if src.len() == 0 {
+			src = ev.rows
+		} else {
+			src.hi = ev.rows.hi
+		}
+	}
+	b.show(src)
+}
+
+// gather copies the events' rows into the block's own set.
+func (b *block) gather(events []event) rowSet {
+	if b.own == nil {
+		b.own = b.t.newSet()
+	}
+	b.own.reset()
+	for _, ev := range events {
+		if ev.rows.len() == 0 {
+			continue
+		}
+		for i, c := range b.own.cols {
+			c.appendRange(ev.rows.set.cols[i], ev.rows.lo, ev.rows.hi)
+		}
+	}
+	return b.own.all()
+}
+
+func (b *block) show(rows rowSet) {
+	for i := range b.ranges {
+		r := &b.ranges[i]
+		r.lo, r.hi = rows.lo, rows.hi
+		r.col = nil
+		if rows.set != nil {
+			r.col = rows.set.cols[i]
+		}
 	}
 }
 
-func (b *blockOf[R]) rows() int          { return b.cols[0].Rows() }
-func (b *blockOf[R]) input() proto.Input { return b.in }
+// reset empties the block.
+func (b *block) reset() { b.show(rowSet{}) }
 
-// timeRange is the earliest and latest of the timestamps as stored.
-func timeRange(ts []time.Time) (lo, hi uint32) {
-	for i, t := range ts {
-		lo, hi = widenDateTime(i == 0, lo, hi, dateTime(t))
-	}
-	return lo, hi
+func (b *block) rows() int          { return b.ranges[0].Rows() }
+func (b *block) input() proto.Input { return b.in }
+
+// colRange is rows lo..hi of a column as a ch-go input column.
+type colRange struct {
+	typ    proto.ColumnType
+	col    column
+	lo, hi int
 }
+
+func (r *colRange) Type() proto.ColumnType { return r.typ }
+func (r *colRange) Rows() int              { return r.hi - r.lo }
+
+func (r *colRange) EncodeColumn(b *proto.Buffer) {
+	if r.hi > r.lo {
+		r.col.encodeRange(b, r.lo, r.hi)
+	}
+}
+
+func (r *colRange) WriteColumn(w *proto.Writer) { w.ChainBuffer(r.EncodeColumn) }
 
 // dateTime is t as the ClickHouse clients write it into a DateTime column (ch-go's
 // proto.ToDateTime): its Unix seconds cut to 32 bits, the zero time as 0. A time the

@@ -4,83 +4,79 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ClickHouse/ch-go/proto"
-
 	"github.com/telemetryd/telemetryd/schema"
 )
 
-// spanRows are the rows of one traces event, column by column.
-type spanRows struct {
-	tenant, traceID, spanID, parentSpanID, traceState, name []string
-	statusMessage, service                                  []string
-	scopeName, scopeVersion, resourceSchemaURL, scopeSchema []string
-	tokenID                                                 []string
-	kind, statusCode                                        []proto.Enum8
-	timestamp                                               []time.Time
-	start, end, duration, seq                               []uint64
-	flags, droppedAttrs, droppedEvents, droppedLinks        []uint32
-	partition                                               []uint16
-	kindNumber, statusNumber                                []int32
-	attrKeys, attrValues, resKeys, resValues                [][]string
-	scopeKeys, scopeValues                                  [][]string
-	eventTimes                                              [][]uint64
-	eventNames, linkTraceIDs, linkSpanIDs, linkTraceStates  [][]string
-	eventDropped, linkFlags, linkDropped                    [][]uint32
-	eventKeys, eventValues, linkKeys, linkValues            [][][]string
+// spanColumns are the columns the spans of a batch's traces events decode into.
+type spanColumns struct {
+	tenant, traceID, spanID, parentSpanID, traceState, name strColumn
+	statusMessage, service                                  strColumn
+	scopeName, scopeVersion, resourceSchemaURL, scopeSchema strColumn
+	tokenID                                                 strColumn
+	kind, statusCode                                        enum8Column
+	timestamp                                               dateTimeColumn
+	start, end, duration, seq                               u64Column
+	flags, droppedAttrs, droppedEvents, droppedLinks        u32Column
+	partition                                               u16Column
+	kindNumber, statusNumber                                i32Column
+	attrKeys, attrValues, resKeys, resValues                strArray
+	scopeKeys, scopeValues                                  strArray
+	eventTimes                                              u64Array
+	eventNames, linkTraceIDs, linkSpanIDs, linkTraceStates  strArray
+	eventDropped, linkFlags, linkDropped                    u32Array
+	eventKeys, eventValues, linkKeys, linkValues            strArrayArray
 	arena                                                   arena
+	// The current resource's and scope's attributes, for every row of them.
+	resAttrs, scopeAttrs attrRow
 }
 
-func (r *spanRows) len() int { return len(r.seq) }
-
-func (r *spanRows) dateTimeRange() (lo, hi uint32) { return timeRange(r.timestamp) }
-
 // spanTable declares the spans table's columns, in the table's order.
-var spanTable = tableDef[spanRows]{name: "spans", columns: []colDef[spanRows]{
-	strCol("tenant_id", func(r *spanRows) []string { return r.tenant }),
-	dateTimeCol("timestamp", func(r *spanRows) []time.Time { return r.timestamp }),
-	uint64Col("start_time_unix_nano", func(r *spanRows) []uint64 { return r.start }),
-	uint64Col("end_time_unix_nano", func(r *spanRows) []uint64 { return r.end }),
-	uint64Col("duration_ns", func(r *spanRows) []uint64 { return r.duration }),
-	strCol("trace_id", func(r *spanRows) []string { return r.traceID }),
-	strCol("span_id", func(r *spanRows) []string { return r.spanID }),
-	strCol("parent_span_id", func(r *spanRows) []string { return r.parentSpanID }),
-	strCol("trace_state", func(r *spanRows) []string { return r.traceState }),
-	strCol("name", func(r *spanRows) []string { return r.name }),
-	enum8Col("kind", spanKindNames, func(r *spanRows) []proto.Enum8 { return r.kind }),
-	enum8Col("status_code", statusCodeNames, func(r *spanRows) []proto.Enum8 { return r.statusCode }),
-	strCol("status_message", func(r *spanRows) []string { return r.statusMessage }),
-	strCol("service_name", func(r *spanRows) []string { return r.service }),
-	strArrayCol("attribute_keys", func(r *spanRows) [][]string { return r.attrKeys }),
-	strArrayCol("attribute_values", func(r *spanRows) [][]string { return r.attrValues }),
-	strArrayCol("resource_attribute_keys", func(r *spanRows) [][]string { return r.resKeys }),
-	strArrayCol("resource_attribute_values", func(r *spanRows) [][]string { return r.resValues }),
-	strCol("scope_name", func(r *spanRows) []string { return r.scopeName }),
-	strCol("scope_version", func(r *spanRows) []string { return r.scopeVersion }),
-	strCol("token_id", func(r *spanRows) []string { return r.tokenID }),
-	uint64Col("stream_seq", func(r *spanRows) []uint64 { return r.seq }),
-	uint16Col("stream_partition", func(r *spanRows) []uint16 { return r.partition }),
-	uint32Col("flags", func(r *spanRows) []uint32 { return r.flags }),
-	uint32Col("dropped_attributes_count", func(r *spanRows) []uint32 { return r.droppedAttrs }),
-	uint32Col("dropped_events_count", func(r *spanRows) []uint32 { return r.droppedEvents }),
-	uint32Col("dropped_links_count", func(r *spanRows) []uint32 { return r.droppedLinks }),
-	uint64ArrayCol("event_times", func(r *spanRows) [][]uint64 { return r.eventTimes }),
-	strArrayCol("event_names", func(r *spanRows) [][]string { return r.eventNames }),
-	strArrayArrayCol("event_attribute_keys", func(r *spanRows) [][][]string { return r.eventKeys }),
-	strArrayArrayCol("event_attribute_values", func(r *spanRows) [][][]string { return r.eventValues }),
-	uint32ArrayCol("event_dropped_attributes_counts", func(r *spanRows) [][]uint32 { return r.eventDropped }),
-	strArrayCol("link_trace_ids", func(r *spanRows) [][]string { return r.linkTraceIDs }),
-	strArrayCol("link_span_ids", func(r *spanRows) [][]string { return r.linkSpanIDs }),
-	strArrayCol("link_trace_states", func(r *spanRows) [][]string { return r.linkTraceStates }),
-	uint32ArrayCol("link_flags", func(r *spanRows) [][]uint32 { return r.linkFlags }),
-	strArrayArrayCol("link_attribute_keys", func(r *spanRows) [][][]string { return r.linkKeys }),
-	strArrayArrayCol("link_attribute_values", func(r *spanRows) [][][]string { return r.linkValues }),
-	uint32ArrayCol("link_dropped_attributes_counts", func(r *spanRows) [][]uint32 { return r.linkDropped }),
-	strArrayCol("scope_attribute_keys", func(r *spanRows) [][]string { return r.scopeKeys }),
-	strArrayCol("scope_attribute_values", func(r *spanRows) [][]string { return r.scopeValues }),
-	strCol("resource_schema_url", func(r *spanRows) []string { return r.resourceSchemaURL }),
-	strCol("scope_schema_url", func(r *spanRows) []string { return r.scopeSchema }),
-	int32Col("kind_number", func(r *spanRows) []int32 { return r.kindNumber }),
-	int32Col("status_number", func(r *spanRows) []int32 { return r.statusNumber }),
+var spanTable = tableDef[spanColumns]{name: "spans", columns: []colDef[spanColumns]{
+	strCol("tenant_id", func(r *spanColumns) *strColumn { return &r.tenant }),
+	dateTimeCol("timestamp", func(r *spanColumns) *dateTimeColumn { return &r.timestamp }),
+	uint64Col("start_time_unix_nano", func(r *spanColumns) *u64Column { return &r.start }),
+	uint64Col("end_time_unix_nano", func(r *spanColumns) *u64Column { return &r.end }),
+	uint64Col("duration_ns", func(r *spanColumns) *u64Column { return &r.duration }),
+	strCol("trace_id", func(r *spanColumns) *strColumn { return &r.traceID }),
+	strCol("span_id", func(r *spanColumns) *strColumn { return &r.spanID }),
+	strCol("parent_span_id", func(r *spanColumns) *strColumn { return &r.parentSpanID }),
+	strCol("trace_state", func(r *spanColumns) *strColumn { return &r.traceState }),
+	strCol("name", func(r *spanColumns) *strColumn { return &r.name }),
+	enum8Col("kind", spanKindNames, func(r *spanColumns) *enum8Column { return &r.kind }),
+	enum8Col("status_code", statusCodeNames, func(r *spanColumns) *enum8Column { return &r.statusCode }),
+	strCol("status_message", func(r *spanColumns) *strColumn { return &r.statusMessage }),
+	strCol("service_name", func(r *spanColumns) *strColumn { return &r.service }),
+	strArrayCol("attribute_keys", func(r *spanColumns) *strArray { return &r.attrKeys }),
+	strArrayCol("attribute_values", func(r *spanColumns) *strArray { return &r.attrValues }),
+	strArrayCol("resource_attribute_keys", func(r *spanColumns) *strArray { return &r.resKeys }),
+	strArrayCol("resource_attribute_values", func(r *spanColumns) *strArray { return &r.resValues }),
+	strCol("scope_name", func(r *spanColumns) *strColumn { return &r.scopeName }),
+	strCol("scope_version", func(r *spanColumns) *strColumn { return &r.scopeVersion }),
+	strCol("token_id", func(r *spanColumns) *strColumn { return &r.tokenID }),
+	uint64Col("stream_seq", func(r *spanColumns) *u64Column { return &r.seq }),
+	uint16Col("stream_partition", func(r *spanColumns) *u16Column { return &r.partition }),
+	uint32Col("flags", func(r *spanColumns) *u32Column { return &r.flags }),
+	uint32Col("dropped_attributes_count", func(r *spanColumns) *u32Column { return &r.droppedAttrs }),
+	uint32Col("dropped_events_count", func(r *spanColumns) *u32Column { return &r.droppedEvents }),
+	uint32Col("dropped_links_count", func(r *spanColumns) *u32Column { return &r.droppedLinks }),
+	uint64ArrayCol("event_times", func(r *spanColumns) *u64Array { return &r.eventTimes }),
+	strArrayCol("event_names", func(r *spanColumns) *strArray { return &r.eventNames }),
+	strArrayArrayCol("event_attribute_keys", func(r *spanColumns) *strArrayArray { return &r.eventKeys }),
+	strArrayArrayCol("event_attribute_values", func(r *spanColumns) *strArrayArray { return &r.eventValues }),
+	uint32ArrayCol("event_dropped_attributes_counts", func(r *spanColumns) *u32Array { return &r.eventDropped }),
+	strArrayCol("link_trace_ids", func(r *spanColumns) *strArray { return &r.linkTraceIDs }),
+	strArrayCol("link_span_ids", func(r *spanColumns) *strArray { return &r.linkSpanIDs }),
+	strArrayCol("link_trace_states", func(r *spanColumns) *strArray { return &r.linkTraceStates }),
+	uint32ArrayCol("link_flags", func(r *spanColumns) *u32Array { return &r.linkFlags }),
+	strArrayArrayCol("link_attribute_keys", func(r *spanColumns) *strArrayArray { return &r.linkKeys }),
+	strArrayArrayCol("link_attribute_values", func(r *spanColumns) *strArrayArray { return &r.linkValues }),
+	uint32ArrayCol("link_dropped_attributes_counts", func(r *spanColumns) *u32Array { return &r.linkDropped }),
+	strArrayCol("scope_attribute_keys", func(r *spanColumns) *strArray { return &r.scopeKeys }),
+	strArrayCol("scope_attribute_values", func(r *spanColumns) *strArray { return &r.scopeValues }),
+	strCol("resource_schema_url", func(r *spanColumns) *strColumn { return &r.resourceSchemaURL }),
+	strCol("scope_schema_url", func(r *spanColumns) *strColumn { return &r.scopeSchema }),
+	int32Col("kind_number", func(r *spanColumns) *i32Column { return &r.kindNumber }),
+	int32Col("status_number", func(r *spanColumns) *i32Column { return &r.statusNumber }),
 }}
 
 // eventMeta is what the stream tells about an event besides its payload.

@@ -2,10 +2,11 @@ package persist
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/ClickHouse/ch-go/proto"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 // Span kinds and status codes by their OTLP number, for the Enum8 columns; any other
@@ -23,50 +24,15 @@ func enumAt(names []string, v int32) proto.Enum8 {
 	return 0
 }
 
-// decodeSpans turns an OTLP ExportTraceServiceRequest into rows of the spans table.
+// decodeSpans decodes an OTLP ExportTraceServiceRequest into a column set of its own.
 func decodeSpans(payload []byte, meta eventMeta) (rowSet, error) {
-	r := &spanRows{}
-	r.reserve(countSpans(payload))
-	if err := eachBytes(payload, 1, func(rs []byte) error { return r.resourceSpans(rs, meta) }); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return tables[stream.SignalTraces].decode(payload, meta)
 }
 
-// countSpans counts the spans of a request without decoding them, to size the columns.
-func countSpans(payload []byte) int {
-	n := 0
-	rs := fields{msg: payload}
-	for rs.next() {
-		if rs.cur.num != 1 || rs.cur.typ != protowire.BytesType {
-			continue
-		}
-		ss := fields{msg: rs.cur.data}
-		for ss.next() {
-			if ss.cur.num == 2 && ss.cur.typ == protowire.BytesType {
-				n += countFields(ss.cur.data, 2)
-			}
-		}
-	}
-	return n
-}
-
-func (r *spanRows) reserve(n int) {
-	r.tenant, r.traceID, r.spanID, r.parentSpanID = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	r.traceState, r.name, r.kind, r.statusCode = make([]string, 0, n), make([]string, 0, n), make([]proto.Enum8, 0, n), make([]proto.Enum8, 0, n)
-	r.statusMessage, r.service, r.scopeName, r.scopeVersion = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	r.resourceSchemaURL, r.scopeSchema, r.tokenID = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	r.timestamp = make([]time.Time, 0, n)
-	r.start, r.end, r.duration, r.seq = make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n)
-	r.flags, r.droppedAttrs, r.droppedEvents, r.droppedLinks = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
-	r.partition = make([]uint16, 0, n)
-	r.kindNumber, r.statusNumber = make([]int32, 0, n), make([]int32, 0, n)
-	r.attrKeys, r.attrValues, r.resKeys, r.resValues = make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n)
-	r.scopeKeys, r.scopeValues = make([][]string, 0, n), make([][]string, 0, n)
-	r.eventTimes = make([][]uint64, 0, n)
-	r.eventNames, r.linkTraceIDs, r.linkSpanIDs, r.linkTraceStates = make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n)
-	r.eventDropped, r.linkFlags, r.linkDropped = make([][]uint32, 0, n), make([][]uint32, 0, n), make([][]uint32, 0, n)
-	r.eventKeys, r.eventValues, r.linkKeys, r.linkValues = make([][][]string, 0, n), make([][][]string, 0, n), make([][][]string, 0, n), make([][][]string, 0, n)
+// decode appends the spans of an OTLP ExportTraceServiceRequest as rows.
+func (r *spanColumns) decode(payload []byte, meta eventMeta) error {
+	r.arena.reset()
+	return eachBytes(payload, 1, func(rs []byte) error { return r.resourceSpans(rs, meta) })
 }
 
 // readResource reads the resource (field 1) and schema URL (field schemaField) of a
@@ -122,16 +88,18 @@ func (a *arena) readScope(msg []byte) (scopeInfo, error) {
 	return sc, err
 }
 
-func (r *spanRows) resourceSpans(msg []byte, meta eventMeta) error {
+func (r *spanColumns) resourceSpans(msg []byte, meta eventMeta) error {
 	res, err := r.arena.readResource(msg, 3)
 	if err != nil {
 		return err
 	}
+	r.resAttrs.set(res.keys, res.values)
 	return eachBytes(msg, 2, func(scopeSpans []byte) error { // scope_spans
 		sc, err := r.arena.readScope(scopeSpans)
 		if err != nil {
 			return err
 		}
+		r.scopeAttrs.set(sc.keys, sc.values)
 		return eachBytes(scopeSpans, 2, func(span []byte) error { // spans
 			if err := r.span(span, meta, &res, &sc); err != nil {
 				return fmt.Errorf("span: %w", err)
@@ -141,15 +109,15 @@ func (r *spanRows) resourceSpans(msg []byte, meta eventMeta) error {
 	})
 }
 
-// span appends one Span message as a row.
-func (r *spanRows) span(msg []byte, meta eventMeta, res *resourceInfo, sc *scopeInfo) error {
-	a := &r.arena
+// span appends one Span message as a row. Its arrays' elements are appended as they
+// come; the event's rollback (columnSet.decode) removes a row left half-written.
+func (r *spanColumns) span(msg []byte, meta eventMeta, res *resourceInfo, sc *scopeInfo) error {
 	var (
-		traceID, spanID, parentID, traceState, name, statusMessage string
-		kind, statusCode, start, end                               uint64
-		flags, droppedAttrs, droppedEvents, droppedLinks           uint32
-		nEvents, nLinks                                            int
-		err                                                        error
+		traceID, spanID, parentID                        []byte
+		traceState, name, statusMessage                  string
+		kind, statusCode, start, end                     uint64
+		flags, droppedAttrs, droppedEvents, droppedLinks uint32
+		err                                              error
 	)
 	it := fields{msg: msg}
 	for it.next() {
@@ -163,17 +131,16 @@ func (r *spanRows) span(msg []byte, meta eventMeta, res *resourceInfo, sc *scope
 			if f.num == 1 {
 				size = 16
 			}
-			id, err := a.hexID(f.data, size)
-			if err != nil {
-				return err
+			if len(f.data) != 0 && len(f.data) != size {
+				return errIDLength
 			}
 			switch f.num {
 			case 1:
-				traceID = id
+				traceID = f.data
 			case 2:
-				spanID = id
+				spanID = f.data
 			default:
-				parentID = id
+				parentID = f.data
 			}
 		case 3, 5: // trace_state, name
 			if err = f.want(protowire.BytesType); err != nil {
@@ -217,14 +184,17 @@ func (r *spanRows) span(msg []byte, meta eventMeta, res *resourceInfo, sc *scope
 				return err
 			}
 			switch f.num {
+			case 9:
+				err = appendKeyValue(f.data, &r.attrKeys.data, &r.attrValues.data)
 			case 11:
-				nEvents++
+				err = r.event(f.data)
 			case 13:
-				nLinks++
-			case 15:
-				if statusMessage, statusCode, err = status(f.data, statusMessage, statusCode); err != nil {
-					return err
-				}
+				err = r.link(f.data)
+			default:
+				statusMessage, statusCode, err = status(f.data, statusMessage, statusCode)
+			}
+			if err != nil {
+				return err
 			}
 		}
 	}
@@ -234,41 +204,75 @@ func (r *spanRows) span(msg []byte, meta eventMeta, res *resourceInfo, sc *scope
 	if err := checkTimes(stamp{"start_time_unix_nano", start}, stamp{"end_time_unix_nano", end}); err != nil {
 		return err
 	}
-	keys, values, err := a.attributes(msg, 9)
-	if err != nil {
-		return err
-	}
-	if err := r.events(msg, nEvents); err != nil {
-		return err
-	}
-	if err := r.links(msg, nLinks); err != nil {
-		return err
-	}
 	duration := uint64(0)
 	if end > start {
 		duration = end - start
 	}
-	ts := nanosTime(start)
-	r.tenant = append(r.tenant, meta.tenant)
-	r.timestamp = append(r.timestamp, ts)
-	r.start, r.end, r.duration = append(r.start, start), append(r.end, end), append(r.duration, duration)
-	r.traceID, r.spanID, r.parentSpanID = append(r.traceID, traceID), append(r.spanID, spanID), append(r.parentSpanID, parentID)
-	r.traceState, r.name = append(r.traceState, traceState), append(r.name, name)
+	r.tenant.Append(meta.tenant)
+	r.timestamp.appendNanos(start)
+	r.start.append(start)
+	r.end.append(end)
+	r.duration.append(duration)
+	// Lengths are checked above: these cannot fail.
+	_ = r.traceID.appendHexID(traceID, 16)
+	_ = r.spanID.appendHexID(spanID, 8)
+	_ = r.parentSpanID.appendHexID(parentID, 8)
+	r.traceState.Append(traceState)
+	r.name.Append(name)
 	// OTLP enums are int32: a negative one is sent sign-extended to 64 bits.
 	kindNumber, statusNumber := int32(kind), int32(statusCode)
-	r.kind, r.kindNumber = append(r.kind, enumAt(spanKindNames, kindNumber)), append(r.kindNumber, kindNumber)
-	r.statusCode, r.statusMessage = append(r.statusCode, enumAt(statusCodeNames, statusNumber)), append(r.statusMessage, statusMessage)
-	r.statusNumber = append(r.statusNumber, statusNumber)
-	r.service = append(r.service, res.service)
-	r.attrKeys, r.attrValues = append(r.attrKeys, keys), append(r.attrValues, values)
-	r.resKeys, r.resValues = append(r.resKeys, res.keys), append(r.resValues, res.values)
-	r.scopeName, r.scopeVersion = append(r.scopeName, sc.name), append(r.scopeVersion, sc.version)
-	r.flags, r.droppedAttrs = append(r.flags, flags), append(r.droppedAttrs, droppedAttrs)
-	r.droppedEvents, r.droppedLinks = append(r.droppedEvents, droppedEvents), append(r.droppedLinks, droppedLinks)
-	r.scopeKeys, r.scopeValues = append(r.scopeKeys, sc.keys), append(r.scopeValues, sc.values)
-	r.resourceSchemaURL, r.scopeSchema = append(r.resourceSchemaURL, res.schemaURL), append(r.scopeSchema, sc.schemaURL)
-	r.tokenID, r.seq, r.partition = append(r.tokenID, meta.tokenID), append(r.seq, meta.seq), append(r.partition, meta.partition)
+	r.kind.append(enumAt(spanKindNames, kindNumber))
+	r.kindNumber.append(kindNumber)
+	r.statusCode.append(enumAt(statusCodeNames, statusNumber))
+	r.statusMessage.Append(statusMessage)
+	r.statusNumber.append(statusNumber)
+	r.service.Append(res.service)
+	r.attrKeys.closeRow()
+	r.attrValues.closeRow()
+	r.resAttrs.appendRow(&r.resKeys, &r.resValues)
+	r.scopeName.Append(sc.name)
+	r.scopeVersion.Append(sc.version)
+	r.flags.append(flags)
+	r.droppedAttrs.append(droppedAttrs)
+	r.droppedEvents.append(droppedEvents)
+	r.droppedLinks.append(droppedLinks)
+	r.eventTimes.closeRow()
+	r.eventNames.closeRow()
+	r.eventDropped.closeRow()
+	r.eventKeys.closeRow()
+	r.eventValues.closeRow()
+	r.linkTraceIDs.closeRow()
+	r.linkSpanIDs.closeRow()
+	r.linkTraceStates.closeRow()
+	r.linkFlags.closeRow()
+	r.linkKeys.closeRow()
+	r.linkValues.closeRow()
+	r.linkDropped.closeRow()
+	r.scopeAttrs.appendRow(&r.scopeKeys, &r.scopeValues)
+	r.resourceSchemaURL.Append(res.schemaURL)
+	r.scopeSchema.Append(sc.schemaURL)
+	r.tokenID.Append(meta.tokenID)
+	r.seq.append(meta.seq)
+	r.partition.append(meta.partition)
 	return nil
+}
+
+// attrRow is the attributes every row of a resource or scope stores, in columns
+// of their own, so that a row takes them with two copies.
+type attrRow struct{ keys, values strColumn }
+
+func (a *attrRow) set(keys, values []string) {
+	a.keys.Reset()
+	a.values.Reset()
+	a.keys.AppendArr(keys)
+	a.values.AppendArr(values)
+}
+
+func (a *attrRow) appendRow(keys, values *strArray) {
+	keys.data.appendRange(&a.keys, 0, a.keys.Rows())
+	keys.closeRow()
+	values.data.appendRange(&a.values, 0, a.values.Rows())
+	values.closeRow()
 }
 
 // status reads a Status message (message 2, code 3) over the values so far: a
@@ -292,119 +296,101 @@ func status(msg []byte, message string, code uint64) (string, uint64, error) {
 	return message, code, it.err
 }
 
-// events appends the span's n events (field 11) as the parallel arrays of its row.
-func (r *spanRows) events(span []byte, n int) error {
-	if n == 0 {
-		r.eventTimes, r.eventNames, r.eventDropped = append(r.eventTimes, nil), append(r.eventNames, nil), append(r.eventDropped, nil)
-		r.eventKeys, r.eventValues = append(r.eventKeys, nil), append(r.eventValues, nil)
-		return nil
-	}
-	times, names, dropped := make([]uint64, 0, n), make([]string, 0, n), make([]uint32, 0, n)
-	keys, values := make([][]string, 0, n), make([][]string, 0, n)
-	it := fields{msg: span}
-	for it.next() {
-		if it.cur.num != 11 {
-			continue
-		}
-		var t uint64
-		var name string
-		var d uint32
-		ev := fields{msg: it.cur.data}
-		for ev.next() {
-			f := ev.cur
-			var err error
-			switch f.num {
-			case 1:
-				err = f.want(protowire.Fixed64Type)
-				t = f.u64
-			case 2:
-				err = f.want(protowire.BytesType)
-				name = wireString(f.data)
-			case 4:
-				err = f.want(protowire.VarintType)
-				d = uint32(f.u64)
+// event appends a span's Event message (its field 11) to the elements of the span's
+// event arrays.
+func (r *spanColumns) event(msg []byte) error {
+	var t uint64
+	var name string
+	var d uint32
+	ev := fields{msg: msg}
+	for ev.next() {
+		f := ev.cur
+		var err error
+		switch f.num {
+		case 1:
+			err = f.want(protowire.Fixed64Type)
+			t = f.u64
+		case 2:
+			err = f.want(protowire.BytesType)
+			name = wireString(f.data)
+		case 3:
+			if err = f.want(protowire.BytesType); err == nil {
+				err = appendKeyValue(f.data, &r.eventKeys.data.data, &r.eventValues.data.data)
 			}
-			if err != nil {
-				return fmt.Errorf("event: %w", err)
-			}
+		case 4:
+			err = f.want(protowire.VarintType)
+			d = uint32(f.u64)
 		}
-		if ev.err != nil {
-			return ev.err
-		}
-		if err := checkTimes(stamp{"event time_unix_nano", t}); err != nil {
-			return fmt.Errorf("event: %w", err)
-		}
-		k, v, err := r.arena.attributes(it.cur.data, 3)
 		if err != nil {
 			return fmt.Errorf("event: %w", err)
 		}
-		times, names, dropped = append(times, t), append(names, name), append(dropped, d)
-		keys, values = append(keys, k), append(values, v)
 	}
-	r.eventTimes, r.eventNames, r.eventDropped = append(r.eventTimes, times), append(r.eventNames, names), append(r.eventDropped, dropped)
-	r.eventKeys, r.eventValues = append(r.eventKeys, keys), append(r.eventValues, values)
-	return it.err
+	if ev.err != nil {
+		return ev.err
+	}
+	if err := checkTimes(stamp{"event time_unix_nano", t}); err != nil {
+		return fmt.Errorf("event: %w", err)
+	}
+	r.eventTimes.data.append(t)
+	r.eventNames.data.Append(name)
+	r.eventDropped.data.append(d)
+	r.eventKeys.data.closeRow()
+	r.eventValues.data.closeRow()
+	return nil
 }
 
-// links appends the span's n links (field 13) as the parallel arrays of its row.
-func (r *spanRows) links(span []byte, n int) error {
-	if n == 0 {
-		r.linkTraceIDs, r.linkSpanIDs, r.linkTraceStates = append(r.linkTraceIDs, nil), append(r.linkSpanIDs, nil), append(r.linkTraceStates, nil)
-		r.linkFlags, r.linkDropped = append(r.linkFlags, nil), append(r.linkDropped, nil)
-		r.linkKeys, r.linkValues = append(r.linkKeys, nil), append(r.linkValues, nil)
-		return nil
-	}
-	a := &r.arena
-	traceIDs, spanIDs, states := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	flags, dropped := make([]uint32, 0, n), make([]uint32, 0, n)
-	keys, values := make([][]string, 0, n), make([][]string, 0, n)
-	it := fields{msg: span}
-	for it.next() {
-		if it.cur.num != 13 {
-			continue
-		}
-		var tid, sid, state string
-		var fl, d uint32
-		ln := fields{msg: it.cur.data}
-		for ln.next() {
-			f := ln.cur
-			var err error
-			switch f.num {
-			case 1:
-				if err = f.want(protowire.BytesType); err == nil {
-					tid, err = a.hexID(f.data, 16)
+// link appends a span's Link message (its field 13) to the elements of the span's
+// link arrays.
+func (r *spanColumns) link(msg []byte) error {
+	var tid, sid []byte
+	var state string
+	var fl, d uint32
+	ln := fields{msg: msg}
+	for ln.next() {
+		f := ln.cur
+		var err error
+		switch f.num {
+		case 1, 2:
+			if err = f.want(protowire.BytesType); err == nil {
+				size := 16
+				if f.num == 2 {
+					size = 8
 				}
-			case 2:
-				if err = f.want(protowire.BytesType); err == nil {
-					sid, err = a.hexID(f.data, 8)
+				if len(f.data) != 0 && len(f.data) != size {
+					err = errIDLength
+				} else if f.num == 1 {
+					tid = f.data
+				} else {
+					sid = f.data
 				}
-			case 3:
-				err = f.want(protowire.BytesType)
-				state = wireString(f.data)
-			case 5:
-				err = f.want(protowire.VarintType)
-				d = uint32(f.u64)
-			case 6:
-				err = f.want(protowire.Fixed32Type)
-				fl = uint32(f.u64)
 			}
-			if err != nil {
-				return fmt.Errorf("link: %w", err)
+		case 3:
+			err = f.want(protowire.BytesType)
+			state = wireString(f.data)
+		case 4:
+			if err = f.want(protowire.BytesType); err == nil {
+				err = appendKeyValue(f.data, &r.linkKeys.data.data, &r.linkValues.data.data)
 			}
+		case 5:
+			err = f.want(protowire.VarintType)
+			d = uint32(f.u64)
+		case 6:
+			err = f.want(protowire.Fixed32Type)
+			fl = uint32(f.u64)
 		}
-		if ln.err != nil {
-			return ln.err
-		}
-		k, v, err := a.attributes(it.cur.data, 4)
 		if err != nil {
 			return fmt.Errorf("link: %w", err)
 		}
-		traceIDs, spanIDs, states = append(traceIDs, tid), append(spanIDs, sid), append(states, state)
-		flags, dropped = append(flags, fl), append(dropped, d)
-		keys, values = append(keys, k), append(values, v)
 	}
-	r.linkTraceIDs, r.linkSpanIDs, r.linkTraceStates = append(r.linkTraceIDs, traceIDs), append(r.linkSpanIDs, spanIDs), append(r.linkTraceStates, states)
-	r.linkFlags, r.linkDropped = append(r.linkFlags, flags), append(r.linkDropped, dropped)
-	r.linkKeys, r.linkValues = append(r.linkKeys, keys), append(r.linkValues, values)
-	return it.err
+	if ln.err != nil {
+		return ln.err
+	}
+	_ = r.linkTraceIDs.data.appendHexID(tid, 16)
+	_ = r.linkSpanIDs.data.appendHexID(sid, 8)
+	r.linkTraceStates.data.Append(state)
+	r.linkFlags.data.append(fl)
+	r.linkDropped.data.append(d)
+	r.linkKeys.data.closeRow()
+	r.linkValues.data.closeRow()
+	return nil
 }

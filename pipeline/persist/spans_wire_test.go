@@ -11,25 +11,36 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 	"github.com/telemetryd/telemetryd/schema"
 )
 
 var wireMeta = eventMeta{tenant: "t1", tokenID: "tok", seq: 42, partition: 3}
 
-// asRows turns columnar span rows back into rows in spanColumns order, the shape the
-// reference decoder gives.
-func asRows(r *spanRows) [][]any {
-	out := make([][]any, r.len())
-	for i := range out {
-		out[i] = []any{
-			r.tenant[i], r.timestamp[i], r.start[i], r.end[i], r.duration[i],
-			r.traceID[i], r.spanID[i], r.parentSpanID[i], r.traceState[i], r.name[i], spanKindNames[r.kind[i]], statusCodeNames[r.statusCode[i]], r.statusMessage[i],
-			r.service[i], r.attrKeys[i], r.attrValues[i], r.resKeys[i], r.resValues[i], r.scopeName[i], r.scopeVersion[i],
-			r.flags[i], r.droppedAttrs[i], r.droppedEvents[i], r.droppedLinks[i],
-			r.eventTimes[i], r.eventNames[i], r.eventKeys[i], r.eventValues[i], r.eventDropped[i],
-			r.linkTraceIDs[i], r.linkSpanIDs[i], r.linkTraceStates[i], r.linkFlags[i], r.linkKeys[i], r.linkValues[i], r.linkDropped[i],
-			r.scopeKeys[i], r.scopeValues[i], r.resourceSchemaURL[i], r.scopeSchema[i],
-			r.tokenID[i], r.seq[i], r.partition[i], r.kindNumber[i], r.statusNumber[i],
+// asRows turns a range of span columns back into rows in spanColumns order, the
+// shape the reference decoder gives, with the timestamp as stored.
+func asRows(rs rowSet) [][]any {
+	r := rs.set.typed.(*spanColumns)
+	out := make([][]any, rs.len())
+	str := func(c *strColumn, i int) string { return string(c.row(i)) }
+	strs := func(c *strArray, i int) []string { return c.elems().values(c.end(i), c.end(i+1)) }
+	strRows := func(c *strArrayArray, i int) [][]string { return c.elems().values(c.end(i), c.end(i+1)) }
+	u64s := func(c *u64Array, i int) []uint64 { return c.elems().values(c.end(i), c.end(i+1)) }
+	u32s := func(c *u32Array, i int) []uint32 { return c.elems().values(c.end(i), c.end(i+1)) }
+	for j := range out {
+		i := rs.lo + j
+		out[j] = []any{
+			str(&r.tenant, i), r.timestamp.v[i], r.start.v[i], r.end.v[i], r.duration.v[i],
+			str(&r.traceID, i), str(&r.spanID, i), str(&r.parentSpanID, i), str(&r.traceState, i), str(&r.name, i),
+			spanKindNames[r.kind.v[i]], statusCodeNames[r.statusCode.v[i]], str(&r.statusMessage, i),
+			str(&r.service, i), strs(&r.attrKeys, i), strs(&r.attrValues, i), strs(&r.resKeys, i), strs(&r.resValues, i),
+			str(&r.scopeName, i), str(&r.scopeVersion, i),
+			r.flags.v[i], r.droppedAttrs.v[i], r.droppedEvents.v[i], r.droppedLinks.v[i],
+			u64s(&r.eventTimes, i), strs(&r.eventNames, i), strRows(&r.eventKeys, i), strRows(&r.eventValues, i), u32s(&r.eventDropped, i),
+			strs(&r.linkTraceIDs, i), strs(&r.linkSpanIDs, i), strs(&r.linkTraceStates, i), u32s(&r.linkFlags, i),
+			strRows(&r.linkKeys, i), strRows(&r.linkValues, i), u32s(&r.linkDropped, i),
+			strs(&r.scopeKeys, i), strs(&r.scopeValues, i), str(&r.resourceSchemaURL, i), str(&r.scopeSchema, i),
+			str(&r.tokenID, i), r.seq.v[i], r.partition.v[i], r.kindNumber.v[i], r.statusNumber.v[i],
 		}
 	}
 	return out
@@ -63,18 +74,19 @@ func checkSameAsReference(t *testing.T, payload []byte) {
 	if err != nil {
 		t.Fatalf("wire decoder refused what pdata accepts (%v)", err)
 	}
-	rows := asRows(got.(*spanRows))
+	rows := asRows(got)
 	if len(rows) != len(want) {
 		t.Fatalf("wire decoder gave %d rows, pdata %d", len(rows), len(want))
 	}
 	for i := range want {
+		want[i][1] = dateTime(want[i][1].(time.Time)) // the timestamp column as stored
 		if g, w := normalize(rows[i]), normalize(want[i]); !reflect.DeepEqual(g, w) {
 			t.Fatalf("row %d differs:\nwire  %#v\npdata %#v", i, g, w)
 		}
 	}
 	lo, hi := got.dateTimeRange()
 	for _, r := range want {
-		if ts := dateTime(r[1].(time.Time)); ts < lo || ts > hi { // the timestamp column
+		if ts := r[1].(uint32); ts < lo || ts > hi { // the timestamp column
 			t.Fatalf("row time %v outside the range %v..%v", ts, lo, hi)
 		}
 	}
@@ -259,6 +271,7 @@ func FuzzDecodeSpans(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		checkSameAsReference(t, payload)
+		checkDecodesAfterAnother(t, tables[stream.SignalTraces], marshal(t, richTraces()), payload)
 	})
 }
 
@@ -289,9 +302,11 @@ func mcpTraces(n int, salt byte) ptrace.Traces {
 
 func BenchmarkDecodeSpans(b *testing.B) {
 	payload := marshal(b, mcpTraces(100, 0))
+	set := tables[stream.SignalTraces].newSet()
 	decoders := map[string]func([]byte, eventMeta) (int, error){
 		"wire": func(p []byte, m eventMeta) (int, error) {
-			r, err := decodeSpans(p, m)
+			set.reset() // a worker's batch reuses its columns
+			r, err := set.decode(p, m)
 			if err != nil {
 				return 0, err
 			}

@@ -45,8 +45,8 @@ type Target struct {
 	pool *chpool.Pool // nil on PathBatch
 	path InsertPath
 	// free holds blocks of finished INSERTs for the next ones, one set per batch
-	// in flight: their columns keep their capacity across batches.
-	free chan map[string]block
+	// in flight: a block gathering rows keeps its columns' capacity across batches.
+	free chan map[string]*block
 }
 
 // TargetOptions say how to reach the database with ch-go: the connection conn
@@ -84,7 +84,7 @@ func OpenTarget(ctx context.Context, conn driver.Conn, o TargetOptions) (*Target
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse server version: %w", err)
 	}
-	t := &Target{conn: conn, path: PathColumnar, free: make(chan map[string]block, max(o.MaxConns, 1))}
+	t := &Target{conn: conn, path: PathColumnar, free: make(chan map[string]*block, max(o.MaxConns, 1))}
 	copts := ch.Options{Address: o.Addr, Database: o.Database, User: o.User, Password: o.Password,
 		TLS: o.TLS, DialTimeout: o.DialTimeout, ClientName: "telemetryd"}
 	if o.User == "" {
@@ -129,9 +129,9 @@ func (t *Target) Close() {
 
 // insertBlockRows is about how many rows one block of a columnar INSERT carries (whole
 // events, so a block can be one event larger). An INSERT streams its batch as blocks of
-// this size, so the client's column buffers and encoded bytes stay bounded by this, not
-// by the batch, whatever persist's backlog; the server squashes the blocks of one INSERT
-// into parts of min_insert_block_size_rows as before.
+// this size, encoded from the batch's columns in place, so the encoded bytes stay
+// bounded by this, not by the batch; the server squashes the blocks of one INSERT into
+// parts of min_insert_block_size_rows as before.
 const insertBlockRows = 4096
 
 // insert writes the rows of events into tbl with one INSERT, sent as blocks of about
@@ -141,11 +141,11 @@ func (t *Target) insert(ctx context.Context, tbl table, events []event) error {
 	if t.pool == nil {
 		return t.insertBatch(ctx, tbl, events)
 	}
-	var set map[string]block
+	var set map[string]*block
 	select {
 	case set = <-t.free:
 	default:
-		set = map[string]block{}
+		set = map[string]*block{}
 	}
 	defer func() {
 		select {
@@ -155,16 +155,17 @@ func (t *Target) insert(ctx context.Context, tbl table, events []event) error {
 	}()
 	b := set[tbl.name]
 	if b == nil {
-		b = tbl.newBlock()
+		b = newBlock(tbl)
 		set[tbl.name] = b
 	}
 	next, sent := 0, 0
 	fill := func() {
-		b.reset()
-		for next < len(events) && b.rows() < insertBlockRows {
-			b.add(events[next].rows)
+		first, rows := next, 0
+		for next < len(events) && rows < insertBlockRows {
+			rows += events[next].rows.len()
 			next++
 		}
+		b.fill(events[first:next])
 	}
 	fill()
 	c, err := t.pool.Acquire(ctx)

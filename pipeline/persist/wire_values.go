@@ -15,9 +15,10 @@ import (
 
 var errIDLength = errors.New("invalid length for trace or span id")
 
-// arena hands out the strings and string slices of a block from large chunks, so a
-// batch costs a few allocations instead of several per row. Chunks are never
-// reused while a block is alive: the strings point into them.
+// arena hands out the strings and string slices a record is read into before its
+// row is appended to the columns (logs and metrics; spans append straight to them)
+// from large chunks, so an event costs a few allocations instead of several per row.
+// It starts over with each event (reset): its rows' strings are copies by then.
 type arena struct {
 	bytes []byte
 	strs  []string
@@ -56,6 +57,10 @@ func (a *arena) hexID(id []byte, size int) (string, error) {
 	hex.Encode(buf, id)
 	return wireString(buf), nil
 }
+
+// reset starts the arena over for the next event: its strings are copied into the
+// columns as the event's rows are appended, and only the current chunks are kept.
+func (a *arena) reset() { a.bytes, a.strs = a.bytes[:0], a.strs[:0] }
 
 // alloc returns n bytes of the current chunk.
 func (a *arena) alloc(n int) []byte {
@@ -117,6 +122,67 @@ func (a *arena) attributes(msg []byte, num protowire.Number) (keys, values []str
 		return nil, nil, err
 	}
 	return keys, values, nil
+}
+
+// appendKeyValue appends an OTLP KeyValue's key to keys and its value, rendered as
+// pcommon.Value.AsString renders it, to values.
+func appendKeyValue(msg []byte, keys, values *strColumn) error {
+	key, value, err := splitKeyValue(msg)
+	if err != nil {
+		return err
+	}
+	if err := appendAnyValue(values, value); err != nil {
+		return err
+	}
+	keys.AppendBytes(key)
+	return nil
+}
+
+// appendAnyValue appends an OTLP AnyValue rendered as anyValueString renders it,
+// strings, ints and bools straight into the column.
+func appendAnyValue(c *strColumn, msg []byte) error {
+	var (
+		kind protowire.Number
+		str  []byte
+		u64  uint64
+	)
+	it := fields{msg: msg}
+	for it.next() {
+		f := it.cur
+		switch f.num {
+		case 1: // string_value
+			if err := f.want(protowire.BytesType); err != nil {
+				return err
+			}
+			kind, str = f.num, f.data
+		case 2, 3: // bool_value, int_value
+			if err := f.want(protowire.VarintType); err != nil {
+				return err
+			}
+			kind, u64 = f.num, f.u64
+		case 4, 5, 6, 7: // double, array, kvlist, bytes
+			v := pcommon.NewValueEmpty()
+			if err := setValue(v, msg); err != nil {
+				return err
+			}
+			c.Append(v.AsString())
+			return nil
+		}
+	}
+	if it.err != nil {
+		return it.err
+	}
+	switch kind {
+	case 1:
+		c.AppendBytes(str)
+	case 2:
+		c.Append(strconv.FormatBool(u64 != 0))
+	case 3:
+		c.appendInt(int64(u64))
+	default:
+		c.Append("")
+	}
+	return nil
 }
 
 // keyValue decodes an OTLP KeyValue, its value rendered as a string.

@@ -1,0 +1,354 @@
+package persist
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// The column kinds of a column set (columns.go): ch-go's proto columns, which the
+// decoders append to directly, with what a batch needs besides: rolling an event
+// back, encoding a range of rows (an INSERT block of some of the batch's events),
+// copying a range (a block gathered from events that are not adjacent) and
+// appending a range to a clickhouse-go batch column.
+
+// column is one column of a column set.
+type column interface {
+	Rows() int
+	Reset()
+	// truncate drops the rows from the n-th on (an event that failed to decode).
+	truncate(n int)
+	// encodeRange encodes rows lo..hi as ch-go encodes a column of only those.
+	encodeRange(b *proto.Buffer, lo, hi int)
+	// appendRange appends rows lo..hi of src, a column of the same kind.
+	appendRange(src column, lo, hi int)
+	// appendBatch appends rows lo..hi to a clickhouse-go batch column.
+	appendBatch(bc driver.BatchColumn, lo, hi int) error
+}
+
+// elemColumn is a column that can be the elements of an Array column.
+type elemColumn[T any] interface {
+	column
+	// values returns rows lo..hi as clickhouse-go takes them.
+	values(lo, hi int) []T
+}
+
+// fixedData is a ch-go column of fixed-size values, a slice of them.
+type fixedData[T any] interface {
+	~[]T
+	EncodeColumn(b *proto.Buffer)
+}
+
+// fixedColumn is a column of fixed-size values.
+type fixedColumn[T any, C fixedData[T]] struct{ v C }
+
+func (c *fixedColumn[T, C]) append(v T)                              { c.v = append(c.v, v) }
+func (c *fixedColumn[T, C]) Rows() int                               { return len(c.v) }
+func (c *fixedColumn[T, C]) Reset()                                  { c.v = c.v[:0] }
+func (c *fixedColumn[T, C]) truncate(n int)                          { c.v = c.v[:n] }
+func (c *fixedColumn[T, C]) encodeRange(b *proto.Buffer, lo, hi int) { c.v[lo:hi].EncodeColumn(b) }
+func (c *fixedColumn[T, C]) fixed() *fixedColumn[T, C]               { return c }
+func (c *fixedColumn[T, C]) values(lo, hi int) []T                   { return []T(c.v[lo:hi]) }
+
+func (c *fixedColumn[T, C]) appendRange(src column, lo, hi int) {
+	s := src.(interface{ fixed() *fixedColumn[T, C] }).fixed()
+	c.v = append(c.v, s.v[lo:hi]...)
+}
+
+func (c *fixedColumn[T, C]) appendBatch(bc driver.BatchColumn, lo, hi int) error {
+	return bc.Append(c.values(lo, hi))
+}
+
+type (
+	u64Column = fixedColumn[uint64, proto.ColUInt64]
+	u32Column = fixedColumn[uint32, proto.ColUInt32]
+	u16Column = fixedColumn[uint16, proto.ColUInt16]
+	u8Column  = fixedColumn[uint8, proto.ColUInt8]
+	i32Column = fixedColumn[int32, proto.ColInt32]
+	i64Column = fixedColumn[int64, proto.ColInt64]
+	f64Column = fixedColumn[float64, proto.ColFloat64]
+)
+
+// dateTimeColumn is a DateTime column: seconds as stored (dateTime).
+type dateTimeColumn struct {
+	fixedColumn[uint32, proto.ColUInt32]
+}
+
+// appendNanos appends a unix-nanosecond time as its DateTime.
+func (c *dateTimeColumn) appendNanos(ns uint64) { c.append(dateTime(nanosTime(ns))) }
+
+func (c *dateTimeColumn) appendBatch(bc driver.BatchColumn, lo, hi int) error {
+	ts := make([]time.Time, hi-lo)
+	for i, s := range c.v[lo:hi] {
+		ts[i] = time.Unix(int64(s), 0).UTC()
+	}
+	return bc.Append(ts)
+}
+
+// enum8Column is an Enum8 column of the values' numbers.
+type enum8Column struct {
+	fixedColumn[proto.Enum8, proto.ColEnum8]
+}
+
+func (c *enum8Column) appendBatch(bc driver.BatchColumn, lo, hi int) error {
+	out := make([]int8, hi-lo)
+	for i, v := range c.v[lo:hi] {
+		out[i] = int8(v)
+	}
+	return bc.Append(out)
+}
+
+// nullF64Column is a Nullable(Float64) column.
+type nullF64Column struct {
+	nulls  proto.ColUInt8
+	floats proto.ColFloat64
+}
+
+func (c *nullF64Column) append(v proto.Nullable[float64]) {
+	null := uint8(1)
+	if v.Set {
+		null = 0
+	}
+	c.nulls, c.floats = append(c.nulls, null), append(c.floats, v.Value)
+}
+
+func (c *nullF64Column) Rows() int      { return len(c.nulls) }
+func (c *nullF64Column) Reset()         { c.nulls, c.floats = c.nulls[:0], c.floats[:0] }
+func (c *nullF64Column) truncate(n int) { c.nulls, c.floats = c.nulls[:n], c.floats[:n] }
+
+func (c *nullF64Column) encodeRange(b *proto.Buffer, lo, hi int) {
+	c.nulls[lo:hi].EncodeColumn(b)
+	c.floats[lo:hi].EncodeColumn(b)
+}
+
+func (c *nullF64Column) appendRange(src column, lo, hi int) {
+	s := src.(*nullF64Column)
+	c.nulls, c.floats = append(c.nulls, s.nulls[lo:hi]...), append(c.floats, s.floats[lo:hi]...)
+}
+
+func (c *nullF64Column) appendBatch(bc driver.BatchColumn, lo, hi int) error {
+	out := make([]*float64, hi-lo)
+	for i := range out {
+		if c.nulls[lo+i] == 0 {
+			out[i] = &c.floats[lo+i]
+		}
+	}
+	return bc.Append(out)
+}
+
+// strColumn is a String column kept in ClickHouse's native encoding, each value's
+// length as a uvarint and then its bytes, so that a range of rows is encoded with one
+// copy (strings are most of a block's bytes).
+type strColumn struct {
+	buf  []byte
+	ends []int // where each row ends in buf
+}
+
+// start is where row i starts in buf; start(Rows()) is len(buf).
+func (c *strColumn) start(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return c.ends[i-1]
+}
+
+func (c *strColumn) Rows() int      { return len(c.ends) }
+func (c *strColumn) Reset()         { c.buf, c.ends = c.buf[:0], c.ends[:0] }
+func (c *strColumn) truncate(n int) { c.buf, c.ends = c.buf[:c.start(n)], c.ends[:n] }
+
+// grow appends the length of a value of n bytes and room for them, which it returns.
+func (c *strColumn) grow(n int) []byte {
+	if n < 0x80 {
+		c.buf = append(c.buf, byte(n))
+	} else {
+		c.buf = binary.AppendUvarint(c.buf, uint64(n))
+	}
+	at := len(c.buf)
+	c.buf = slices.Grow(c.buf, n)[:at+n]
+	c.ends = append(c.ends, len(c.buf))
+	return c.buf[at:]
+}
+
+// Append appends a row.
+func (c *strColumn) Append(v string) { copy(c.grow(len(v)), v) }
+
+// AppendBytes appends a row of the bytes of a string.
+func (c *strColumn) AppendBytes(v []byte) { copy(c.grow(len(v)), v) }
+
+// AppendArr appends a row of each string.
+func (c *strColumn) AppendArr(vs []string) {
+	for _, v := range vs {
+		c.Append(v)
+	}
+}
+
+// appendInt appends an integer in decimal.
+func (c *strColumn) appendInt(v int64) {
+	var scratch [20]byte
+	c.AppendBytes(strconv.AppendInt(scratch[:0], v, 10))
+}
+
+// row is the bytes of row i.
+func (c *strColumn) row(i int) []byte {
+	b := c.buf[c.start(i):c.ends[i]]
+	_, n := binary.Uvarint(b)
+	return b[n:]
+}
+
+// appendHexID appends a trace or span id as pdata's String renders it: lower-case
+// hex, and the empty string for an absent or all-zero id. A length other than size
+// is an error.
+func (c *strColumn) appendHexID(id []byte, size int) error {
+	if len(id) == 0 {
+		c.Append("")
+		return nil
+	}
+	if len(id) != size {
+		return errIDLength
+	}
+	zero := true
+	for _, b := range id {
+		if b != 0 {
+			zero = false
+			break
+		}
+	}
+	if zero {
+		c.Append("")
+		return nil
+	}
+	hex.Encode(c.grow(2*size), id)
+	return nil
+}
+
+func (c *strColumn) encodeRange(b *proto.Buffer, lo, hi int) {
+	b.Buf = append(b.Buf, c.buf[c.start(lo):c.start(hi)]...)
+}
+
+func (c *strColumn) appendRange(src column, lo, hi int) {
+	s := src.(*strColumn)
+	from := s.start(lo)
+	shift := len(c.buf) - from
+	c.buf = append(c.buf, s.buf[from:s.start(hi)]...)
+	for _, e := range s.ends[lo:hi] {
+		c.ends = append(c.ends, e+shift)
+	}
+}
+
+func (c *strColumn) values(lo, hi int) []string {
+	out := make([]string, hi-lo)
+	for i := range out {
+		out[i] = string(c.row(lo + i))
+	}
+	return out
+}
+
+func (c *strColumn) appendBatch(bc driver.BatchColumn, lo, hi int) error {
+	return bc.Append(c.values(lo, hi))
+}
+
+// arrColumn is an Array column of elements E (*E is their column): the decoders
+// append a row's elements to data, then close the row.
+type arrColumn[T any, E any, PE interface {
+	*E
+	elemColumn[T]
+}] struct {
+	offsets proto.ColUInt64 // the end of each row's elements in data
+	data    E
+}
+
+type (
+	strArray      = arrColumn[string, strColumn, *strColumn]
+	u64Array      = arrColumn[uint64, u64Column, *u64Column]
+	u32Array      = arrColumn[uint32, u32Column, *u32Column]
+	f64Array      = arrColumn[float64, f64Column, *f64Column]
+	strArrayArray = arrColumn[[]string, strArray, *strArray]
+)
+
+// elems is the column of the elements.
+func (c *arrColumn[T, E, PE]) elems() PE { return PE(&c.data) }
+
+// closeRow ends a row with the elements appended since the last one.
+func (c *arrColumn[T, E, PE]) closeRow() {
+	c.offsets = append(c.offsets, uint64(c.elems().Rows()))
+}
+
+// end is where row i ends in data; end(0) is 0.
+func (c *arrColumn[T, E, PE]) end(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return int(c.offsets[i-1])
+}
+
+func (c *arrColumn[T, E, PE]) Rows() int { return len(c.offsets) }
+func (c *arrColumn[T, E, PE]) Reset()    { c.offsets = c.offsets[:0]; c.elems().Reset() }
+
+func (c *arrColumn[T, E, PE]) truncate(n int) {
+	c.elems().truncate(c.end(n))
+	c.offsets = c.offsets[:n]
+}
+
+// encodeRange writes the rows' offsets as if the range were the whole column.
+func (c *arrColumn[T, E, PE]) encodeRange(b *proto.Buffer, lo, hi int) {
+	base := uint64(c.end(lo))
+	for _, o := range c.offsets[lo:hi] {
+		b.PutUInt64(o - base)
+	}
+	c.elems().encodeRange(b, int(base), c.end(hi))
+}
+
+func (c *arrColumn[T, E, PE]) appendRange(src column, lo, hi int) {
+	s := src.(*arrColumn[T, E, PE])
+	shift := uint64(c.elems().Rows()) - uint64(s.end(lo))
+	for _, o := range s.offsets[lo:hi] {
+		c.offsets = append(c.offsets, o+shift)
+	}
+	c.elems().appendRange(s.elems(), s.end(lo), s.end(hi))
+}
+
+func (c *arrColumn[T, E, PE]) values(lo, hi int) [][]T {
+	out := make([][]T, hi-lo)
+	for i := range out {
+		out[i] = c.elems().values(c.end(lo+i), c.end(lo+i+1))
+	}
+	return out
+}
+
+// appendBatch appends row by row: clickhouse-go's whole-column Append reflects on
+// every element of an array column.
+func (c *arrColumn[T, E, PE]) appendBatch(bc driver.BatchColumn, lo, hi int) error {
+	for i := lo; i < hi; i++ {
+		if err := bc.AppendRow(c.elems().values(c.end(i), c.end(i+1))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendStrings appends a row of strings.
+func appendStrings(c *strArray, vs []string) {
+	for _, v := range vs {
+		c.data.Append(v)
+	}
+	c.closeRow()
+}
+
+// appendValues appends a row of fixed-size values.
+func appendValues[T any, C fixedData[T]](c *arrColumn[T, fixedColumn[T, C], *fixedColumn[T, C]], vs []T) {
+	c.data.v = append(c.data.v, vs...)
+	c.closeRow()
+}
+
+// appendStringRows appends a row of rows of strings.
+func appendStringRows(c *strArrayArray, rows [][]string) {
+	for _, vs := range rows {
+		appendStrings(&c.data, vs)
+	}
+	c.closeRow()
+}
