@@ -47,6 +47,8 @@ func TestCurrentLayoutStatements(t *testing.T) {
 		{"logs", "event_name String DEFAULT ''", "event_name LowCardinality(String) DEFAULT '' CODEC(ZSTD(1))", ""},
 		{"spans", "flags UInt32 DEFAULT 0", "flags UInt32 DEFAULT 0", ""},
 		{"spans", "event_names Array(String)", "event_names Array(String) CODEC(ZSTD(1))", ""},
+		{"spans", "attribute_values Array(String)", "attribute_values Array(String) CODEC(LZ4)", ""},
+		{"logs", "resource_attribute_keys Array(String)", "resource_attribute_keys Array(String) CODEC(LZ4)", ""},
 		{"spans", "service_name Nullable(String)", "", "not String"},
 		{"spans", "trace_id String CODEC(LZ4)", "", "must not name codecs"},
 	} {
@@ -131,7 +133,7 @@ func TestCurrentLayoutOnCurrentServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"`tenant_id` LowCardinality(String)", "`timestamp` DateTime CODEC(DoubleDelta, ZSTD(1))",
-		"`attribute_values` Array(String) CODEC(ZSTD(1))", "INDEX trace_id_bloom trace_id TYPE bloom_filter", "ttl_only_drop_parts = 1",
+		"`attribute_values` Array(String) CODEC(LZ4)", "`event_names` Array(String) CODEC(ZSTD(1))", "INDEX trace_id_bloom trace_id TYPE bloom_filter", "ttl_only_drop_parts = 1",
 		"ORDER BY (tenant_id, service_name, timestamp, trace_id, span_id)", "PARTITION BY toMonday(timestamp)",
 		"index_granularity = 1024", "max_compress_block_size = 65536"} {
 		if !strings.Contains(create, want) {
