@@ -53,13 +53,17 @@ func DefaultConfig() Config {
 	return Config{
 		Durable:        "persist",
 		MaxBatchEvents: 1000,
-		MaxBatchBytes:  4 << 20,
-		MaxBatchRows:   20_000,
+		// 2 MiB batches, 8 at once (measured at saturation on 26.7, docs/benchmarks.md):
+		// an INSERT's time is mostly ClickHouse's, so more of them in flight persist
+		// about half as much again as 2 of 4 MiB, and smaller ones keep the heap, and
+		// with it the garbage collector's work under the memory limit, no larger.
+		MaxBatchBytes: 2 << 20,
+		MaxBatchRows:  20_000,
 		// A batch that does not fill waits this long: below saturation it is most of
 		// an event's time from acknowledgement to queryable (freshness p99 1.3–1.5 s
 		// at 1 s), and it bounds the INSERTs of a quiet stream to a few per second.
 		MaxBatchWait:         400 * time.Millisecond,
-		MaxConcurrentBatches: 2,
+		MaxConcurrentBatches: 8,
 		AckWait:              time.Minute,
 		InsertTimeout:        30 * time.Second,
 		MaxDeliver:           5,
