@@ -2,9 +2,13 @@ package fetch
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/telemetryd/telemetryd/schema"
 )
@@ -19,6 +23,9 @@ import (
 type layoutCache struct {
 	mu    sync.Mutex
 	known schema.Layout
+	// lookupTuning is the part of pointLookupTuning the server knows, read with the
+	// layout (a server refuses a query that names a setting it does not have).
+	lookupTuning clickhouse.Settings
 }
 
 // layout is the database's layout; legacy (the plain queries) while it cannot be read.
@@ -33,8 +40,47 @@ func (a *API) layout(ctx context.Context) schema.Layout {
 		a.logger.Warn("fetch: cannot read the schema layout; querying without the current layout's indexes", "err", err)
 		return schema.LayoutLegacy
 	}
-	a.layouts.known = l
+	tuning := clickhouse.Settings{}
+	if l == schema.LayoutCurrent {
+		if tuning, err = knownSettings(ctx, a.ch, pointLookupTuning); err != nil {
+			a.logger.Warn("fetch: cannot read the server's settings; point lookups are planned as any query", "err", err)
+			return l // not kept: the next query asks again
+		}
+	}
+	a.layouts.known, a.layouts.lookupTuning = l, tuning
 	return l
+}
+
+// lookupTuning is the tuning of point lookups the server takes; call after layout.
+func (a *API) lookupTuning() clickhouse.Settings {
+	a.layouts.mu.Lock()
+	defer a.layouts.mu.Unlock()
+	return a.layouts.lookupTuning
+}
+
+// knownSettings is the part of want whose names the server has.
+func knownSettings(ctx context.Context, conn driver.Conn, want clickhouse.Settings) (clickhouse.Settings, error) {
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
+	}
+	rows, err := conn.Query(ctx, "SELECT name FROM system.settings WHERE has(?, name)", names)
+	if err != nil {
+		return nil, fmt.Errorf("read system.settings: %w", err)
+	}
+	defer rows.Close()
+	known := clickhouse.Settings{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("read system.settings: %w", err)
+		}
+		known[name] = want[name]
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read system.settings: %w", err)
+	}
+	return known, nil
 }
 
 // bodyNgramCondition is, for a body search for s, a condition the current layout's

@@ -1,12 +1,11 @@
 package fetch
 
 import (
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/telemetryd/telemetryd/schema"
 )
 
 func TestBodyNgramCondition(t *testing.T) {
@@ -49,23 +48,22 @@ func TestLogFilterUsesTheBodyIndexOnlyWhenThereIsOne(t *testing.T) {
 	}
 }
 
-// The trace view asks for the older planner only where the server has one to choose:
-// 18.16 refuses a setting it does not know, so the legacy layout must not send it.
+// The trace view's settings are the limits plus the tuning the server has, which for
+// the legacy layout is none: 18.16 refuses a setting it does not know.
 func TestPointLookupSettings(t *testing.T) {
 	cfg := Config{QueryTimeout: 10 * time.Second, MaxRowsToRead: 1000, MaxResultRows: 100}
-	for _, tt := range []struct {
-		layout   schema.Layout
-		analyzer any
-	}{
-		{schema.LayoutCurrent, 0},
-		{schema.LayoutLegacy, nil},
-	} {
-		got := cfg.pointLookupSettings(tt.layout)
-		if got["allow_experimental_analyzer"] != tt.analyzer {
-			t.Errorf("%s: allow_experimental_analyzer = %v, want %v", tt.layout, got["allow_experimental_analyzer"], tt.analyzer)
-		}
+	for _, tuning := range []clickhouse.Settings{nil, {}, {"max_threads": 1, "allow_experimental_analyzer": 0}} {
+		got := cfg.pointLookupSettings(tuning)
 		if got["max_rows_to_read"] != 1000 || got["max_execution_time"] != 10 {
-			t.Errorf("%s: the limits are missing: %v", tt.layout, got)
+			t.Errorf("%v: the limits are missing: %v", tuning, got)
+		}
+		if len(got) != len(cfg.limits())+len(tuning) {
+			t.Errorf("%v: settings %v", tuning, got)
+		}
+		for name, v := range tuning {
+			if got[name] != v {
+				t.Errorf("%s = %v, want %v", name, got[name], v)
+			}
 		}
 	}
 }
