@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/telemetryd/telemetryd/internal/testenv"
@@ -40,6 +41,35 @@ func TestPublishCountsWhatTheStreamCharges(t *testing.T) {
 		charged, counted := info.State.Bytes-before, backlog.added.Load()-reported
 		if uint64(counted) != charged {
 			t.Errorf("traceparent %q: counted %d bytes, the stream charged %d", traceparent, counted, charged)
+		}
+	}
+}
+
+// TestMessageID: a retry of the same request gets the same id, and anything that makes
+// it another request (tenant, signal, payload, even where tenant and signal split) does
+// not: a shared id would make JetStream drop the second payload as a retry.
+func TestMessageID(t *testing.T) {
+	base := MessageID("acme", SignalTraces, []byte("payload"))
+	if len(base) != 64 || strings.Trim(base, "0123456789abcdef") != "" {
+		t.Fatalf("id %q: want 64 lower-case hex digits", base)
+	}
+	if again := MessageID("acme", SignalTraces, []byte("payload")); again != base {
+		t.Errorf("same request: %s then %s", base, again)
+	}
+	for _, tt := range []struct {
+		name    string
+		tenant  string
+		signal  Signal
+		payload string
+	}{
+		{"other tenant", "acme2", SignalTraces, "payload"},
+		{"other signal", "acme", SignalLogs, "payload"},
+		{"other payload", "acme", SignalTraces, "payloae"},
+		{"empty payload", "acme", SignalTraces, ""},
+		{"tenant ending where the signal starts", "acme" + string(SignalTraces)[:1], Signal(string(SignalTraces)[1:]), "payload"},
+	} {
+		if got := MessageID(tt.tenant, tt.signal, []byte(tt.payload)); got == base {
+			t.Errorf("%s: same id as the base request", tt.name)
 		}
 	}
 }
