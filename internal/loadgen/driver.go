@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var ch driver.Conn
 	if cfg.IngestOnly {
 		note("ingest only: nothing is counted in ClickHouse, so no persisted, freshness or raw ClickHouse figures")
+		note("ingest only: each connection replays %d generated requests, each sent with a marker of its own", replayPool)
 	} else if cfg.ClickHouseDSN != "" {
 		openCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		conn, err := schema.Open(openCtx, cfg.ClickHouseDSN)
@@ -131,6 +132,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer senders[i].close()
 	}
 
+	// Ingest-only runs replay generated requests (see replayer): what they compare is
+	// the servers' CPU, which the load generator shares.
+	sources := make([]requestSource, cfg.Conns)
+	for i := range sources {
+		gen := NewGenerator(runID, cfg.Signal, cfg.SpansPerRequest, i)
+		sources[i] = gen
+		if cfg.IngestOnly {
+			rp, err := newReplayer(gen, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			sources[i] = rp
+		}
+	}
 	fresh := newFreshness(ch, cfg.Signal.Table(), runID)
 	cpu0, cpuErr := CPUSeconds(pids)
 	start := time.Now()
@@ -150,8 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var wg sync.WaitGroup
 	for i := range senders {
 		wg.Go(func() {
-			gen := NewGenerator(runID, cfg.Signal, cfg.SpansPerRequest, i)
-			err := drive(sendCtx, stop, senders[i], gen, pace, &c, &latencies[i], fresh)
+			err := drive(sendCtx, stop, senders[i], sources[i], pace, &c, &latencies[i], fresh)
 			if err != nil {
 				fatalOnce.Do(func() { fatal = err; cancelSend() })
 			}
@@ -236,7 +250,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // drive sends requests until stop, retrying each after 429 and 503 as told. With
 // pace, each new request waits for its turn.
-func drive(ctx context.Context, stop <-chan struct{}, s sender, gen *Generator, pace *rate.Limiter, c *counters, lat *[]time.Duration, fresh *freshness) error {
+func drive(ctx context.Context, stop <-chan struct{}, s sender, gen requestSource, pace *rate.Limiter, c *counters, lat *[]time.Duration, fresh *freshness) error {
 	for {
 		select {
 		case <-stop:

@@ -12,6 +12,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -79,16 +80,20 @@ var otherMethods = []string{"tools/list", "resources/read", "prompts/get", "init
 
 // Request is one generated OTLP export request.
 type Request struct {
-	Signal Signal
-	Marker string // value of AttrRequestID: unique to this request
-	Items  int    // spans, log records or data points
-	traces ptrace.Traces
-	logs   plog.Logs
-	points pmetric.Metrics
+	Signal  Signal
+	Marker  string // value of AttrRequestID: unique to this request
+	Items   int    // spans, log records or data points
+	traces  ptrace.Traces
+	logs    plog.Logs
+	points  pmetric.Metrics
+	encoded []byte // the request already encoded (a replayer's), else nil
 }
 
 // Proto is the request as an OTLP protobuf Export*ServiceRequest.
 func (r Request) Proto() ([]byte, error) {
+	if r.encoded != nil {
+		return r.encoded, nil
+	}
 	switch r.Signal {
 	case Logs:
 		return plogotlp.NewExportRequestFromLogs(r.logs).MarshalProto()
@@ -194,13 +199,26 @@ func (c call) putAttributes(m pcommon.Map, session string) {
 	m.PutInt("mcp.request.id", c.requestID)
 }
 
+// marker is the marker of request number g.seq: the generator's prefix and the number
+// in 12 digits, so that all of a generator's markers have one length (a replayer
+// patches them into encoded requests).
+func (g *Generator) marker() string {
+	n := strconv.FormatUint(g.seq, 10)
+	if len(n) < markerDigits {
+		n = strings.Repeat("0", markerDigits-len(n)) + n
+	}
+	return g.prefix + n
+}
+
+const markerDigits = 12
+
 // Next returns the next unique request, timestamped around now.
 func (g *Generator) Next(now time.Time) Request {
 	if g.left--; g.left < 0 {
 		g.newSession()
 	}
 	g.seq++
-	r := Request{Signal: g.signal, Marker: g.prefix + strconv.FormatUint(g.seq, 10), Items: g.perRequest}
+	r := Request{Signal: g.signal, Marker: g.marker(), Items: g.perRequest}
 	res := pcommon.NewResource()
 	a := res.Attributes()
 	a.PutStr("service.name", g.server.name)

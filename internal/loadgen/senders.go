@@ -172,13 +172,17 @@ func (s *grpcSender) send(ctx context.Context, r Request) (outcome, error) {
 	}
 	var rejected int64
 	var err error
-	switch r.Signal {
-	case Logs:
+	switch {
+	case r.encoded != nil:
+		var n int
+		n, err = s.exportEncoded(ctx, r)
+		rejected = int64(n)
+	case r.Signal == Logs:
 		var resp plogotlp.ExportResponse
 		if resp, err = s.logs.Export(ctx, plogotlp.NewExportRequestFromLogs(r.logs), s.opts...); err == nil {
 			rejected = resp.PartialSuccess().RejectedLogRecords()
 		}
-	case Metrics:
+	case r.Signal == Metrics:
 		var resp pmetricotlp.ExportResponse
 		if resp, err = s.metrics.Export(ctx, pmetricotlp.NewExportRequestFromMetrics(r.points), s.opts...); err == nil {
 			rejected = resp.PartialSuccess().RejectedDataPoints()
