@@ -51,8 +51,9 @@ func (a *API) layout(ctx context.Context) schema.Layout {
 	return l
 }
 
-// lookupTuning is the tuning of point lookups the server takes; call after layout.
-func (a *API) lookupTuning() clickhouse.Settings {
+// lookupTuning is the tuning of point lookups the server takes, read with the layout.
+func (a *API) lookupTuning(ctx context.Context) clickhouse.Settings {
+	a.layout(ctx)
 	a.layouts.mu.Lock()
 	defer a.layouts.mu.Unlock()
 	return a.layouts.lookupTuning

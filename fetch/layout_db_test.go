@@ -108,7 +108,7 @@ func TestPointLookupTuningIsWhatTheServerKnows(t *testing.T) {
 			if got := a.layout(ctx); got != layout {
 				t.Fatalf("layout = %s, want %s", got, layout)
 			}
-			tuning := a.lookupTuning()
+			tuning := a.lookupTuning(ctx)
 			if layout == schema.LayoutLegacy && len(tuning) != 0 {
 				t.Errorf("%s server, legacy layout: tuning %v, want none", server.name, tuning)
 			}

@@ -58,8 +58,7 @@ func (a *API) fetchTrace(ctx context.Context, tenant string, r *http.Request) (a
 	if err != nil {
 		return nil, err
 	}
-	a.layout(ctx) // reads the server's lookupTuning with the layout
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(a.cfg.pointLookupSettings(a.lookupTuning())))
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(a.cfg.pointLookupSettings(a.lookupTuning(ctx))))
 	where, args, err := a.traceRange(ctx, tenant, id)
 	if err != nil {
 		return nil, err
