@@ -96,6 +96,9 @@ type tailParams struct {
 	signals     []stream.Signal // nil: every signal
 	serviceName string
 	afterSeq    uint64 // resume after this stream sequence; 0: only new events
+	// fromSeq is the first sequence the consumer reads, pinned when it is created
+	// (tailSource.subscribe); 0 lets the server take the next one (DeliverNew).
+	fromSeq uint64
 }
 
 // parseTail reads signal (repeatable or a comma list), service_name, and the resume
@@ -147,7 +150,10 @@ func (p tailParams) consumerConfig(cfg stream.Config) jetstream.OrderedConsumerC
 			cc.FilterSubjects = append(cc.FilterSubjects, cfg.SubjectPrefix+".*."+string(sig))
 		}
 	}
-	if p.afterSeq > 0 {
+	switch {
+	case p.fromSeq > 0:
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.fromSeq
+	case p.afterSeq > 0:
 		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.afterSeq+1
 	}
 	return cc
@@ -247,6 +253,18 @@ func (a *API) serveTail(w http.ResponseWriter, r *http.Request) {
 // the returned channel, closed when reading ends; stop ends it and waits for the reader.
 func (s *tailSource) subscribe(ctx context.Context, p tailParams) (<-chan jetstream.Msg, func(), error) {
 	ctx, cancel := context.WithCancel(ctx)
+	if p.afterSeq == 0 {
+		// "Only new events" is pinned to the sequence after the stream's last one now,
+		// not left to DeliverNew: an ordered consumer that is recreated (after missed
+		// heartbeats, say) before it delivered anything would take "new" afresh and
+		// skip what arrived meanwhile, events the client was promised.
+		str, err := s.js.Stream(ctx, s.stream.Name)
+		if err != nil {
+			cancel()
+			return nil, nil, fmt.Errorf("read the stream's last sequence: %w", err)
+		}
+		p.fromSeq = str.CachedInfo().State.LastSeq + 1
+	}
 	cons, err := s.js.OrderedConsumer(ctx, s.stream.Name, p.consumerConfig(s.stream))
 	if err != nil {
 		cancel()

@@ -260,10 +260,32 @@ func TestServeTailOverJetStream(t *testing.T) {
 		return a.tail.openAll == 0
 	})
 
+	// A new tail starts after the stream's last event, pinned by sequence: it shows the
+	// next event and none of the earlier ones.
+	resp4, lines4 := openSSE(t, srv.URL, "acme", "")
+	defer resp4.Body.Close()
+	nextLine(t, lines4) // ": tail open"
+	later := publish("acme", "api", "later")
+	for l := nextLine(t, lines4); l != "id: "+strconv.FormatUint(later, 10); l = nextLine(t, lines4) {
+		if l != ": ping" {
+			t.Fatalf("line %q before the event %d published after the tail opened", l, later)
+		}
+	}
+
 	off := NewAPI(DefaultConfig(), nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	rec := httptest.NewRecorder()
 	off.serveTail(rec, httptest.NewRequest(http.MethodGet, "/telemetry/tail", nil))
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("without a stream: status %d, want 503", rec.Code)
+	}
+}
+
+// TestTailConsumerStartsAtThePinnedSequence: a tail opened without an id reads from the
+// sequence pinned when it opened, so a consumer recreated before its first delivery
+// cannot skip what arrived meanwhile, as DeliverNew would.
+func TestTailConsumerStartsAtThePinnedSequence(t *testing.T) {
+	cc := tailParams{fromSeq: 42}.consumerConfig(stream.DefaultConfig())
+	if cc.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || cc.OptStartSeq != 42 {
+		t.Errorf("consumer starts with policy %v at %d, want by start sequence at 42", cc.DeliverPolicy, cc.OptStartSeq)
 	}
 }
