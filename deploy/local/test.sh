@@ -47,8 +47,16 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 cleanup() {
+  local rc=$?
   if [ -n "$legacy_dir" ]; then "$here/clickhouse.sh" stop "$legacy_dir"; rm -rf "$legacy_dir"; fi
-  if [ -n "$current_dir" ]; then "$here/clickhouse-current.sh" stop "$current_dir"; rm -rf "$current_dir"; fi
+  if [ -n "$current_dir" ]; then
+    # A failed run keeps the current server's last words: the data directory goes next.
+    if [ "$rc" -ne 0 ] && [ -f "$current_dir/log/stdout.log" ]; then
+      echo "test.sh: the last lines of ClickHouse 26.7's log ($current_dir):" >&2
+      grep -a -E '<(Fatal|Critical|Error)>|fatal|Segmentation|terminate' "$current_dir/log/stdout.log" | tail -n 40 >&2 || true
+    fi
+    "$here/clickhouse-current.sh" stop "$current_dir"; rm -rf "$current_dir"
+  fi
   if [ -n "$cluster_dir" ]; then "$here/clickhouse-cluster.sh" stop "$cluster_dir"; rm -rf "$cluster_dir"; fi
 }
 trap cleanup EXIT
