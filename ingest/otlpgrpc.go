@@ -20,6 +20,7 @@ import (
 
 	"github.com/telemetryd/telemetryd/authn"
 	"github.com/telemetryd/telemetryd/authn/ratelimit"
+	"github.com/telemetryd/telemetryd/internal/grpcraw"
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
@@ -87,7 +88,7 @@ var grpcServices = []struct {
 func (rc *Receiver) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	gc := rc.cfg.GRPC
 	all := append([]grpc.ServerOption{
-		grpc.ForceServerCodecV2(rawCodec{}),
+		grpc.ForceServerCodecV2(grpcraw.Codec{}),
 		grpc.MaxRecvMsgSize(int(rc.cfg.MaxBodyBytes)),
 		grpc.MaxConcurrentStreams(uint32(max(gc.MaxConcurrentStreams, 1))),
 		grpc.MaxHeaderListSize(grpcMaxHeaderListSize),

@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/encoding"
+
+	"github.com/telemetryd/telemetryd/internal/grpcraw"
 )
 
 // requestSource is where a sender takes its next request from.
@@ -78,32 +79,6 @@ func (p *replayer) Next(time.Time) Request {
 	return Request{Signal: p.gen.signal, Marker: marker, Items: e.items, encoded: body}
 }
 
-// rawCodec sends and receives gRPC messages as the bytes they are, for requests that
-// come encoded: the OTLP services' messages are protobuf either way.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) ([]byte, error) {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return nil, fmt.Errorf("raw codec: cannot send %T", v)
-	}
-	return *b, nil
-}
-
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	b, ok := v.(*[]byte)
-	if !ok {
-		return fmt.Errorf("raw codec: cannot receive into %T", v)
-	}
-	*b = append((*b)[:0], data...)
-	return nil
-}
-
-// Name is "proto": the content-subtype servers expect of OTLP.
-func (rawCodec) Name() string { return "proto" }
-
-var _ encoding.Codec = rawCodec{}
-
 // exportMethods are the OTLP/gRPC Export methods, by signal.
 var exportMethods = map[Signal]string{
 	Traces:  "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -113,10 +88,10 @@ var exportMethods = map[Signal]string{
 
 // exportEncoded calls Export with an encoded request and reads the answer's rejected count.
 func (s *grpcSender) exportEncoded(ctx context.Context, r Request) (int, error) {
-	var answer []byte
-	opts := append([]grpc.CallOption{grpc.ForceCodec(rawCodec{})}, s.opts...)
-	if err := s.conn.Invoke(ctx, exportMethods[r.Signal], &r.encoded, &answer, opts...); err != nil {
+	var answer bytes.Buffer
+	opts := append([]grpc.CallOption{grpc.ForceCodecV2(grpcraw.Codec{})}, s.opts...)
+	if err := s.conn.Invoke(ctx, exportMethods[r.Signal], bytes.NewBuffer(r.encoded), &answer, opts...); err != nil {
 		return 0, err
 	}
-	return rejectedItems(r.Signal, answer), nil
+	return rejectedItems(r.Signal, answer.Bytes()), nil
 }
