@@ -139,7 +139,7 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Ingest.GRPC.MaxConnectionAge, "grpc-max-connection-age", c.Ingest.GRPC.MaxConnectionAge, "an OTLP/gRPC connection is closed after about this long (its calls get 30s to finish); clients reconnect")
 	fs.IntVar(&c.Stream.Replicas, "stream-replicas", c.Stream.Replicas, "stream and credential bucket replicas (3 on a NATS cluster)")
 	fs.IntVar(&c.Stream.Replicas, "nats-replicas", c.Stream.Replicas, "the same as --stream-replicas")
-	fs.IntVar(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft limit of the Go runtime's memory in MiB (GOMEMLIMIT, which wins when set): the garbage collector runs sooner near it, so a process at full load stays near it instead of at twice its live heap; raise it with larger batches or more partitions; 0: no limit")
+	fs.IntVar(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "soft limit of the Go runtime's memory in MiB (GOMEMLIMIT, which wins when set): the garbage collector runs sooner near it, so a process at full load stays near it instead of at twice its live heap; raise it with larger batches or more partitions; while a limit is set GOGC defaults to 400; 0: no limit")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off")
 	fs.IntVar(&c.RetentionDays, "retention-days", 30, "keep this many full days of data besides today (0: keep everything): old day partitions are dropped on the legacy layout, a TTL set on the current one")
 	fs.IntVar(&c.Stream.Partitions, "partitions", c.Stream.Partitions, "stream partitions; each is persisted by one worker at a time (keep it stable for a stream)")

@@ -264,6 +264,31 @@ func TestShippedExampleSecretsRefused(t *testing.T) {
 	}
 }
 
+// TestGCPercent: serve raises the collector's target only while a memory limit bounds
+// the heap, and never over a GOGC the operator set.
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		limitMiB int
+		env      map[string]string
+		want     int
+		set      bool
+	}{
+		{name: "default limit", limitMiB: 230, want: gcPercentUnderLimit, set: true},
+		{name: "GOMEMLIMIT only", env: map[string]string{"GOMEMLIMIT": "1GiB"}, want: gcPercentUnderLimit, set: true},
+		{name: "no limit", limitMiB: 0},
+		{name: "GOGC wins", limitMiB: 230, env: map[string]string{"GOGC": "50"}},
+		{name: "GOGC off wins", env: map[string]string{"GOGC": "off", "GOMEMLIMIT": "1GiB"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, set := gcPercent(tc.limitMiB, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			if got != tc.want || set != tc.set {
+				t.Errorf("gcPercent = %d, %v; want %d, %v", got, set, tc.want, tc.set)
+			}
+		})
+	}
+}
+
 // TestMemoryLimit: serve sets a soft memory limit by default, takes --memory-limit-mib,
 // leaves the runtime alone with 0 or when GOMEMLIMIT is set, and refuses nonsense.
 func TestMemoryLimit(t *testing.T) {
