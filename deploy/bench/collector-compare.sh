@@ -11,14 +11,17 @@
 #   1. Builds the Collector once with the Collector builder (ocb) v0.120.0 from
 #      deploy/bench/otelcol-builder.yaml into ${OTELCOL_CACHE:-~/.cache/telemetryd/otelcol-0.120.0}
 #      (rebuilt only when the manifest changes; modules come through the Go module proxy).
-#   2. Builds telemetryd, starts `telemetryd serve --roles ingest --rate-limit 0` (embedded
-#      NATS, a temporary data dir, no ClickHouse needed) and creates an ingest token with
-#      `telemetryd tokens create`; starts the Collector on free loopback ports.
+#   2. Builds telemetryd and starts the Collector on free loopback ports. Before each of its
+#      rounds it starts `telemetryd serve --roles ingest --rate-limit 0` afresh (embedded
+#      NATS, an empty temporary data dir, no ClickHouse needed) and creates an ingest token
+#      with `telemetryd tokens create`: an ingest-only process has no persist workers to keep
+#      its stream short, so each round starts from the same empty stream.
 #   3. Runs `telemetryd bench --ingest-only` alternately against both (telemetryd, collector,
 #      telemetryd, collector, ...: --rounds rounds, the same duration, connections, signal and
 #      transport), measuring the CPU and RSS of the process under test (--pid), and prints a
-#      table and the telemetryd/collector ratio per round. Both processes stay up for the
-#      whole session; the one not measured is idle. RSS is the peak so far (VmHWM).
+#      table and the telemetryd/collector ratio per round. The Collector stays up for the
+#      whole session and is idle while telemetryd is measured. RSS is the peak so far
+#      (VmHWM): telemetryd's is its round's, the Collector's that of the session.
 #   The JSON reports and both servers' logs are kept in --out (default: a new temporary
 #   directory, printed).
 #
@@ -105,25 +108,36 @@ if [[ ! -x $otelcol || "$(cat "$cache/manifest.sha256" 2>/dev/null)" != "$stamp"
 	echo "$stamp" >"$cache/manifest.sha256"
 fi
 
-# 2. telemetryd, ingest role only.
+# 2. telemetryd, ingest role only, started afresh for each of its rounds (start_telemetryd):
+#    with no persist workers nothing trims its stream, and the gigabytes an earlier round
+#    stored would cost the later rounds page-cache writeback that a deployment, whose
+#    persist workers keep the stream short, does not pay.
 log "building telemetryd"
 (cd "$repo" && go build -o "$work/telemetryd" ./cmd/telemetryd)
 td_http=$(free_port) td_grpc=$(free_port) td_nats=$(free_port)
-"$work/telemetryd" serve --roles ingest --rate-limit 0 --data-dir "$work/data" --log-level warn \
-	--http-addr "127.0.0.1:$td_http" --grpc-addr "127.0.0.1:$td_grpc" --nats-listen "127.0.0.1:$td_nats" \
-	>"$work/telemetryd.log" 2>&1 &
-td_pid=$!
-pids+=("$td_pid")
-for _ in $(seq 300); do
-	curl -fsS "http://127.0.0.1:$td_http/ready" >/dev/null 2>&1 && break
-	kill -0 "$td_pid" 2>/dev/null || { cat "$work/telemetryd.log" >&2; exit 1; }
-	sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$td_http/ready" >/dev/null
-token=$("$work/telemetryd" tokens create --tenant bench --name collector-compare \
-	--nats-url "nats://127.0.0.1:$td_nats" --data-dir "$work/data" |
-	sed -n 's/^ *"token": *"\([^"]*\)".*/\1/p')
-[[ -n $token ]] || { echo "creating an ingest token failed" >&2; exit 1; }
+td_pid="" token=""
+start_telemetryd() {
+	if [[ -n $td_pid ]]; then
+		kill "$td_pid" 2>/dev/null || true
+		wait "$td_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work/data"
+	"$work/telemetryd" serve --roles ingest --rate-limit 0 --data-dir "$work/data" --log-level warn \
+		--http-addr "127.0.0.1:$td_http" --grpc-addr "127.0.0.1:$td_grpc" --nats-listen "127.0.0.1:$td_nats" \
+		>>"$work/telemetryd.log" 2>&1 &
+	td_pid=$!
+	pids+=("$td_pid")
+	for _ in $(seq 300); do
+		curl -fsS "http://127.0.0.1:$td_http/ready" >/dev/null 2>&1 && break
+		kill -0 "$td_pid" 2>/dev/null || { cat "$work/telemetryd.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	curl -fsS "http://127.0.0.1:$td_http/ready" >/dev/null
+	token=$("$work/telemetryd" tokens create --tenant bench --name collector-compare \
+		--nats-url "nats://127.0.0.1:$td_nats" --data-dir "$work/data" |
+		sed -n 's/^ *"token": *"\([^"]*\)".*/\1/p')
+	[[ -n $token ]] || { echo "creating an ingest token failed" >&2; exit 1; }
+}
 
 # The Collector: otlp -> batch -> debug, logging a sample of batches, not every item.
 oc_http=$(free_port) oc_grpc=$(free_port)
@@ -165,8 +179,12 @@ target() { # $1: telemetryd|collector
 }
 for round in $(seq "$rounds"); do
 	for who in telemetryd collector; do
-		pid=$td_pid tok=(--token "$token")
-		if [[ $who == collector ]]; then pid=$oc_pid tok=(); fi
+		if [[ $who == telemetryd ]]; then
+			start_telemetryd
+			pid=$td_pid tok=(--token "$token")
+		else
+			pid=$oc_pid tok=()
+		fi
 		log "round $round: $who ($signal, $duration, $conns conns)"
 		env -u TELEMETRYD_TOKEN -u TELEMETRYD_JWT_SECRET -u TELEMETRYD_NATS_URL "$work/telemetryd" bench --ingest-only --json --target "$(target "$who")" "${tok[@]}" \
 			--pid "$pid" --duration "$duration" --conns "$conns" --signal "$signal" \

@@ -44,7 +44,7 @@ build() { # build REV -> prints binary path
 
 free_port() { "$repo/deploy/local/clickhouse-current.sh" free-port; }
 
-harness=$(build .)
+harness=${HARNESS:-$(build .)}
 IFS=, read -r -a rev_list <<<"$revs"
 declare -A bins
 for r in "${rev_list[@]}"; do bins[$r]=$(build "$r"); done
