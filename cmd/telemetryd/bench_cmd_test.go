@@ -30,12 +30,17 @@ func TestBenchCommand(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		extra []string
+		// runTenant: the harness mints its own token, for a tenant of the run's own.
+		runTenant bool
 	}{
-		{"http-gzip", []string{"--target", "http://" + s.httpAddr.String(), "--gzip"}},
-		{"grpc-logs", []string{"--target", s.grpcAddr.String(), "--grpc", "--signal", "logs", "--spans-per-request", "20"}},
+		{"http-gzip", []string{"--token", token, "--target", "http://" + s.httpAddr.String(), "--gzip"}, false},
+		{"grpc-logs", []string{"--token", token, "--target", s.grpcAddr.String(), "--grpc", "--signal", "logs", "--spans-per-request", "20"}, false},
+		{"http-minted-token", []string{"--jwt-secret", testJWTSecret, "--target", "http://" + s.httpAddr.String()}, true},
+		{"grpc-metrics-minted-token", []string{"--jwt-secret", testJWTSecret, "--auth-url", "http://" + s.httpAddr.String(),
+			"--target", s.grpcAddr.String(), "--grpc", "--signal", "metrics", "--spans-per-request", "20"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"bench", "--token", token, "--duration", "2s", "--json", "--conns", "4",
+			args := append([]string{"bench", "--duration", "2s", "--json", "--conns", "4",
 				"--clickhouse-dsn", s.cfg.ClickHouseDSN, "--nats-url", s.nats.ClientURL(), "--data-dir", s.cfg.DataDir,
 				// This test process is the server: its CPU and memory are measured.
 				"--pid", fmt.Sprint(os.Getpid()), "--raw-duration", "1s", "--raw-batch-rows", "2000",
@@ -77,6 +82,15 @@ func TestBenchCommand(t *testing.T) {
 			}
 			if float64(rows) != sent {
 				t.Errorf("%d rows of the run in %s, spans_sent %v", rows, table, sent)
+			}
+			var tenants []string
+			if err := s.ch.QueryRow(ctx, "SELECT groupUniqArray(tenant_id) FROM "+table+" WHERE has(resource_attribute_values, ?)", rep["run_id"].(string)).Scan(&tenants); err != nil {
+				t.Fatal(err)
+			}
+			// A minted token's tenant is the run's own: no other run's rows share it,
+			// which is what lets the harness count by it.
+			if want := tc.runTenant; len(tenants) != 1 || strings.HasPrefix(tenants[0], "bench-") != want || (tenants[0] == "bench") == want {
+				t.Errorf("the run's rows are stored under tenants %q; want one, of the run's own: %v", tenants, want)
 			}
 			// The raw probes clean up after themselves.
 			js, _ := jetstream.New(s.nc)

@@ -49,7 +49,7 @@ func (r *slowRows) Close() error { return nil }
 // which slowed the harness as the table grew), and the poll still records its sample.
 func TestOfferDoesNotWaitForAPoll(t *testing.T) {
 	conn := &slowConn{reading: make(chan struct{}), release: make(chan struct{}), marker: "m1"}
-	f := newFreshness(conn, "spans", "run")
+	f := newFreshness(conn, Metrics, "run", "")
 	start := time.Now()
 	f.offer("m1", start)
 	polled := make(chan struct{})

@@ -83,6 +83,9 @@ type Request struct {
 	Signal  Signal
 	Marker  string // value of AttrRequestID: unique to this request
 	Items   int    // spans, log records or data points
+	// TraceID is the hex trace id of the first span or log record, by which freshness
+	// samples are found; "" for metrics and replayed requests (their ids repeat).
+	TraceID string
 	traces  ptrace.Traces
 	logs    plog.Logs
 	points  pmetric.Metrics
@@ -230,10 +233,16 @@ func (g *Generator) Next(now time.Time) Request {
 	switch g.signal {
 	case Logs:
 		r.logs = g.logs(res, now)
+		if recs := r.logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords(); recs.Len() > 0 {
+			r.TraceID = recs.At(0).TraceID().String()
+		}
 	case Metrics:
 		r.points = g.metrics(res, now)
 	default:
 		r.traces = g.traces(res, now)
+		if spans := r.traces.ResourceSpans().At(0).ScopeSpans().At(0).Spans(); spans.Len() > 0 {
+			r.TraceID = spans.At(0).TraceID().String()
+		}
 	}
 	return r
 }

@@ -36,7 +36,7 @@ func TestDrivePacesRequests(t *testing.T) {
 			stop := make(chan struct{})
 			var c counters
 			var lat []time.Duration
-			fresh := newFreshness(nil, "spans", "run")
+			fresh := newFreshness(nil, Traces, "run", "")
 			done := make(chan error, 1)
 			go func() {
 				done <- drive(context.Background(), stop, s, NewGenerator("run", Traces, 1, 0), tc.pace, &c, &lat, fresh)
