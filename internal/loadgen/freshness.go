@@ -35,10 +35,10 @@ type freshness struct {
 	// window would have to be read for. Polling runs the whole run long, so a poll that
 	// read those arrays took ClickHouse CPU from the INSERTs being measured.
 	byTraceID bool
-	mu     sync.Mutex
-	last   time.Time
-	wait   map[string]time.Time // marker -> acknowledged at
-	delays []time.Duration
+	mu        sync.Mutex
+	last      time.Time
+	wait      map[string]time.Time // marker -> acknowledged at
+	delays    []time.Duration
 }
 
 func newFreshness(ch driver.Conn, signal Signal, runID, tenant string) *freshness {

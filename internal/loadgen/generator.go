@@ -80,9 +80,9 @@ var otherMethods = []string{"tools/list", "resources/read", "prompts/get", "init
 
 // Request is one generated OTLP export request.
 type Request struct {
-	Signal  Signal
-	Marker  string // value of AttrRequestID: unique to this request
-	Items   int    // spans, log records or data points
+	Signal Signal
+	Marker string // value of AttrRequestID: unique to this request
+	Items  int    // spans, log records or data points
 	// TraceID is the hex trace id of the first span or log record, by which freshness
 	// samples are found; "" for metrics and replayed requests (their ids repeat).
 	TraceID string
