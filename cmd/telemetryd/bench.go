@@ -31,8 +31,9 @@ freshness, no raw probes unless --nats-url is given), so the target may be any O
 endpoint, e.g. an OpenTelemetry Collector, and --token is optional.
 With --grpc, --target is the gRPC address (HOST:4317). Without --token, --jwt-secret
 (or TELEMETRYD_JWT_SECRET) creates an unlimited ingest token through --auth-url for the run
-and revokes it afterwards; its tenant is one of the run's own unless --tenant is given. The raw JetStream probe authenticates to the embedded NATS with
-the key in --data-dir (that of the telemetryd serve), or with --nats-user and friends.
+and revokes it afterwards; its tenant is one of the run's own unless --tenant is given.
+The raw JetStream probe authenticates to the embedded NATS with the key in --data-dir (that
+of the telemetryd serve), or with --nats-user and friends.
 `
 
 // runBench serves `telemetryd bench`.

@@ -37,7 +37,7 @@ type freshness struct {
 	byTraceID bool
 	mu        sync.Mutex
 	last      time.Time
-	wait      map[string]time.Time // marker -> acknowledged at
+	wait      map[string]time.Time // sample key -> acknowledged at
 	delays    []time.Duration
 }
 
@@ -56,8 +56,8 @@ func (f *freshness) sampleKey(r Request) string {
 }
 
 // offer proposes an acknowledged request, by its sampleKey, as a sample.
-func (f *freshness) offer(marker string, acked time.Time) {
-	if f.ch == nil || marker == "" {
+func (f *freshness) offer(key string, acked time.Time) {
+	if f.ch == nil || key == "" {
 		return
 	}
 	f.mu.Lock()
@@ -66,7 +66,7 @@ func (f *freshness) offer(marker string, acked time.Time) {
 		return
 	}
 	f.last = acked
-	f.wait[marker] = acked
+	f.wait[key] = acked
 }
 
 // pollUntil looks for the awaited samples until ctx ends, then once more, so samples
@@ -94,20 +94,20 @@ func (f *freshness) pollUntil(ctx context.Context) {
 // query's start: rows visible to the query were visible then.
 func (f *freshness) poll(ctx context.Context) {
 	f.mu.Lock()
-	markers := make([]string, 0, len(f.wait))
+	keys := make([]string, 0, len(f.wait))
 	oldest := time.Now()
 	for m, at := range f.wait {
-		markers = append(markers, m)
+		keys = append(keys, m)
 		if at.Before(oldest) {
 			oldest = at
 		}
 	}
 	f.mu.Unlock()
-	if len(markers) == 0 {
+	if len(keys) == 0 {
 		return
 	}
 	asked := time.Now()
-	q, args := f.query(markers, oldest.Add(-slack).Unix())
+	q, args := f.query(keys, oldest.Add(-slack).Unix())
 	rows, err := f.ch.Query(ctx, q, args...)
 	if err != nil {
 		return // the next poll tries again; a failing ClickHouse shows as missing samples
