@@ -35,7 +35,15 @@ type freshness struct {
 	// window would have to be read for. Polling runs the whole run long, so a poll that
 	// read those arrays took ClickHouse CPU from the INSERTs being measured.
 	byTraceID bool
-	mu        sync.Mutex
+	// byIndex: trace samples of a run with its own tenant are looked up in trace_index,
+	// whose primary key is (tenant_id, trace_id), as the trace view does first: a poll
+	// then reads a granule per sample. Through the spans' bloom filter, a poll of 64
+	// samples read about half of the run's granules, over and over, the whole run long
+	// (about 400 000 rows per poll at saturation, one poll running at almost any moment).
+	// The view writes trace_index after the spans' part, in the same INSERT, so a trace
+	// found there is queryable in spans too.
+	byIndex bool
+	mu      sync.Mutex
 	last      time.Time
 	wait      map[string]time.Time // sample key -> acknowledged at
 	delays    []time.Duration
@@ -43,7 +51,7 @@ type freshness struct {
 
 func newFreshness(ch driver.Conn, signal Signal, runID, tenant string) *freshness {
 	return &freshness{ch: ch, table: signal.Table(), runID: runID, tenant: tenant,
-		byTraceID: signal != Metrics, wait: map[string]time.Time{}}
+		byTraceID: signal != Metrics, byIndex: signal == Traces && tenant != "", wait: map[string]time.Time{}}
 }
 
 // sampleKey is what the samples of this run are looked for by: r's trace id, or its
@@ -137,16 +145,28 @@ func (f *freshness) poll(ctx context.Context) {
 // timestamped from since on. The table name comes from Signal.Table, an allow-list;
 // values are bound, each trace id on its own (18.16 takes no array after IN).
 func (f *freshness) query(keys []string, since int64) (string, []any) {
+	if f.byIndex {
+		args := make([]any, 0, len(keys)+1)
+		args = append(args, f.tenant)
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		return "SELECT DISTINCT trace_id FROM trace_index WHERE tenant_id = ? AND trace_id IN (" + placeholders(len(keys)) + ")", args
+	}
 	where, args := runRows(f.tenant, f.runID, since)
 	if f.byTraceID {
 		for _, k := range keys {
 			args = append(args, k)
 		}
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")
-		return fmt.Sprintf("SELECT DISTINCT trace_id FROM %s WHERE %s AND trace_id IN (%s)", f.table, where, marks), args
+		return fmt.Sprintf("SELECT DISTINCT trace_id FROM %s WHERE %s AND trace_id IN (%s)", f.table, where, placeholders(len(keys))), args
 	}
 	return fmt.Sprintf("SELECT DISTINCT arrayJoin(arrayFilter(x -> has(?, x), resource_attribute_values)) FROM %s WHERE %s",
 		f.table, where), append([]any{keys}, args...)
+}
+
+// placeholders is n bind marks, comma-separated.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // runRows is the WHERE clause selecting the rows of a run timestamped from since on:
