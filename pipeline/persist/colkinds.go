@@ -352,3 +352,90 @@ func appendStringRows(c *strArrayArray, rows [][]string) {
 	}
 	c.closeRow()
 }
+
+// sharedStrArray is an Array(String) column whose rows repeat a few arrays: the
+// attributes of a resource or a scope, the same for every span, log record or point
+// under it. The rows of one resource or scope store its array once and refer to it,
+// so a row costs 4 bytes instead of a copy (resource attributes were a third of a
+// span batch's memory, docs/benchmarks.md). Encoding writes each row's array out:
+// the bytes a strArray of the same rows encodes to.
+type sharedStrArray struct {
+	arrays strArray // the distinct arrays, one per row of it
+	rows   []uint32 // each row's array, an index into arrays
+	group  uint64   // the group of the array stored last; 0: none
+}
+
+// appendRow appends a row of vs, the array of group (a resource's or scope's id from
+// the decoder's arena, never reused by it): rows of the group the last row was of
+// share its array. Group 0 shares with no row.
+func (c *sharedStrArray) appendRow(vs []string, group uint64) {
+	if group == 0 || group != c.group || c.arrays.Rows() == 0 {
+		appendStrings(&c.arrays, vs)
+		c.group = group
+	}
+	c.rows = append(c.rows, uint32(c.arrays.Rows()-1))
+}
+
+func (c *sharedStrArray) Rows() int { return len(c.rows) }
+
+func (c *sharedStrArray) Reset() {
+	c.arrays.Reset()
+	c.rows, c.group = c.rows[:0], 0
+}
+
+// truncate drops rows from the n-th on, and the arrays only they used.
+func (c *sharedStrArray) truncate(n int) {
+	c.rows = c.rows[:n]
+	keep := 0
+	if n > 0 {
+		keep = int(c.rows[n-1]) + 1
+	}
+	c.arrays.truncate(keep)
+	c.group = 0
+}
+
+// elems is where array a's elements are in c.arrays' data.
+func (c *sharedStrArray) elems(a uint32) (lo, hi int) {
+	return c.arrays.end(int(a)), c.arrays.end(int(a) + 1)
+}
+
+func (c *sharedStrArray) encodeRange(b *proto.Buffer, lo, hi int) {
+	var off uint64
+	for _, a := range c.rows[lo:hi] {
+		elo, ehi := c.elems(a)
+		off += uint64(ehi - elo)
+		b.PutUInt64(off)
+	}
+	data := &c.arrays.data
+	for _, a := range c.rows[lo:hi] {
+		elo, ehi := c.elems(a)
+		b.Buf = append(b.Buf, data.buf[data.start(elo):data.start(ehi)]...)
+	}
+}
+
+// appendRange appends rows lo..hi of src, storing each of their arrays once.
+func (c *sharedStrArray) appendRange(src column, lo, hi int) {
+	s := src.(*sharedStrArray)
+	last := uint32(0)
+	for i, a := range s.rows[lo:hi] {
+		if i == 0 || a != last {
+			elo, ehi := s.elems(a)
+			c.arrays.data.appendRange(&s.arrays.data, elo, ehi)
+			c.arrays.closeRow()
+			last = a
+		}
+		c.rows = append(c.rows, uint32(c.arrays.Rows()-1))
+	}
+	c.group = 0
+}
+
+// appendBatch appends row by row, as arrColumn does.
+func (c *sharedStrArray) appendBatch(bc driver.BatchColumn, lo, hi int) error {
+	for _, a := range c.rows[lo:hi] {
+		elo, ehi := c.elems(a)
+		if err := bc.AppendRow(c.arrays.data.values(elo, ehi)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -77,6 +77,10 @@ func strArrayCol[R any](name string, col func(*R) *strArray) colDef[R] {
 	return colDef[R]{name, proto.ColumnTypeString.Array(), func(r *R) column { return col(r) }}
 }
 
+func sharedStrArrayCol[R any](name string, col func(*R) *sharedStrArray) colDef[R] {
+	return colDef[R]{name, proto.ColumnTypeString.Array(), func(r *R) column { return col(r) }}
+}
+
 func uint64ArrayCol[R any](name string, col func(*R) *u64Array) colDef[R] {
 	return colDef[R]{name, proto.ColumnTypeUInt64.Array(), func(r *R) column { return col(r) }}
 }

@@ -18,8 +18,8 @@ type logRows struct {
 	severity                                             u8Column
 	flags, droppedAttrs                                  u32Column
 	partition                                            u16Column
-	attrKeys, attrValues, resKeys, resValues             strArray
-	scopeKeys, scopeValues                               strArray
+	attrKeys, attrValues                                 strArray
+	resKeys, resValues, scopeKeys, scopeValues           sharedStrArray
 	arena                                                arena
 }
 
@@ -38,8 +38,8 @@ var logTable = tableDef[logRows]{name: "logs", columns: []colDef[logRows]{
 	strCol("service_name", func(r *logRows) *strColumn { return &r.service }),
 	strArrayCol("attribute_keys", func(r *logRows) *strArray { return &r.attrKeys }),
 	strArrayCol("attribute_values", func(r *logRows) *strArray { return &r.attrValues }),
-	strArrayCol("resource_attribute_keys", func(r *logRows) *strArray { return &r.resKeys }),
-	strArrayCol("resource_attribute_values", func(r *logRows) *strArray { return &r.resValues }),
+	sharedStrArrayCol("resource_attribute_keys", func(r *logRows) *sharedStrArray { return &r.resKeys }),
+	sharedStrArrayCol("resource_attribute_values", func(r *logRows) *sharedStrArray { return &r.resValues }),
 	strCol("scope_name", func(r *logRows) *strColumn { return &r.scopeName }),
 	strCol("scope_version", func(r *logRows) *strColumn { return &r.scopeVersion }),
 	strCol("token_id", func(r *logRows) *strColumn { return &r.tokenID }),
@@ -47,8 +47,8 @@ var logTable = tableDef[logRows]{name: "logs", columns: []colDef[logRows]{
 	uint16Col("stream_partition", func(r *logRows) *u16Column { return &r.partition }),
 	strCol("event_name", func(r *logRows) *strColumn { return &r.eventName }),
 	uint32Col("dropped_attributes_count", func(r *logRows) *u32Column { return &r.droppedAttrs }),
-	strArrayCol("scope_attribute_keys", func(r *logRows) *strArray { return &r.scopeKeys }),
-	strArrayCol("scope_attribute_values", func(r *logRows) *strArray { return &r.scopeValues }),
+	sharedStrArrayCol("scope_attribute_keys", func(r *logRows) *sharedStrArray { return &r.scopeKeys }),
+	sharedStrArrayCol("scope_attribute_values", func(r *logRows) *sharedStrArray { return &r.scopeValues }),
 	strCol("resource_schema_url", func(r *logRows) *strColumn { return &r.resourceSchemaURL }),
 	strCol("scope_schema_url", func(r *logRows) *strColumn { return &r.scopeSchemaURL }),
 }}
@@ -82,8 +82,8 @@ func (r *logRows) add(meta eventMeta, res *resourceInfo, sc *scopeInfo, lr logRe
 	r.service.Append(res.service)
 	appendStrings(&r.attrKeys, lr.keys)
 	appendStrings(&r.attrValues, lr.values)
-	appendStrings(&r.resKeys, res.keys)
-	appendStrings(&r.resValues, res.values)
+	r.resKeys.appendRow(res.keys, res.id)
+	r.resValues.appendRow(res.values, res.id)
 	r.scopeName.Append(sc.name)
 	r.scopeVersion.Append(sc.version)
 	r.tokenID.Append(meta.tokenID)
@@ -91,8 +91,8 @@ func (r *logRows) add(meta eventMeta, res *resourceInfo, sc *scopeInfo, lr logRe
 	r.partition.append(meta.partition)
 	r.eventName.Append(lr.eventName)
 	r.droppedAttrs.append(lr.droppedAttrs)
-	appendStrings(&r.scopeKeys, sc.keys)
-	appendStrings(&r.scopeValues, sc.values)
+	r.scopeKeys.appendRow(sc.keys, sc.id)
+	r.scopeValues.appendRow(sc.values, sc.id)
 	r.resourceSchemaURL.Append(res.schemaURL)
 	r.scopeSchemaURL.Append(sc.schemaURL)
 }

@@ -20,8 +20,8 @@ type metricRows struct {
 	flags                                        u32Column
 	partition                                    u16Column
 	scale, positiveOffset, negativeOffset        i32Column
-	attrKeys, attrValues, resKeys, resValues     strArray
-	scopeKeys, scopeValues                       strArray
+	attrKeys, attrValues                         strArray
+	resKeys, resValues, scopeKeys, scopeValues   sharedStrArray
 	bucketCounts, positiveCounts, negativeCounts u64Array
 	explicitBounds, quantiles, quantileValues    f64Array
 	exemplarTimes                                u64Array
@@ -46,8 +46,8 @@ var metricTable = tableDef[metricRows]{name: "metric_points", columns: []colDef[
 	strCol("service_name", func(r *metricRows) *strColumn { return &r.service }),
 	strArrayCol("attribute_keys", func(r *metricRows) *strArray { return &r.attrKeys }),
 	strArrayCol("attribute_values", func(r *metricRows) *strArray { return &r.attrValues }),
-	strArrayCol("resource_attribute_keys", func(r *metricRows) *strArray { return &r.resKeys }),
-	strArrayCol("resource_attribute_values", func(r *metricRows) *strArray { return &r.resValues }),
+	sharedStrArrayCol("resource_attribute_keys", func(r *metricRows) *sharedStrArray { return &r.resKeys }),
+	sharedStrArrayCol("resource_attribute_values", func(r *metricRows) *sharedStrArray { return &r.resValues }),
 	strCol("scope_name", func(r *metricRows) *strColumn { return &r.scopeName }),
 	strCol("scope_version", func(r *metricRows) *strColumn { return &r.scopeVersion }),
 	strCol("token_id", func(r *metricRows) *strColumn { return &r.tokenID }),
@@ -78,8 +78,8 @@ var metricTable = tableDef[metricRows]{name: "metric_points", columns: []colDef[
 	strArrayCol("exemplar_span_ids", func(r *metricRows) *strArray { return &r.exemplarSpanIDs }),
 	strArrayArrayCol("exemplar_attribute_keys", func(r *metricRows) *strArrayArray { return &r.exemplarKeys }),
 	strArrayArrayCol("exemplar_attribute_values", func(r *metricRows) *strArrayArray { return &r.exemplarValuesOfKeys }),
-	strArrayCol("scope_attribute_keys", func(r *metricRows) *strArray { return &r.scopeKeys }),
-	strArrayCol("scope_attribute_values", func(r *metricRows) *strArray { return &r.scopeValues }),
+	sharedStrArrayCol("scope_attribute_keys", func(r *metricRows) *sharedStrArray { return &r.scopeKeys }),
+	sharedStrArrayCol("scope_attribute_values", func(r *metricRows) *sharedStrArray { return &r.scopeValues }),
 	strCol("resource_schema_url", func(r *metricRows) *strColumn { return &r.resourceSchemaURL }),
 	strCol("scope_schema_url", func(r *metricRows) *strColumn { return &r.scopeSchemaURL }),
 }}
@@ -106,8 +106,8 @@ func (r *metricRows) add(meta eventMeta, res *resourceInfo, sc *scopeInfo, m *me
 	r.service.Append(res.service)
 	appendStrings(&r.attrKeys, p.keys)
 	appendStrings(&r.attrValues, p.values)
-	appendStrings(&r.resKeys, res.keys)
-	appendStrings(&r.resValues, res.values)
+	r.resKeys.appendRow(res.keys, res.id)
+	r.resValues.appendRow(res.values, res.id)
 	r.scopeName.Append(sc.name)
 	r.scopeVersion.Append(sc.version)
 	r.tokenID.Append(meta.tokenID)
@@ -138,8 +138,8 @@ func (r *metricRows) add(meta eventMeta, res *resourceInfo, sc *scopeInfo, m *me
 	appendStrings(&r.exemplarSpanIDs, ex.spanIDs)
 	appendStringRows(&r.exemplarKeys, ex.keys)
 	appendStringRows(&r.exemplarValuesOfKeys, ex.attrValues)
-	appendStrings(&r.scopeKeys, sc.keys)
-	appendStrings(&r.scopeValues, sc.values)
+	r.scopeKeys.appendRow(sc.keys, sc.id)
+	r.scopeValues.appendRow(sc.values, sc.id)
 	r.resourceSchemaURL.Append(res.schemaURL)
 	r.scopeSchemaURL.Append(sc.schemaURL)
 }

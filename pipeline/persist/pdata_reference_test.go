@@ -1,6 +1,14 @@
 package persist
 
-import "go.opentelemetry.io/collector/pdata/pcommon"
+import (
+	"sync/atomic"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// referenceGroups numbers the resources and scopes the reference decoders read, as
+// an arena does.
+var referenceGroups atomic.Uint64
 
 // What the pdata-based reference decoders (spans_reference_test.go,
 // logs_pdata_test.go, metrics_pdata_test.go) share.
@@ -11,12 +19,12 @@ func newResourceInfo(r pcommon.Resource, schemaURL string) resourceInfo {
 	if v, ok := r.Attributes().Get("service.name"); ok {
 		service = v.AsString()
 	}
-	return resourceInfo{service: service, keys: keys, values: values, schemaURL: schemaURL}
+	return resourceInfo{service: service, keys: keys, values: values, schemaURL: schemaURL, id: referenceGroups.Add(1)}
 }
 
 func newScopeInfo(s pcommon.InstrumentationScope, schemaURL string) scopeInfo {
 	keys, values := attributes(s.Attributes())
-	return scopeInfo{name: s.Name(), version: s.Version(), schemaURL: schemaURL, keys: keys, values: values}
+	return scopeInfo{name: s.Name(), version: s.Version(), schemaURL: schemaURL, keys: keys, values: values, id: referenceGroups.Add(1)}
 }
 
 func enumName[K comparable](names map[K]string, k K, fallback string) string {

@@ -19,15 +19,13 @@ type spanColumns struct {
 	flags, droppedAttrs, droppedEvents, droppedLinks        u32Column
 	partition                                               u16Column
 	kindNumber, statusNumber                                i32Column
-	attrKeys, attrValues, resKeys, resValues                strArray
-	scopeKeys, scopeValues                                  strArray
+	attrKeys, attrValues                                    strArray
+	resKeys, resValues, scopeKeys, scopeValues              sharedStrArray
 	eventTimes                                              u64Array
 	eventNames, linkTraceIDs, linkSpanIDs, linkTraceStates  strArray
 	eventDropped, linkFlags, linkDropped                    u32Array
 	eventKeys, eventValues, linkKeys, linkValues            strArrayArray
 	arena                                                   arena
-	// The current resource's and scope's attributes, for every row of them.
-	resAttrs, scopeAttrs attrRow
 }
 
 // spanTable declares the spans table's columns, in the table's order.
@@ -48,8 +46,8 @@ var spanTable = tableDef[spanColumns]{name: "spans", columns: []colDef[spanColum
 	strCol("service_name", func(r *spanColumns) *strColumn { return &r.service }),
 	strArrayCol("attribute_keys", func(r *spanColumns) *strArray { return &r.attrKeys }),
 	strArrayCol("attribute_values", func(r *spanColumns) *strArray { return &r.attrValues }),
-	strArrayCol("resource_attribute_keys", func(r *spanColumns) *strArray { return &r.resKeys }),
-	strArrayCol("resource_attribute_values", func(r *spanColumns) *strArray { return &r.resValues }),
+	sharedStrArrayCol("resource_attribute_keys", func(r *spanColumns) *sharedStrArray { return &r.resKeys }),
+	sharedStrArrayCol("resource_attribute_values", func(r *spanColumns) *sharedStrArray { return &r.resValues }),
 	strCol("scope_name", func(r *spanColumns) *strColumn { return &r.scopeName }),
 	strCol("scope_version", func(r *spanColumns) *strColumn { return &r.scopeVersion }),
 	strCol("token_id", func(r *spanColumns) *strColumn { return &r.tokenID }),
@@ -71,8 +69,8 @@ var spanTable = tableDef[spanColumns]{name: "spans", columns: []colDef[spanColum
 	strArrayArrayCol("link_attribute_keys", func(r *spanColumns) *strArrayArray { return &r.linkKeys }),
 	strArrayArrayCol("link_attribute_values", func(r *spanColumns) *strArrayArray { return &r.linkValues }),
 	uint32ArrayCol("link_dropped_attributes_counts", func(r *spanColumns) *u32Array { return &r.linkDropped }),
-	strArrayCol("scope_attribute_keys", func(r *spanColumns) *strArray { return &r.scopeKeys }),
-	strArrayCol("scope_attribute_values", func(r *spanColumns) *strArray { return &r.scopeValues }),
+	sharedStrArrayCol("scope_attribute_keys", func(r *spanColumns) *sharedStrArray { return &r.scopeKeys }),
+	sharedStrArrayCol("scope_attribute_values", func(r *spanColumns) *sharedStrArray { return &r.scopeValues }),
 	strCol("resource_schema_url", func(r *spanColumns) *strColumn { return &r.resourceSchemaURL }),
 	strCol("scope_schema_url", func(r *spanColumns) *strColumn { return &r.scopeSchema }),
 	int32Col("kind_number", func(r *spanColumns) *i32Column { return &r.kindNumber }),
@@ -92,12 +90,14 @@ type resourceInfo struct {
 	service      string
 	keys, values []string
 	schemaURL    string
+	id           uint64 // this resource among those its decoder read (sharedStrArray)
 }
 
 // scopeInfo is an instrumentation scope as every row of it stores it.
 type scopeInfo struct {
 	name, version, schemaURL string
 	keys, values             []string
+	id                       uint64 // this scope among those its decoder read (sharedStrArray)
 }
 
 // nanosTime is the DateTime (seconds) column of a unix-nanosecond timestamp the tables

@@ -38,7 +38,7 @@ func (r *spanColumns) decode(payload []byte, meta eventMeta) error {
 // readResource reads the resource (field 1) and schema URL (field schemaField) of a
 // ResourceSpans/ResourceLogs/ResourceMetrics message, wherever they sit in it.
 func (a *arena) readResource(msg []byte, schemaField protowire.Number) (resourceInfo, error) {
-	var res resourceInfo
+	res := resourceInfo{id: a.nextGroup()}
 	body, err := merged(msg, 1)
 	if err != nil {
 		return res, err
@@ -59,7 +59,7 @@ func (a *arena) readResource(msg []byte, schemaField protowire.Number) (resource
 // readScope reads the scope (field 1) and schema URL (field 3) of a ScopeSpans/
 // ScopeLogs/ScopeMetrics message.
 func (a *arena) readScope(msg []byte) (scopeInfo, error) {
-	var sc scopeInfo
+	sc := scopeInfo{id: a.nextGroup()}
 	body, err := merged(msg, 1)
 	if err != nil {
 		return sc, err
@@ -93,13 +93,11 @@ func (r *spanColumns) resourceSpans(msg []byte, meta eventMeta) error {
 	if err != nil {
 		return err
 	}
-	r.resAttrs.set(res.keys, res.values)
 	return eachBytes(msg, 2, func(scopeSpans []byte) error { // scope_spans
 		sc, err := r.arena.readScope(scopeSpans)
 		if err != nil {
 			return err
 		}
-		r.scopeAttrs.set(sc.keys, sc.values)
 		return eachBytes(scopeSpans, 2, func(span []byte) error { // spans
 			if err := r.span(span, meta, &res, &sc); err != nil {
 				return fmt.Errorf("span: %w", err)
@@ -229,7 +227,8 @@ func (r *spanColumns) span(msg []byte, meta eventMeta, res *resourceInfo, sc *sc
 	r.service.Append(res.service)
 	r.attrKeys.closeRow()
 	r.attrValues.closeRow()
-	r.resAttrs.appendRow(&r.resKeys, &r.resValues)
+	r.resKeys.appendRow(res.keys, res.id)
+	r.resValues.appendRow(res.values, res.id)
 	r.scopeName.Append(sc.name)
 	r.scopeVersion.Append(sc.version)
 	r.flags.append(flags)
@@ -248,31 +247,14 @@ func (r *spanColumns) span(msg []byte, meta eventMeta, res *resourceInfo, sc *sc
 	r.linkKeys.closeRow()
 	r.linkValues.closeRow()
 	r.linkDropped.closeRow()
-	r.scopeAttrs.appendRow(&r.scopeKeys, &r.scopeValues)
+	r.scopeKeys.appendRow(sc.keys, sc.id)
+	r.scopeValues.appendRow(sc.values, sc.id)
 	r.resourceSchemaURL.Append(res.schemaURL)
 	r.scopeSchema.Append(sc.schemaURL)
 	r.tokenID.Append(meta.tokenID)
 	r.seq.append(meta.seq)
 	r.partition.append(meta.partition)
 	return nil
-}
-
-// attrRow is the attributes every row of a resource or scope stores, in columns
-// of their own, so that a row takes them with two copies.
-type attrRow struct{ keys, values strColumn }
-
-func (a *attrRow) set(keys, values []string) {
-	a.keys.Reset()
-	a.values.Reset()
-	a.keys.AppendArr(keys)
-	a.values.AppendArr(values)
-}
-
-func (a *attrRow) appendRow(keys, values *strArray) {
-	keys.data.appendRange(&a.keys, 0, a.keys.Rows())
-	keys.closeRow()
-	values.data.appendRange(&a.values, 0, a.values.Rows())
-	values.closeRow()
 }
 
 // status reads a Status message (message 2, code 3) over the values so far: a

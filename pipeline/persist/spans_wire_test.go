@@ -24,6 +24,10 @@ func asRows(rs rowSet) [][]any {
 	out := make([][]any, rs.len())
 	str := func(c *strColumn, i int) string { return string(c.row(i)) }
 	strs := func(c *strArray, i int) []string { return c.elems().values(c.end(i), c.end(i+1)) }
+	shared := func(c *sharedStrArray, i int) []string {
+		lo, hi := c.elems(c.rows[i])
+		return c.arrays.data.values(lo, hi)
+	}
 	strRows := func(c *strArrayArray, i int) [][]string { return c.elems().values(c.end(i), c.end(i+1)) }
 	u64s := func(c *u64Array, i int) []uint64 { return c.elems().values(c.end(i), c.end(i+1)) }
 	u32s := func(c *u32Array, i int) []uint32 { return c.elems().values(c.end(i), c.end(i+1)) }
@@ -33,13 +37,13 @@ func asRows(rs rowSet) [][]any {
 			str(&r.tenant, i), r.timestamp.v[i], r.start.v[i], r.end.v[i], r.duration.v[i],
 			str(&r.traceID, i), str(&r.spanID, i), str(&r.parentSpanID, i), str(&r.traceState, i), str(&r.name, i),
 			spanKindNames[r.kind.v[i]], statusCodeNames[r.statusCode.v[i]], str(&r.statusMessage, i),
-			str(&r.service, i), strs(&r.attrKeys, i), strs(&r.attrValues, i), strs(&r.resKeys, i), strs(&r.resValues, i),
+			str(&r.service, i), strs(&r.attrKeys, i), strs(&r.attrValues, i), shared(&r.resKeys, i), shared(&r.resValues, i),
 			str(&r.scopeName, i), str(&r.scopeVersion, i),
 			r.flags.v[i], r.droppedAttrs.v[i], r.droppedEvents.v[i], r.droppedLinks.v[i],
 			u64s(&r.eventTimes, i), strs(&r.eventNames, i), strRows(&r.eventKeys, i), strRows(&r.eventValues, i), u32s(&r.eventDropped, i),
 			strs(&r.linkTraceIDs, i), strs(&r.linkSpanIDs, i), strs(&r.linkTraceStates, i), u32s(&r.linkFlags, i),
 			strRows(&r.linkKeys, i), strRows(&r.linkValues, i), u32s(&r.linkDropped, i),
-			strs(&r.scopeKeys, i), strs(&r.scopeValues, i), str(&r.resourceSchemaURL, i), str(&r.scopeSchema, i),
+			shared(&r.scopeKeys, i), shared(&r.scopeValues, i), str(&r.resourceSchemaURL, i), str(&r.scopeSchema, i),
 			str(&r.tokenID, i), r.seq.v[i], r.partition.v[i], r.kindNumber.v[i], r.statusNumber.v[i],
 		}
 	}

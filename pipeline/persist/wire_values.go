@@ -22,6 +22,15 @@ var errIDLength = errors.New("invalid length for trace or span id")
 type arena struct {
 	bytes []byte
 	strs  []string
+	// groups numbers the resources and scopes read, from 1, never reset: the rows of
+	// one share their attribute arrays (sharedStrArray).
+	groups uint64
+}
+
+// nextGroup is the id of the next resource or scope read.
+func (a *arena) nextGroup() uint64 {
+	a.groups++
+	return a.groups
 }
 
 // Chunks start small, so that a small event costs little, and double up to a cap.
