@@ -44,9 +44,9 @@ type freshness struct {
 	// found there is queryable in spans too.
 	byIndex bool
 	mu      sync.Mutex
-	last      time.Time
-	wait      map[string]time.Time // sample key -> acknowledged at
-	delays    []time.Duration
+	last    time.Time
+	wait    map[string]time.Time // sample key -> acknowledged at
+	delays  []time.Duration
 }
 
 func newFreshness(ch driver.Conn, signal Signal, runID, tenant string) *freshness {
