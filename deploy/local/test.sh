@@ -54,6 +54,12 @@ cleanup() {
     if [ "$rc" -ne 0 ] && [ -f "$current_dir/log/stdout.log" ]; then
       echo "test.sh: the last lines of ClickHouse 26.7's log ($current_dir):" >&2
       grep -a -E '<(Fatal|Critical|Error)>|fatal|Segmentation|terminate' "$current_dir/log/stdout.log" | tail -n 40 >&2 || true
+      # The patterns matched nothing when it died in CI (stop 16): the tail of every log then.
+      for f in "$current_dir"/log/*; do
+        [ -f "$f" ] || continue
+        echo "test.sh: the tail of $f ($(wc -c <"$f") bytes):" >&2
+        tail -n 40 "$f" >&2 || true
+      done
     fi
     "$here/clickhouse-current.sh" stop "$current_dir"; rm -rf "$current_dir"
   fi
