@@ -71,3 +71,28 @@ func TestOfferDoesNotWaitForAPoll(t *testing.T) {
 		t.Errorf("after the poll: %d delays, %d awaited; want 1 (m1) and 1 (m2)", len(delays), missing)
 	}
 }
+
+// TestCountWait: the persisted count is polled at half the predicted remaining time,
+// never more often than countWaitMin nor less often than countWaitMax, and at the
+// shortest interval when no rate is known.
+func TestCountWait(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		remaining, gained int64
+		interval          time.Duration
+		want              time.Duration
+	}{
+		{"no rows gained", 1000, 0, time.Second, countWaitMin},
+		{"no interval", 1000, 10, 0, countWaitMin},
+		{"far from the end", 1_000_000, 10_000, time.Second, countWaitMax},
+		{"half the prediction", 12_000, 10_000, time.Second, 600 * time.Millisecond},
+		{"near the end", 100, 10_000, time.Second, countWaitMin},
+		{"count went down", 1000, -5, time.Second, countWaitMin},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := countWait(tc.remaining, tc.gained, tc.interval); got != tc.want {
+				t.Errorf("countWait(%d, %d, %s) = %s, want %s", tc.remaining, tc.gained, tc.interval, got, tc.want)
+			}
+		})
+	}
+}

@@ -84,7 +84,7 @@ type Request struct {
 	Marker string // value of AttrRequestID: unique to this request
 	Items  int    // spans, log records or data points
 	// TraceID is the hex trace id of the first span or log record, by which freshness
-	// samples are found; "" for metrics and replayed requests (their ids repeat).
+	// samples are found; "" for metrics.
 	TraceID string
 	traces  ptrace.Traces
 	logs    plog.Logs
