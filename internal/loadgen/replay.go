@@ -157,6 +157,20 @@ func (p *patchable) addTime(ts pcommon.Timestamp) {
 	}
 }
 
+// timedPoint is a metric data point of any kind the generator makes.
+type timedPoint interface {
+	StartTimestamp() pcommon.Timestamp
+	Timestamp() pcommon.Timestamp
+}
+
+// addPointTimes adds the timestamps of the n data points at(0) … at(n-1).
+func addPointTimes[P timedPoint](p *patchable, n int, at func(int) P) {
+	for j := range n {
+		p.addTime(at(j).StartTimestamp())
+		p.addTime(at(j).Timestamp())
+	}
+}
+
 // collectPatchable lists the ids and timestamps of a generated request.
 func collectPatchable(r Request) patchable {
 	var p patchable
@@ -176,17 +190,9 @@ func collectPatchable(r Request) patchable {
 			m := ms.At(i)
 			switch m.Type() {
 			case pmetric.MetricTypeHistogram:
-				for j := range m.Histogram().DataPoints().Len() {
-					dp := m.Histogram().DataPoints().At(j)
-					p.addTime(dp.StartTimestamp())
-					p.addTime(dp.Timestamp())
-				}
+				addPointTimes(&p, m.Histogram().DataPoints().Len(), m.Histogram().DataPoints().At)
 			case pmetric.MetricTypeSum:
-				for j := range m.Sum().DataPoints().Len() {
-					dp := m.Sum().DataPoints().At(j)
-					p.addTime(dp.StartTimestamp())
-					p.addTime(dp.Timestamp())
-				}
+				addPointTimes(&p, m.Sum().DataPoints().Len(), m.Sum().DataPoints().At)
 			}
 		}
 	default:

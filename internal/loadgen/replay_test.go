@@ -126,19 +126,9 @@ func stripRenewed(t *testing.T, sig Signal, body []byte) ([]itemKeys, []byte) {
 		for i := range ms.Len() {
 			m := ms.At(i)
 			if m.Type() == pmetric.MetricTypeHistogram {
-				for j := range m.Histogram().DataPoints().Len() {
-					dp := m.Histogram().DataPoints().At(j)
-					keys = append(keys, itemKeys{times: []uint64{uint64(dp.StartTimestamp()), uint64(dp.Timestamp())}})
-					dp.SetStartTimestamp(0)
-					dp.SetTimestamp(0)
-				}
-				continue
-			}
-			for j := range m.Sum().DataPoints().Len() {
-				dp := m.Sum().DataPoints().At(j)
-				keys = append(keys, itemKeys{times: []uint64{uint64(dp.StartTimestamp()), uint64(dp.Timestamp())}})
-				dp.SetStartTimestamp(0)
-				dp.SetTimestamp(0)
+				keys = append(keys, stripPointTimes(m.Histogram().DataPoints().Len(), m.Histogram().DataPoints().At)...)
+			} else {
+				keys = append(keys, stripPointTimes(m.Sum().DataPoints().Len(), m.Sum().DataPoints().At)...)
 			}
 		}
 		out, err = req.MarshalProto()
@@ -166,6 +156,23 @@ func stripRenewed(t *testing.T, sig Signal, body []byte) ([]itemKeys, []byte) {
 		t.Fatal(err)
 	}
 	return keys, out
+}
+
+// stripPointTimes returns the timestamps of the n data points at(0) … at(n-1), as keys,
+// and clears them.
+func stripPointTimes[P interface {
+	timedPoint
+	SetStartTimestamp(pcommon.Timestamp)
+	SetTimestamp(pcommon.Timestamp)
+}](n int, at func(int) P) []itemKeys {
+	keys := make([]itemKeys, n)
+	for j := range n {
+		dp := at(j)
+		keys[j] = itemKeys{times: []uint64{uint64(dp.StartTimestamp()), uint64(dp.Timestamp())}}
+		dp.SetStartTimestamp(0)
+		dp.SetTimestamp(0)
+	}
+	return keys
 }
 
 // sameShape fails unless from→to is a one-to-one renaming of ids (zero stays zero), so
