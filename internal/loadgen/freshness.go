@@ -226,7 +226,8 @@ func waitPersisted(ctx context.Context, ch driver.Conn, table, runID, tenant str
 // 200 ms poll read the table about a hundred times over while persist drained a 20 s
 // run, on the ClickHouse whose INSERTs it measures. countWait waits half the time the
 // last interval's rate predicts for the rest (between countWaitMin and countWaitMax):
-// a dozen polls instead, and the end is still seen within countWaitMin.
+// a dozen polls instead, and the end is still seen within countWaitMin unless the rate
+// more than doubles from one interval to the next (then within countWaitMax).
 const (
 	countWaitMin = 200 * time.Millisecond
 	countWaitMax = 2 * time.Second
