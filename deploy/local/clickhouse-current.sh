@@ -79,12 +79,14 @@ start_current() {
   echo "$tcp" >"$dir/tcp_port"
   echo "$http" >"$dir/http_port"
   # setsid: the server gets a process group of its own, so stop ends it with all it started.
-  # The listeners live as long as the last query runs; sleepEachRow(1) per row of a
+  # Warnings and errors go to log/clickhouse.log (clickhouse-local logs nothing without
+  # --logger.log; --logger.level is ignored there, --log-level is not), so that a crash
+  # leaves its reason behind. The listeners live as long as the last query runs; sleepEachRow(1) per row of a
   # billion rows keeps it running for decades.
   (
     cd "$dir"
     nohup setsid "$launcher" "$lib" clickhouse \
-      --path="$dir/data" --listen_host=127.0.0.1 --tcp_port="$tcp" --http_port="$http" \
+      --path="$dir/data" --log-level=warning --logger.log="$dir/log/clickhouse.log" --listen_host=127.0.0.1 --tcp_port="$tcp" --http_port="$http" \
       --multiquery --query "SYSTEM START LISTEN TCP; SYSTEM START LISTEN HTTP; SELECT sleepEachRow(1) FROM numbers(1000000000) SETTINGS max_block_size=1 FORMAT Null" \
       >"$dir/log/stdout.log" 2>&1 </dev/null &
     echo $! >"$dir/clickhouse.pid"

@@ -51,14 +51,14 @@ cleanup() {
   if [ -n "$legacy_dir" ]; then "$here/clickhouse.sh" stop "$legacy_dir"; rm -rf "$legacy_dir"; fi
   if [ -n "$current_dir" ]; then
     # A failed run keeps the current server's last words: the data directory goes next.
-    if [ "$rc" -ne 0 ] && [ -f "$current_dir/log/stdout.log" ]; then
-      echo "test.sh: the last lines of ClickHouse 26.7's log ($current_dir):" >&2
-      grep -a -E '<(Fatal|Critical|Error)>|fatal|Segmentation|terminate' "$current_dir/log/stdout.log" | tail -n 40 >&2 || true
-      # The patterns matched nothing when it died in CI (stop 16): the tail of every log then.
+    if [ "$rc" -ne 0 ] && [ -d "$current_dir/log" ]; then
+      echo "test.sh: what ClickHouse 26.7 logged as fatal ($current_dir):" >&2
+      grep -a -h -E '<(Fatal|Critical)>|Segmentation|terminate|shutting down' "$current_dir"/log/* | tail -n 80 >&2 || true
+      # Its errors are mostly the tests' own refused queries: the tail of every log too.
       for f in "$current_dir"/log/*; do
         [ -f "$f" ] || continue
         echo "test.sh: the tail of $f ($(wc -c <"$f") bytes):" >&2
-        tail -n 40 "$f" >&2 || true
+        tail -n 60 "$f" >&2 || true
       done
     fi
     "$here/clickhouse-current.sh" stop "$current_dir"; rm -rf "$current_dir"
