@@ -81,8 +81,8 @@ start_current() {
   # setsid: the server gets a process group of its own, so stop ends it with all it started.
   # Warnings and errors go to log/clickhouse.log (clickhouse-local logs nothing without
   # --logger.log; --logger.level is ignored there, --log-level is not), so that a crash
-  # leaves its reason behind. The listeners live as long as the last query runs; sleepEachRow(1) per row of a
-  # billion rows keeps it running for decades.
+  # leaves its reason behind. The listeners live as long as the last query runs;
+  # sleepEachRow(1) per row of a billion rows keeps it running for decades.
   (
     cd "$dir"
     nohup setsid "$launcher" "$lib" clickhouse \
