@@ -138,9 +138,9 @@ restart_current() {
 # on NAME VERSION ADDR GO_TEST_ARGS...: one go test run with ADDR as the test server.
 # chDB's clickhouse-local has died in full runs (cause not yet known; it does abort when a
 # native client is killed in the middle of an INSERT, see the SIGKILL test below), which
-# fails every test after it. When the 26.7 server died,
-# it is restarted and the packages that failed run once more; the pass fails if they fail
-# again. Its fatal log lines are printed either way.
+# fails every test after it. When the 26.7 server died, it is restarted and the packages
+# that failed run once more; the pass fails if they fail again. Its fatal log lines are
+# printed either way.
 on() {
   local name=$1 version=$2 addr=$3
   shift 3
