@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/telemetryd/telemetryd/internal/otlpwire"
 )
 
 // The wire scan is the fast path of protobuf ingest. Most requests are clean: pdata
@@ -232,6 +234,11 @@ func (rules *fieldRules) of(num protowire.Number) fieldRule {
 func checkMessage(b []byte, m message, depth int) bool {
 	if depth > maxWireDepth {
 		return false
+	}
+	if m == msgKeyValue { // most attributes: a string, int or bool under 128 bytes
+		if _, _, _, _, ok := otlpwire.ShortKeyValue(b); ok {
+			return true
+		}
 	}
 	rules, r := &messageRules[m], wireReader{b: b}
 	for r.next() {

@@ -31,6 +31,14 @@ func TestWireScanMalformed(t *testing.T) {
 		{"span start as a varint", 0, inScope(wireSpan(varintField(spanStart, 1)))},
 		{"span name as a varint", 0, inScope(wireSpan(varintField(5, 1)))},
 		{"attribute value truncated", 0, inScope(wireSpan(lenField(9, lenField(2, []byte{0x0a, 0x09, 'x'}))))},
+		{"attribute with a key, string value truncated", 0,
+			inScope(wireSpan(lenField(9, cat(lenField(1, []byte("k")), lenField(2, []byte{0x0a, 0x09, 'x'})))))},
+		{"attribute with a key, int value cut", 0,
+			inScope(wireSpan(lenField(9, cat(lenField(1, []byte("k")), lenField(2, []byte{0x18, 0x80})))))},
+		{"attribute with a key, int value of 11 bytes", 0,
+			inScope(wireSpan(lenField(9, cat(lenField(2, append([]byte{0x18}, bytes.Repeat([]byte{0xff}, 10)...)), lenField(1, []byte("k"))))))},
+		{"attribute with a key, string value as a varint", 0,
+			inScope(wireSpan(lenField(9, cat(lenField(1, []byte("k")), lenField(2, varintField(1, 1))))))},
 		{"event time as bytes", 0, inScope(wireSpan(lenField(spanEvents, lenField(eventTime, nil))))},
 		{"scope as a varint", 0, lenField(1, lenField(2, varintField(fieldScope, 1)))},
 		{"log severity as fixed64", 1, inScope(lenField(fieldItems, fixed64Field(logSeverity, 1)))},
@@ -178,6 +186,7 @@ func FuzzWireScan(f *testing.F) {
 	f.Add(marshalMetrics(f, richMetrics()), uint8(2))
 	f.Add(inScope(wireSpan(lenField(spanEvents, fixed64Field(eventTime, 1)))), uint8(0))
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00}, uint8(0))
+	f.Add(inScope(wireSpan(shortAttributes...)), uint8(0))
 	f.Fuzz(func(t *testing.T, body []byte, signal uint8) {
 		i := int(signal) % len(wireSignals)
 		checkWireScanSafe(t, wireSignals[i], body)

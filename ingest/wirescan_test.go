@@ -37,6 +37,18 @@ var (
 	wireStart   = fixed64Field(spanStart, uint64(now))
 )
 
+// shortAttributes are span attributes (field 9) in the layouts otlpwire.ShortKeyValue
+// reads, and valid ones just outside them.
+var shortAttributes = [][]byte{
+	lenField(9, cat(lenField(1, []byte("key first")), lenField(2, lenField(1, []byte("s"))))),
+	lenField(9, cat(lenField(2, lenField(1, []byte("s"))), lenField(1, []byte("value first")))),
+	lenField(9, cat(lenField(1, []byte("int")), lenField(2, varintField(3, 1<<63)))),
+	lenField(9, cat(lenField(2, varintField(2, 1)), lenField(1, []byte("bool")))),
+	lenField(9, cat(lenField(1, bytes.Repeat([]byte("k"), 200)), lenField(2, lenField(1, []byte("s"))))),
+	lenField(9, cat(lenField(1, []byte("two values")), lenField(2, lenField(1, nil)), lenField(2, varintField(3, 1)))),
+	lenField(9, cat(lenField(1, []byte("double")), lenField(2, fixed64Field(4, 1)))),
+}
+
 // wireSpan is a valid span with extra fields appended.
 func wireSpan(extra ...[]byte) []byte {
 	return lenField(fieldItems, cat(wireTraceID, wireSpanID, wireStart, cat(extra...)))
@@ -62,6 +74,7 @@ func TestWireScanCleanRequests(t *testing.T) {
 		{"unnamed metric without points", metrics, inScope(lenField(fieldItems, lenField(metricGauge, nil))), 0},
 		{"metric without points, temporality beyond a byte", metrics,
 			inScope(lenField(fieldItems, cat(lenField(metricName, []byte("s")), lenField(metricSum, varintField(dataTemporality, 1000))))), 0},
+		{"attributes key first or value first, short or long", traces, inScope(wireSpan(shortAttributes...)), 1},
 		{"severity truncated into a byte as pdata truncates it", logs,
 			inScope(lenField(fieldItems, varintField(logSeverity, 1<<32+9))), 1},
 	}

@@ -163,6 +163,17 @@ func (c *strColumn) truncate(n int) { c.buf, c.ends = c.buf[:c.start(n)], c.ends
 
 // grow appends the length of a value of n bytes and room for them, which it returns.
 func (c *strColumn) grow(n int) []byte {
+	// Most values are short and fit: the fast path.
+	if at := len(c.buf); n < 0x80 && cap(c.buf)-at > n {
+		c.buf = c.buf[:at+1+n]
+		c.buf[at] = byte(n)
+		c.ends = append(c.ends, at+1+n)
+		return c.buf[at+1:]
+	}
+	return c.growSlow(n)
+}
+
+func (c *strColumn) growSlow(n int) []byte {
 	if n < 0x80 {
 		c.buf = append(c.buf, byte(n))
 	} else {

@@ -152,7 +152,7 @@ func (a *arena) logRecord(msg []byte) (logRecord, error) {
 	)
 	it := fields{msg: msg}
 	for it.next() {
-		f := it.cur
+		f := &it.cur
 		var err error
 		switch f.num {
 		case logTime, logObservedTime:

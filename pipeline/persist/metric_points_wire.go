@@ -90,7 +90,7 @@ func (a *arena) dataPoint(kind protowire.Number, msg []byte) (point, error) {
 	}
 	it := fields{msg: msg}
 	for it.next() {
-		f := it.cur
+		f := &it.cur
 		var err error
 		switch {
 		case f.num == attrsNum, f.num == exemplarsNum:
@@ -139,9 +139,9 @@ func (a *arena) dataPoint(kind protowire.Number, msg []byte) (point, error) {
 		case kind == metricHistogram:
 			switch f.num {
 			case 6:
-				buckets, err = fixed64s(f, buckets)
+				buckets, err = fixed64s(*f, buckets)
 			case 7:
-				bounds, err = fixed64s(f, bounds)
+				bounds, err = fixed64s(*f, bounds)
 			}
 		case kind == metricExponential:
 			switch f.num {
@@ -266,7 +266,7 @@ func (a *arena) exemplars(msg []byte, num protowire.Number, n int) (exemplars, e
 		)
 		it := fields{msg: e}
 		for it.next() {
-			f := it.cur
+			f := &it.cur
 			var err error
 			switch f.num {
 			case 2, 3, 6: // time, as_double, as_int (a oneof with as_double)

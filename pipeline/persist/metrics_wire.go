@@ -63,7 +63,7 @@ func (r *metricRows) metric(msg []byte, meta eventMeta, res *resourceInfo, sc *s
 	)
 	it := fields{msg: msg}
 	for it.next() {
-		f := it.cur
+		f := &it.cur
 		switch f.num {
 		case metricName, metricDescription, metricUnit, metricGauge, metricSum, metricHistogram,
 			metricExponential, metricSummary, metricMetadata:
@@ -136,7 +136,7 @@ func (a *arena) metricData(kind protowire.Number, msg []byte) ([]point, int32, e
 	)
 	it := fields{msg: msg}
 	for it.next() {
-		f := it.cur
+		f := &it.cur
 		switch {
 		case f.num == dataPoints:
 			if err := f.want(protowire.BytesType); err != nil {

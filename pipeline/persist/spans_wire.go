@@ -39,10 +39,11 @@ func (r *spanColumns) decode(payload []byte, meta eventMeta) error {
 // ResourceSpans/ResourceLogs/ResourceMetrics message, wherever they sit in it.
 func (a *arena) readResource(msg []byte, schemaField protowire.Number) (resourceInfo, error) {
 	res := resourceInfo{id: a.nextGroup()}
-	body, err := merged(msg, 1)
+	body, schemaURL, err := mergedAndLast(msg, 1, schemaField)
 	if err != nil {
 		return res, err
 	}
+	res.schemaURL = schemaURL
 	if res.keys, res.values, err = a.attributes(body, 1); err != nil {
 		return res, fmt.Errorf("resource: %w", err)
 	}
@@ -52,18 +53,18 @@ func (a *arena) readResource(msg []byte, schemaField protowire.Number) (resource
 			break
 		}
 	}
-	res.schemaURL, err = lastString(msg, schemaField)
-	return res, err
+	return res, nil
 }
 
 // readScope reads the scope (field 1) and schema URL (field 3) of a ScopeSpans/
 // ScopeLogs/ScopeMetrics message.
 func (a *arena) readScope(msg []byte) (scopeInfo, error) {
 	sc := scopeInfo{id: a.nextGroup()}
-	body, err := merged(msg, 1)
+	body, schemaURL, err := mergedAndLast(msg, 1, 3)
 	if err != nil {
 		return sc, err
 	}
+	sc.schemaURL = schemaURL
 	it := fields{msg: body}
 	for it.next() {
 		switch it.cur.num {
@@ -84,8 +85,7 @@ func (a *arena) readScope(msg []byte) (scopeInfo, error) {
 	if sc.keys, sc.values, err = a.attributes(body, 3); err != nil {
 		return sc, fmt.Errorf("scope: %w", err)
 	}
-	sc.schemaURL, err = lastString(msg, 3)
-	return sc, err
+	return sc, nil
 }
 
 func (r *spanColumns) resourceSpans(msg []byte, meta eventMeta) error {
@@ -119,7 +119,7 @@ func (r *spanColumns) span(msg []byte, meta eventMeta, res *resourceInfo, sc *sc
 	)
 	it := fields{msg: msg}
 	for it.next() {
-		f := it.cur
+		f := &it.cur
 		switch f.num {
 		case 1, 2, 4: // trace_id, span_id, parent_span_id
 			if err = f.want(protowire.BytesType); err != nil {
@@ -286,7 +286,7 @@ func (r *spanColumns) event(msg []byte) error {
 	var d uint32
 	ev := fields{msg: msg}
 	for ev.next() {
-		f := ev.cur
+		f := &ev.cur
 		var err error
 		switch f.num {
 		case 1:
@@ -329,7 +329,7 @@ func (r *spanColumns) link(msg []byte) error {
 	var fl, d uint32
 	ln := fields{msg: msg}
 	for ln.next() {
-		f := ln.cur
+		f := &ln.cur
 		var err error
 		switch f.num {
 		case 1, 2:

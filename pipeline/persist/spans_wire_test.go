@@ -3,6 +3,7 @@ package persist
 import (
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,6 +211,34 @@ func wireKV(k, v string) []byte {
 	return wireMsg(wireBytes(1, []byte(k)), wireBytes(2, wireBytes(1, []byte(v))))
 }
 
+// attributeLayouts is fields num holding attributes in the layouts shortKeyValue reads,
+// and near misses it must leave to the general path.
+func attributeLayouts(num protowire.Number) []byte {
+	long := strings.Repeat("x", 200)
+	attrs := [][]byte{
+		wireKV("key first", "string"),
+		wireMsg(wireBytes(2, wireBytes(1, []byte("string"))), wireBytes(1, []byte("value first"))),
+		wireMsg(wireBytes(1, []byte("int")), wireBytes(2, wireVarint(3, uint64(1<<64-5)))), // -5
+		wireMsg(wireBytes(2, wireVarint(3, 1<<40)), wireBytes(1, []byte("big int"))),
+		wireMsg(wireBytes(1, []byte("bool")), wireBytes(2, wireVarint(2, 1))),
+		wireMsg(wireBytes(1, []byte("bool 0")), wireBytes(2, wireVarint(2, 0))),
+		wireMsg(wireBytes(1, []byte("empty value")), wireBytes(2, nil)),
+		wireMsg(wireBytes(1, nil), wireBytes(2, wireBytes(1, nil))),
+		wireKV(long, "long key"),
+		wireKV("long value", long),
+		wireMsg(wireBytes(1, []byte("key twice")), wireBytes(1, []byte("second key")), wireBytes(2, wireBytes(1, []byte("v")))),
+		wireMsg(wireBytes(1, []byte("two values")), wireBytes(2, wireMsg(wireBytes(1, []byte("s")), wireVarint(3, 9)))),
+		wireMsg(wireBytes(1, []byte("unknown field after")), wireBytes(2, wireBytes(1, []byte("v"))), wireVarint(7, 1)),
+		wireMsg(wireBytes(1, []byte("double")), wireBytes(2, wireFixed64(4, math.Float64bits(2.5)))),
+		wireMsg(wireBytes(1, []byte("no value"))),
+	}
+	var out []byte
+	for _, kv := range attrs {
+		out = append(out, wireBytes(num, kv)...)
+	}
+	return out
+}
+
 func TestDecodeSpansMatchesPdata(t *testing.T) {
 	span := wireMsg(wireBytes(1, make([]byte, 16)), wireBytes(5, []byte("s")),
 		wireVarint(6, math.MaxUint64), // kind -1: out of range
@@ -227,6 +256,7 @@ func TestDecodeSpansMatchesPdata(t *testing.T) {
 		"attribute value repeated": wireBytes(1, wireBytes(2, wireBytes(2, wireBytes(9, wireMsg(
 			wireBytes(1, []byte("k")), wireBytes(2, wireBytes(1, []byte("first"))), wireBytes(2, nil)))))),
 	}
+	cases["attribute layouts"] = wireBytes(1, wireBytes(2, wireBytes(2, attributeLayouts(9))))
 	for name, payload := range cases {
 		t.Run(name, func(t *testing.T) {
 			if _, err := referenceSpanRows(payload, wireMeta); err != nil {

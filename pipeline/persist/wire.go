@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/telemetryd/telemetryd/internal/otlpwire"
 )
 
 // The persist workers read OTLP payloads straight off the wire into column buffers:
@@ -99,21 +101,7 @@ func (it *fields) next() bool {
 // accepted (ingest decodes with pdata) is never one the workers cannot read.
 
 func consumeVarint(buf []byte, pos int) (uint64, int, error) {
-	var v uint64
-	for shift := uint(0); ; shift += 7 {
-		if shift >= 64 {
-			return 0, 0, errors.New("proto: integer overflow")
-		}
-		if pos >= len(buf) {
-			return 0, 0, io.ErrUnexpectedEOF
-		}
-		b := buf[pos]
-		pos++
-		v |= uint64(b&0x7f) << shift
-		if b < 0x80 {
-			return v, pos, nil
-		}
-	}
+	return otlpwire.ConsumeVarint(buf, pos)
 }
 
 // skipGroup skips a deprecated group as pdata does: after a start-group tag it skips

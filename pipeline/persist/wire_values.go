@@ -9,6 +9,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/telemetryd/telemetryd/internal/otlpwire"
 )
 
 // The arena and the attribute and value readers of the wire decoders (wire.go).
@@ -136,6 +138,9 @@ func (a *arena) attributes(msg []byte, num protowire.Number) (keys, values []str
 // appendKeyValue appends an OTLP KeyValue's key to keys and its value, rendered as
 // pcommon.Value.AsString renders it, to values.
 func appendKeyValue(msg []byte, keys, values *strColumn) error {
+	if appendShortKeyValue(msg, keys, values) {
+		return nil
+	}
 	key, value, err := splitKeyValue(msg)
 	if err != nil {
 		return err
@@ -145,6 +150,24 @@ func appendKeyValue(msg []byte, keys, values *strColumn) error {
 	}
 	keys.AppendBytes(key)
 	return nil
+}
+
+// appendShortKeyValue appends a KeyValue otlpwire.ShortKeyValue reads; it reports
+// false, having appended nothing, for any other.
+func appendShortKeyValue(msg []byte, keys, values *strColumn) bool {
+	key, tag, str, u, ok := otlpwire.ShortKeyValue(msg)
+	switch {
+	case !ok:
+		return false
+	case tag == otlpwire.AnyString:
+		values.AppendBytes(str)
+	case tag == otlpwire.AnyBool:
+		values.Append(strconv.FormatBool(u != 0))
+	default:
+		values.appendInt(int64(u))
+	}
+	keys.AppendBytes(key)
+	return true
 }
 
 // appendAnyValue appends an OTLP AnyValue rendered as anyValueString renders it,
@@ -157,7 +180,7 @@ func appendAnyValue(c *strColumn, msg []byte) error {
 	)
 	it := fields{msg: msg}
 	for it.next() {
-		f := it.cur
+		f := &it.cur
 		switch f.num {
 		case 1: // string_value
 			if err := f.want(protowire.BytesType); err != nil {
@@ -196,6 +219,16 @@ func appendAnyValue(c *strColumn, msg []byte) error {
 
 // keyValue decodes an OTLP KeyValue, its value rendered as a string.
 func (a *arena) keyValue(msg []byte) (string, string, error) {
+	if key, tag, str, u, ok := otlpwire.ShortKeyValue(msg); ok {
+		switch tag {
+		case otlpwire.AnyString:
+			return wireString(key), wireString(str), nil
+		case otlpwire.AnyBool:
+			return wireString(key), strconv.FormatBool(u != 0), nil
+		}
+		var scratch [20]byte
+		return wireString(key), a.str(strconv.AppendInt(scratch[:0], int64(u), 10)), nil
+	}
 	key, value, err := splitKeyValue(msg)
 	if err != nil {
 		return "", "", err
@@ -236,7 +269,7 @@ func (a *arena) anyValueString(msg []byte) (string, error) {
 	out := ""
 	it := fields{msg: msg}
 	for it.next() {
-		f := it.cur
+		f := &it.cur
 		switch f.num {
 		case 1: // string_value
 			if err := f.want(protowire.BytesType); err != nil {
@@ -270,7 +303,7 @@ func (a *arena) anyValueString(msg []byte) (string, error) {
 func setValue(v pcommon.Value, msg []byte) error {
 	it := fields{msg: msg}
 	for it.next() {
-		f := it.cur
+		f := &it.cur
 		var err error
 		switch f.num {
 		case 1:
@@ -340,9 +373,29 @@ func merged(msg []byte, num protowire.Number) ([]byte, error) {
 	return out, err
 }
 
-// lastString returns the last occurrence of string field num of msg.
-func lastString(msg []byte, num protowire.Number) (string, error) {
-	s := ""
-	err := eachBytes(msg, num, func(b []byte) error { s = wireString(b); return nil })
-	return s, err
+// mergedAndLast is merged(msg, mergeNum) and the last occurrence of string field
+// lastNum in one pass over msg: a ScopeSpans/ScopeLogs/ScopeMetrics message holds every record of its scope, so
+// each pass over it costs about as much per record as a record's own fields do.
+func mergedAndLast(msg []byte, mergeNum, lastNum protowire.Number) ([]byte, string, error) {
+	var out []byte
+	last, count := "", 0
+	it := fields{msg: msg}
+	for it.next() {
+		f := &it.cur
+		if f.num != mergeNum && f.num != lastNum {
+			continue
+		}
+		if err := f.want(protowire.BytesType); err != nil {
+			return nil, "", err
+		}
+		switch {
+		case f.num == lastNum:
+			last = wireString(f.data)
+		case count == 0:
+			out, count = f.data, 1
+		default:
+			out = append(bytes.Clone(out), f.data...)
+		}
+	}
+	return out, last, it.err
 }
