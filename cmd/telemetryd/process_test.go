@@ -24,7 +24,9 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "telemetryd")
-	out, err := exec.Command("go", "build", "-tags", binaryBuildTags, "-o", bin, ".").CombinedOutput()
+	// -pgo=off: the profile (default.pgo) changes speed, not behaviour, and a build
+	// with it recompiles every dependency, minutes of the suite's time.
+	out, err := exec.Command("go", "build", "-pgo=off", "-tags", binaryBuildTags, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		return "", &buildError{out: string(out), err: err}
 	}
