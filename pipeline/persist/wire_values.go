@@ -360,22 +360,14 @@ func setMap(m pcommon.Map, msg []byte) error {
 // repeated occurrences of a message field, which is what parsing their concatenation
 // gives.
 func merged(msg []byte, num protowire.Number) ([]byte, error) {
-	var out []byte
-	count := 0
-	err := eachBytes(msg, num, func(b []byte) error {
-		if count++; count == 1 {
-			out = b
-		} else {
-			out = append(bytes.Clone(out), b...)
-		}
-		return nil
-	})
+	out, _, err := mergedAndLast(msg, num, 0) // no field has number 0
 	return out, err
 }
 
 // mergedAndLast is merged(msg, mergeNum) and the last occurrence of string field
-// lastNum in one pass over msg: a ScopeSpans/ScopeLogs/ScopeMetrics message holds every record of its scope, so
-// each pass over it costs about as much per record as a record's own fields do.
+// lastNum in one pass over msg: a ScopeSpans/ScopeLogs/ScopeMetrics message holds
+// every record of its scope, so each pass over it costs about as much per record as
+// a record's own fields do.
 func mergedAndLast(msg []byte, mergeNum, lastNum protowire.Number) ([]byte, string, error) {
 	var out []byte
 	last, count := "", 0
