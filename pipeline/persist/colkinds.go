@@ -239,8 +239,8 @@ func (c *strColumn) appendHexID(id []byte, size int) error {
 	return nil
 }
 
-// hexPairs holds the two lower-case hex digits of every byte: ids are a tenth of the
-// characters a span's decoding writes, and a lookup per byte halves encoding/hex's work.
+// hexPairs holds the two lower-case hex digits of every byte, so that an id is
+// encoded with one lookup per byte (each span has three ids to encode).
 var hexPairs = func() (t [512]byte) {
 	const digits = "0123456789abcdef"
 	for b := range 256 {

@@ -63,7 +63,7 @@ func TestDecodeLogsMatchesPdata(t *testing.T) {
 		"empty":         nil,
 		"merged fields": wireBytes(1, wireMsg(wireBytes(2, wireBytes(2, record)), wireBytes(1, wireBytes(1, wireKV("service.name", "svc"))))),
 		"many":          logsPayload(t, 3, 50),
-		// Resource, scope and record attributes in the layouts shortKeyValue reads.
+		// Resource, scope and record attributes in the layouts otlpwire.ShortKeyValue reads.
 		"attribute layouts": wireBytes(1, wireMsg(wireBytes(1, attributeLayouts(1)),
 			wireBytes(2, wireMsg(wireBytes(1, attributeLayouts(3)), wireBytes(2, attributeLayouts(6)))))),
 	}

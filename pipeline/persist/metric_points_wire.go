@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/telemetryd/telemetryd/internal/otlpwire"
 )
 
 // The data points of metrics_wire.go's metrics, read off the wire.
@@ -37,7 +39,7 @@ func varints(f field, values []uint64) ([]uint64, error) {
 		return append(values, f.u64), nil
 	case protowire.BytesType:
 		for b := f.data; len(b) > 0; {
-			v, n, err := consumeVarint(b, 0)
+			v, n, err := otlpwire.ConsumeVarint(b, 0)
 			if err != nil {
 				return nil, err
 			}

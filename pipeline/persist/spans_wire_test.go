@@ -211,7 +211,7 @@ func wireKV(k, v string) []byte {
 	return wireMsg(wireBytes(1, []byte(k)), wireBytes(2, wireBytes(1, []byte(v))))
 }
 
-// attributeLayouts is fields num holding attributes in the layouts shortKeyValue reads,
+// attributeLayouts is fields num holding attributes in the layouts otlpwire.ShortKeyValue reads,
 // and near misses it must leave to the general path.
 func attributeLayouts(num protowire.Number) []byte {
 	long := strings.Repeat("x", 200)

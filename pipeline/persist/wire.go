@@ -68,7 +68,7 @@ func (it *fields) nextSlow() bool {
 	if b := it.msg[0]; b < 0x80 {
 		tag, pos = uint64(b), 1
 	} else {
-		tag, pos, err = consumeVarint(it.msg, 0)
+		tag, pos, err = otlpwire.ConsumeVarint(it.msg, 0)
 	}
 	if err == nil && int32(tag>>3) <= 0 {
 		err = fmt.Errorf("proto: illegal field number in tag %d", tag)
@@ -80,7 +80,7 @@ func (it *fields) nextSlow() bool {
 	it.cur = field{num: protowire.Number(int32(tag >> 3)), typ: protowire.Type(tag & 7)}
 	switch it.cur.typ {
 	case protowire.VarintType:
-		it.cur.u64, pos, err = consumeVarint(it.msg, pos)
+		it.cur.u64, pos, err = otlpwire.ConsumeVarint(it.msg, pos)
 	case protowire.Fixed32Type:
 		if pos += 4; pos > len(it.msg) {
 			err = io.ErrUnexpectedEOF
@@ -98,7 +98,7 @@ func (it *fields) nextSlow() bool {
 		if pos < len(it.msg) && it.msg[pos] < 0x80 {
 			n, pos = uint64(it.msg[pos]), pos+1
 		} else {
-			n, pos, err = consumeVarint(it.msg, pos)
+			n, pos, err = otlpwire.ConsumeVarint(it.msg, pos)
 		}
 		if err == nil {
 			if n > uint64(len(it.msg)-pos) {
@@ -121,11 +121,8 @@ func (it *fields) nextSlow() bool {
 
 // The wire primitives follow pdata's decoder (go.opentelemetry.io/collector/pdata/
 // internal/proto) rather than protowire's stricter ones, so that a payload ingest
-// accepted (ingest decodes with pdata) is never one the workers cannot read.
-
-func consumeVarint(buf []byte, pos int) (uint64, int, error) {
-	return otlpwire.ConsumeVarint(buf, pos)
-}
+// accepted (ingest decodes with pdata) is never one the workers cannot read; its
+// varint reader is otlpwire.ConsumeVarint, shared with the ingest scan's fast path.
 
 // skipGroup skips a deprecated group as pdata does: after a start-group tag it skips
 // up to the first field that is not a group marker.
@@ -141,7 +138,7 @@ func skipGroup(buf []byte, pos int, typ protowire.Type) (int, error) {
 			}
 			depth--
 		case protowire.VarintType:
-			_, pos, err := consumeVarint(buf, pos)
+			_, pos, err := otlpwire.ConsumeVarint(buf, pos)
 			return pos, err
 		case protowire.Fixed32Type, protowire.Fixed64Type:
 			size := 4
@@ -153,7 +150,7 @@ func skipGroup(buf []byte, pos int, typ protowire.Type) (int, error) {
 			}
 			return pos + size, nil
 		case protowire.BytesType:
-			n, p, err := consumeVarint(buf, pos)
+			n, p, err := otlpwire.ConsumeVarint(buf, pos)
 			if err != nil {
 				return 0, err
 			}
@@ -167,7 +164,7 @@ func skipGroup(buf []byte, pos int, typ protowire.Type) (int, error) {
 		if depth == 0 {
 			return pos, nil
 		}
-		tag, p, err := consumeVarint(buf, pos)
+		tag, p, err := otlpwire.ConsumeVarint(buf, pos)
 		if err == nil && int32(tag>>3) <= 0 {
 			err = fmt.Errorf("proto: illegal field number in tag %d", tag)
 		}
