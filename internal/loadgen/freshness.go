@@ -18,6 +18,11 @@ const (
 	sampleEvery = 250 * time.Millisecond
 	maxPending  = 64
 	pollEvery   = 100 * time.Millisecond
+	// pollDuty and maxPollPause pace slow polls (pollPause): polling keeps ClickHouse
+	// busy at most a quarter of the time, while the figure's resolution stays within
+	// a few seconds of freshness measured in tens of seconds.
+	pollDuty     = 3
+	maxPollPause = 2 * time.Second
 	// slack is how far before its acknowledgement a request's rows may be timestamped:
 	// generated spans end up to 200 ms before they are sent and last at most 5 s.
 	slack = 30 * time.Second
@@ -83,8 +88,8 @@ func (f *freshness) pollUntil(ctx context.Context) {
 	if f.ch == nil {
 		return
 	}
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
+	timer := time.NewTimer(pollEvery)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -92,10 +97,23 @@ func (f *freshness) pollUntil(ctx context.Context) {
 			f.poll(final)
 			cancel()
 			return
-		case <-t.C:
+		case <-timer.C:
+			began := time.Now()
 			f.poll(ctx)
+			timer.Reset(pollPause(time.Since(began)))
 		}
 	}
+}
+
+// pollPause is how long the poller waits after a poll that took took: pollEvery, or
+// pollDuty times the poll's own time when that is longer, up to maxPollPause. At
+// saturation a poll of trace_index reads hundreds of thousands of rows of a table with
+// many fresh parts and took 0.1–0.5 s; polled back to back, one ran almost all the time
+// and the ClickHouse CPU it took showed as about 15 % fewer persisted spans/s
+// (docs/benchmarks.md, tenth round). Below saturation a poll takes a few milliseconds
+// and the pause stays pollEvery.
+func pollPause(took time.Duration) time.Duration {
+	return min(max(pollEvery, pollDuty*took), maxPollPause)
 }
 
 // poll records the samples now queryable. The moment a sample is seen is taken as the

@@ -96,3 +96,22 @@ func TestCountWait(t *testing.T) {
 		})
 	}
 }
+
+func TestPollPause(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		took time.Duration
+		want time.Duration
+	}{
+		{"instant poll", 0, pollEvery},
+		{"fast poll", 20 * time.Millisecond, pollEvery},
+		{"slow poll", 300 * time.Millisecond, 900 * time.Millisecond},
+		{"very slow poll", 5 * time.Second, maxPollPause},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := pollPause(tc.took); got != tc.want {
+				t.Errorf("pollPause(%s) = %s, want %s", tc.took, got, tc.want)
+			}
+		})
+	}
+}
