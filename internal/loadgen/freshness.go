@@ -108,8 +108,8 @@ func (f *freshness) pollUntil(ctx context.Context) {
 // pollPause is how long the poller waits after a poll that took took: pollEvery, or
 // pollDuty times the poll's own time when that is longer, up to maxPollPause. At
 // saturation a poll of trace_index reads hundreds of thousands of rows of a table with
-// many fresh parts and took 0.1–0.5 s; polled back to back, one ran almost all the time
-// and the ClickHouse CPU it took showed as about 15 % fewer persisted spans/s
+// many fresh parts and took up to 0.5 s; polled back to back, one ran most of the time
+// and the ClickHouse CPU it took showed as about 12 % fewer persisted spans/s
 // (docs/benchmarks.md, tenth round). Below saturation a poll takes a few milliseconds
 // and the pause stays pollEvery.
 func pollPause(took time.Duration) time.Duration {
