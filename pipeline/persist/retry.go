@@ -87,7 +87,8 @@ func (b *batchRun) isolate(ctx context.Context, t table, events []event, cause e
 // them all again: each is recorded in the dead-letter stream as stored.
 func (b *batchRun) unstored(ctx context.Context, t table, suspects []event, cause error, backoff *backoff) ([]event, bool) {
 	for {
-		b.sleepInProgress(ctx, backoff.next())
+		b.keepInProgress()
+		sleep(ctx, backoff.next())
 		if ctx.Err() != nil {
 			return nil, false
 		}
@@ -110,22 +111,6 @@ func (b *batchRun) unstored(ctx context.Context, t table, suspects []event, caus
 			}
 		}
 		return kept, true
-	}
-}
-
-// sleepInProgress sleeps for d, or until ctx ends, telling JetStream every third of
-// AckWait that the batch is still being worked on: a backoff can outlast AckWait, and
-// an event redelivered meanwhile would reach the partition's next fetch (which runs
-// while this batch is written) and be written, or dead-lettered, a second time.
-func (b *batchRun) sleepInProgress(ctx context.Context, d time.Duration) {
-	step := max(b.w.cfg.AckWait/3, time.Millisecond)
-	for end := time.Now().Add(d); ctx.Err() == nil; {
-		b.keepInProgress()
-		left := time.Until(end)
-		if left <= 0 {
-			return
-		}
-		sleep(ctx, min(left, step))
 	}
 }
 

@@ -167,28 +167,7 @@ func (w *Worker) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// runPartition persists partition k while this process owns it. One goroutine fetches
-// and another persists, so that the next batch is fetched while the one before it is
-// decoded and inserted: an event that arrives during an INSERT no longer waits for the
-// INSERT to end and then for the next fetch to fill (at half rate that wait was most
-// of the freshness tail, docs/benchmarks.md). A fetched batch waits for the persister
-// kept in progress, and takes a batch slot only when its turn comes, so the slots keep
-// bounding the batches decoded and inserted at once; each partition holds at most one
-// fetched batch besides (MaxAckPending allows two).
 func (w *Worker) runPartition(ctx context.Context, k int) {
-	batches := make(chan []jetstream.Msg)
-	var persisting sync.WaitGroup
-	persisting.Go(func() {
-		for msgs := range batches {
-			if w.acquire(ctx, msgs) {
-				w.persistBatch(ctx, k, msgs)
-				<-w.slots
-			}
-		}
-	})
-	defer persisting.Wait()
-	defer close(batches)
-
 	cons := w.cons[k]
 	holding := false // whether this process may be the partition's pinned client
 	lastLag := time.Time{}
@@ -210,9 +189,9 @@ func (w *Worker) runPartition(ctx context.Context, k int) {
 		// partition when it stops owning it.
 		holding = true
 		msgs, err := w.fetch(cons)
-		if err == nil && len(msgs) > 0 {
-			// Shutting down, the batch is dropped unacknowledged: it comes back.
-			sendInProgress(ctx, batches, msgs, msgs, w.cfg.AckWait)
+		if err == nil && len(msgs) > 0 && w.acquire(ctx, msgs) {
+			w.persistBatch(ctx, k, msgs)
+			<-w.slots
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -231,18 +210,11 @@ func (w *Worker) runPartition(ctx context.Context, k int) {
 // acquire takes a batch slot for msgs, keeping them from being redelivered while it
 // waits. It returns false when ctx ended first; msgs then come back later.
 func (w *Worker) acquire(ctx context.Context, msgs []jetstream.Msg) bool {
-	return sendInProgress(ctx, w.slots, struct{}{}, msgs, w.cfg.AckWait)
-}
-
-// sendInProgress sends v on to, telling the server every third of ackWait that msgs
-// are still being worked on so that it does not redeliver them meanwhile. It returns
-// false when ctx ended first.
-func sendInProgress[T any](ctx context.Context, to chan<- T, v T, msgs []jetstream.Msg, ackWait time.Duration) bool {
-	tick := time.NewTicker(max(ackWait/3, time.Millisecond))
+	tick := time.NewTicker(max(w.cfg.AckWait/3, time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
-		case to <- v:
+		case w.slots <- struct{}{}:
 			return true
 		case <-tick.C:
 			for _, m := range msgs {

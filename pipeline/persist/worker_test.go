@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -351,46 +350,5 @@ func TestConcurrentBatchesAreBounded(t *testing.T) {
 				t.Errorf("%d span rows, want 80: a waiting batch was redelivered and stored twice", n)
 			}
 		})
-	}
-}
-
-// TestNextBatchIsFetchedDuringAnInsert: while a partition's batch is being inserted, its
-// next batch is already fetched (delivered and awaiting its ack), so events arriving
-// during an INSERT do not wait for it to end before their fetch starts. Every event is
-// still stored exactly once.
-func TestNextBatchIsFetchedDuringAnInsert(t *testing.T) {
-	e := newEnv(t, func(c *stream.Config) { c.Partitions = 1 })
-	const events, spans = 6, 2
-	for i := 0; i < events; i++ {
-		e.publish(i, spans)
-	}
-	cfg := testConfig()
-	cfg.MaxBatchEvents = 3
-	var first sync.Once
-	var prefetched atomic.Bool
-	cfg.AfterInsert = func() {
-		first.Do(func() {
-			// The first batch's 3 events are inserted and not yet acknowledged; the
-			// other 3 show as pending acks only if they were fetched meanwhile.
-			c, err := e.js.Consumer(context.Background(), e.scfg.Name, stream.ConsumerName(cfg.Durable, 0))
-			if err != nil {
-				return
-			}
-			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-				if info, err := c.Info(context.Background()); err == nil && info.NumAckPending == events {
-					prefetched.Store(true)
-					return
-				}
-			}
-		})
-	}
-	e.startWorker(cfg)
-	testenv.Eventually(t, 30*time.Second, "every span", func() bool { return e.count("SELECT count() FROM spans") >= events*spans })
-	if !prefetched.Load() {
-		t.Error("the next batch was not fetched while the first was being inserted")
-	}
-	testenv.Eventually(t, 10*time.Second, "nothing outstanding", func() bool { return e.drained(cfg) })
-	if n := e.count("SELECT count() FROM spans"); n != events*spans {
-		t.Errorf("%d span rows, want %d", n, events*spans)
 	}
 }
