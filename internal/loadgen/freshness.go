@@ -19,8 +19,9 @@ const (
 	maxPending  = 64
 	pollEvery   = 100 * time.Millisecond
 	// pollDuty and maxPollPause pace slow polls (pollPause): polling keeps ClickHouse
-	// busy at most a quarter of the time, while the figure's resolution stays within
-	// a few seconds of freshness measured in tens of seconds.
+	// busy at most a quarter of the time while a poll takes under 0.67 s (a third of
+	// maxPollPause), and the figure's resolution stays within a few seconds of
+	// freshness measured in tens of seconds.
 	pollDuty     = 3
 	maxPollPause = 2 * time.Second
 	// slack is how far before its acknowledgement a request's rows may be timestamped:
