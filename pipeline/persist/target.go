@@ -96,8 +96,16 @@ func OpenTarget(ctx context.Context, conn driver.Conn, o TargetOptions) (*Target
 			return t, nil
 		}
 		t.path, copts.ProtocolVersion = PathColumnarLegacy, legacyRevision
-	} else if o.Cluster {
-		copts.Settings = []ch.Setting{ch.SettingInt("insert_distributed_sync", 1)}
+	} else {
+		// Current servers queue INSERTs server-side by default (async_insert = 1),
+		// holding each up to 200 ms and flushing those that met as one: a batch is
+		// already thousands of rows and waits for its INSERT, so the queue would only
+		// add its wait to every batch and tie each INSERT's failure to the others'.
+		// Not Important: a server without the setting ignores it.
+		copts.Settings = []ch.Setting{{Key: "async_insert", Value: "0"}}
+		if o.Cluster {
+			copts.Settings = append(copts.Settings, ch.SettingInt("insert_distributed_sync", 1))
+		}
 	}
 	pool, err := chpool.New(ctx, chpool.Options{ClientOptions: copts, MaxConns: int32(max(o.MaxConns, 1))})
 	if err != nil {

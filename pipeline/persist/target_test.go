@@ -210,3 +210,55 @@ func TestInsertStreamsBlocks(t *testing.T) {
 		t.Errorf("one INSERT of %d blocks made %d parts in %d partitions; want the blocks squashed into one part each", (total+insertBlockRows-1)/insertBlockRows, parts, partitions)
 	}
 }
+
+// TestInsertsAreNotQueuedServerSide: current ClickHouse servers make INSERTs
+// asynchronous by default (async_insert = 1): the server holds each in a queue for up
+// to 200 ms and flushes the INSERTs that met there together, so one batch's bad row
+// fails the others' INSERTs too. Persist's batches are already large and each waits for
+// its INSERT, so the workers' INSERTs switch the queue off. The test server (chDB) has
+// no queue, so the setting is read back from what the INSERT stored: a MATERIALIZED
+// column is computed in the INSERT's own settings.
+func TestInsertsAreNotQueuedServerSide(t *testing.T) {
+	db := rtDatabase(t)
+	var name string
+	var known uint64
+	if err := db.QueryRow(context.Background(), "SELECT currentDatabase(), countIf(name = 'async_insert') FROM system.settings").Scan(&name, &known); err != nil {
+		t.Fatal(err)
+	}
+	if known == 0 {
+		t.Skip("this server has no asynchronous INSERTs") // 18.16; CI runs the suite on 26.7 too
+	}
+	var serverDefault bool
+	if err := db.QueryRow(context.Background(), "SELECT toBool(getSetting('async_insert'))").Scan(&serverDefault); err != nil {
+		t.Fatal(err)
+	}
+	if !serverDefault {
+		t.Fatal("the server's own default is async_insert = 0: this test would not notice a worker INSERT that left it on")
+	}
+	if err := db.Exec(context.Background(), "ALTER TABLE spans ADD COLUMN queued UInt8 MATERIALIZED toUInt8(getSetting('async_insert'))"); err != nil {
+		t.Fatal(err)
+	}
+	target, err := OpenTarget(context.Background(), db, TargetOptions{Addr: testenv.ClickHouseAddr(t), Database: name, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(target.Close)
+	if target.Path() != PathColumnar {
+		t.Fatalf("OpenTarget chose %s on a current server", target.Path())
+	}
+	tbl := tables[stream.SignalTraces]
+	rows, err := tbl.decode(tracesPayload(t, 1, 2), wireMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := target.insert(context.Background(), tbl, []event{{seq: 1, table: tbl, rows: rows}}); err != nil {
+		t.Fatal(err)
+	}
+	var n, queued uint64
+	if err := db.QueryRow(context.Background(), "SELECT count(), countIf(queued = 1) FROM spans").Scan(&n, &queued); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || queued != 0 {
+		t.Errorf("%d rows stored, %d of them by an INSERT with async_insert = 1; want 2, none", n, queued)
+	}
+}
