@@ -10,7 +10,8 @@
 #   BENCH_FLAGS  passed to `telemetryd bench` (default: --duration 20s --conns 8)
 #
 # Environment: SERVE_FLAGS adds flags to `telemetryd serve` (e.g. "--persist-concurrency 1"),
-# OUT (default /tmp/telemetryd-bench) keeps the builds, logs and one JSON report per run.
+# OUT (default /tmp/telemetryd-bench) keeps the builds, logs, one JSON report per run and the
+# server's /metrics at the end of each run.
 # The bench binary is always the working tree's, so every side is measured by the same harness.
 # Prints one JSON object per run on stdout, prefixed by "REV ROUND".
 set -euo pipefail
@@ -74,6 +75,7 @@ for round in $(seq 1 "$rounds"); do
       --clickhouse-dsn "clickhouse://$ch/$db" --nats-url "nats://127.0.0.1:$np" --data-dir "$data" \
       --pid "$pid" --json "${bench_flags[@]}" >"$report" 2>"$out/bench-$tag-$round.log" || true
     echo "$r $round $(cat "$report")"
+    curl -fsS "http://127.0.0.1:$hp/metrics" >"$out/metrics-$tag-$round.txt" 2>/dev/null || true
     kill "$pid"; wait "$pid" 2>/dev/null || true
     rm -rf "$data"
     clickhouse-client --host "${ch%:*}" --port "${ch##*:}" -q "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
