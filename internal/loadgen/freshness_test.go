@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -113,5 +114,24 @@ func TestPollPause(t *testing.T) {
 				t.Errorf("pollPause(%s) = %s, want %s", tc.took, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestFreshnessSamplesEnoughForAP99: a steady stream of acknowledgements over a 20 s run
+// yields more than 100 samples, so the p99 (a nearest rank) is not simply the slowest.
+func TestFreshnessSamplesEnoughForAP99(t *testing.T) {
+	f := newFreshness(&slowConn{}, Traces, "run", "tenant")
+	start := time.Now()
+	samples := 0
+	for at := time.Duration(0); at < 20*time.Second; at += time.Millisecond {
+		key := fmt.Sprint(at)
+		f.offer(key, start.Add(at))
+		if _, ok := f.wait[key]; ok {
+			samples++
+			delete(f.wait, key) // seen at once: pending never reaches maxPending
+		}
+	}
+	if samples <= 100 {
+		t.Fatalf("%d samples in 20 s: the p99 of so few is their maximum", samples)
 	}
 }
