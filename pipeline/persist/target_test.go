@@ -220,9 +220,8 @@ func TestInsertStreamsBlocks(t *testing.T) {
 // column is computed in the INSERT's own settings.
 func TestInsertsAreNotQueuedServerSide(t *testing.T) {
 	db := rtDatabase(t)
-	var name string
 	var known uint64
-	if err := db.QueryRow(context.Background(), "SELECT currentDatabase(), countIf(name = 'async_insert') FROM system.settings").Scan(&name, &known); err != nil {
+	if err := db.QueryRow(context.Background(), "SELECT countIf(name = 'async_insert') FROM system.settings").Scan(&known); err != nil {
 		t.Fatal(err)
 	}
 	if known == 0 {
@@ -238,11 +237,7 @@ func TestInsertsAreNotQueuedServerSide(t *testing.T) {
 	if err := db.Exec(context.Background(), "ALTER TABLE spans ADD COLUMN queued UInt8 MATERIALIZED toUInt8(getSetting('async_insert'))"); err != nil {
 		t.Fatal(err)
 	}
-	target, err := OpenTarget(context.Background(), db, TargetOptions{Addr: testenv.ClickHouseAddr(t), Database: name, MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(target.Close)
+	target := targetOf(t, db)
 	if target.Path() != PathColumnar {
 		t.Fatalf("OpenTarget chose %s on a current server", target.Path())
 	}
