@@ -137,12 +137,25 @@ restart_current() {
   "$here/clickhouse-current.sh" start "$current_dir" "$tcp" "$http" >/dev/null
 }
 
+# restart_cluster replaces the 18.16 cluster this script started with a fresh one (new
+# ZooKeeper, empty DDL queue) before a retry: a run that failed may have left an ON CLUSTER
+# task unfinished on a host (seen under load, "1 unfinished hosts"), and the DDL queue runs in
+# order, so every later ON CLUSTER statement would wait behind it until it times out.
+restart_cluster() {
+  [ -n "$cluster_dir" ] || return 0
+  "$here/clickhouse-cluster.sh" stop "$cluster_dir" || true
+  rm -rf "$cluster_dir"
+  cluster_dir=$(newdir "-cluster")
+  TELEMETRYD_TEST_CLICKHOUSE_CLUSTER=$("$here/clickhouse-cluster.sh" start "$cluster_dir")
+  export TELEMETRYD_TEST_CLICKHOUSE_CLUSTER
+}
+
 # on NAME VERSION ADDR GO_TEST_ARGS...: one go test run with ADDR as the test server.
 # chDB's clickhouse-local has died in full runs (cause not yet known; it does abort when a
 # native client is killed in the middle of an INSERT, see the SIGKILL test below), which
-# fails every test after it. When the 26.7 server died, it is restarted and the packages
-# that failed run once more; the pass fails if they fail again. Its fatal log lines are
-# printed either way.
+# fails every test after it. When the 26.7 server died, it is restarted (and the 18.16
+# cluster with it, see restart_cluster) and the packages that failed run once more; the
+# pass fails if they fail again. Its fatal log lines are printed either way.
 on() {
   local name=$1 version=$2 addr=$3
   shift 3
@@ -152,6 +165,7 @@ on() {
     echo "=== test.sh: passed on ClickHouse $version ($name): $*"
   elif current_died; then
     restart_current
+    restart_cluster
     local args=() pkgs=() a p
     for a in "$@"; do case "$a" in ./*) ;; *) args+=("$a") ;; esac; done
     for p in $(awk '$1 == "FAIL" && $2 ~ /^github.com\/telemetryd\/telemetryd/ {print $2}' "$out" | sort -u); do
