@@ -2,10 +2,11 @@ package main
 
 import (
 	"errors"
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // tcpProxy stands for a ClickHouse that goes away and comes back: while up it forwards
@@ -15,6 +16,9 @@ type tcpProxy struct {
 	t      testing.TB
 	addr   string
 	target string
+	// lastByte is when the proxy last forwarded anything (UnixNano): down waits for a
+	// quiet moment before it cuts, see there.
+	lastByte atomic.Int64
 
 	mu    sync.Mutex
 	ln    net.Listener // nil while down
@@ -55,13 +59,23 @@ func (p *tcpProxy) up() {
 	go p.accept(ln)
 }
 
-// down stops listening and cuts every forwarded connection.
+// down stops listening and cuts every forwarded connection, once no bytes have passed
+// for a moment (at most two seconds' wait). Why: chDB, the test server for current
+// ClickHouse, aborts when a connection ends in the middle of its handshake or of an
+// INSERT's data, where a real server drops the connection; the tests are about the
+// server being unreachable, not about cutting one exchange.
 func (p *tcpProxy) down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln != nil {
 		_ = p.ln.Close()
 		p.ln = nil
+	}
+	const quiet = 100 * time.Millisecond
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if time.Since(time.Unix(0, p.lastByte.Load())) >= quiet {
+			break
+		}
 	}
 	for c := range p.conns {
 		_ = c.Close()
@@ -111,7 +125,19 @@ func (p *tcpProxy) track(ln net.Listener, conns ...net.Conn) bool {
 
 func (p *tcpProxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.lastByte.Store(time.Now().UnixNano())
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	_ = dst.Close()
 	_ = src.Close()
 }
