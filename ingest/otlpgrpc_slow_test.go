@@ -38,11 +38,11 @@ func TestGRPCSlowMessageFreesItsSlot(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxInFlight = 1
 	cfg.MaxBodyBytes = 1 << 20
-	// The whole message within about 9 s: long enough that a loaded machine still sees
+	// The whole message within about 21 s: long enough that a loaded machine still sees
 	// the stalled call hold the slot (at about 4 s the whole suite's load let it be cut
-	// off before the first probe got through, twice in a row), short enough for the
-	// second wait below.
-	cfg.BodyReadBase = 8 * time.Second
+	// off before the first probe got through, twice in a row, and at 9 s once more),
+	// short enough for the second wait below.
+	cfg.BodyReadBase = 20 * time.Second
 	cfg.BodyMinRate = 1 << 20
 	addr := startGRPC(t, &sinkPublisher{}, nil, cfg)
 	release := make(chan struct{})
@@ -62,10 +62,10 @@ func TestGRPCSlowMessageFreesItsSlot(t *testing.T) {
 		_, err := client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(sampleTraces(1)))
 		return err
 	}
-	testenv.Eventually(t, 10*time.Second, "the stalled call to hold the only slot", func() bool {
+	testenv.Eventually(t, 20*time.Second, "the stalled call to hold the only slot", func() bool {
 		return status.Code(export()) == codes.Unavailable
 	})
-	testenv.Eventually(t, 20*time.Second, "a call to be served once the stalled one was cut off", func() bool {
+	testenv.Eventually(t, 45*time.Second, "a call to be served once the stalled one was cut off", func() bool {
 		return export() == nil
 	})
 	select {
