@@ -151,12 +151,12 @@ restart_cluster() {
 }
 
 # on NAME VERSION ADDR GO_TEST_ARGS...: one go test run with ADDR as the test server.
-# chDB's clickhouse-local has died in full runs (which test does it is not yet known; it
-# aborts when a native client is killed in the middle of an INSERT, see the SIGKILL test
-# below, and when a connection ends in the middle of its handshake), which
-# fails every test after it. When the 26.7 server died, it is restarted (and the 18.16
-# cluster with it, see restart_cluster) and the packages that failed run once more; the
-# pass fails if they fail again. Its fatal log lines are printed either way.
+# chDB's clickhouse-local has died in full runs, which fails every test after it (which
+# test does it is not yet known; it aborts when a native client is killed in the middle of
+# an INSERT, see the SIGKILL test below, and when a connection ends in the middle of its
+# handshake). When the 26.7 server died, it is restarted (and the 18.16 cluster with it,
+# see restart_cluster) and the packages that failed run once more; the pass fails if they
+# fail again. Its fatal log lines are printed either way.
 on() {
   local name=$1 version=$2 addr=$3
   shift 3
