@@ -11,26 +11,36 @@ import (
 	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
-// event is one decoded message of a batch.
+// event is one message of a batch, on its way into its table.
 type event struct {
-	msg    jetstream.Msg
-	seq    uint64
-	tenant string
-	table  table
-	rows   rowSet
+	msg     jetstream.Msg
+	seq     uint64
+	tenant  string
+	table   table
+	meta    eventMeta
+	payload []byte
+	// rows are the event's rows when it was decoded ahead of its INSERT (replay, the
+	// load harness). A worker decodes its events while their INSERT is sent, into the
+	// block being sent (Target.insertSome), so that a batch's columns never hold more
+	// than about a block: decoding the whole batch first had held about 12 MB of
+	// columns per partition, a fifth of the live heap at saturation.
+	rows rowSet
+	// What decoding found, once decoded: the number of rows, the range of their
+	// timestamps as stored, and bad, why the payload cannot be decoded.
+	decoded bool
+	n       int
+	lo, hi  uint32
+	bad     error
 }
 
-// persistBatch stores a batch of partition k: decode, drop what is already stored,
-// insert per table, dead-letter what ClickHouse keeps rejecting, then acknowledge.
+// persistBatch stores a batch of partition k: read the events, drop what is already
+// stored, insert per table (decoding as the rows are sent), dead-letter what cannot
+// be decoded or what ClickHouse keeps rejecting, then acknowledge.
 func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) {
-	sets := w.decodeSets()
-	defer w.releaseSets(sets)
-	var events []event
+	events := make([]*event, 0, len(msgs))
 	for _, m := range msgs {
-		ev, err := decodeEvent(m, k, sets)
+		ev, err := readEvent(m, k)
 		if err != nil {
-			// Decoding is deterministic: a payload that cannot be decoded now never
-			// will be, so it is dead-lettered at once rather than retried.
 			w.deadLetter(ctx, m, "undecodable event: "+err.Error(), "")
 			continue
 		}
@@ -44,7 +54,7 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 	}
 	b := &batchRun{w: w, k: k, events: events, settled: map[uint64]bool{}}
 	for _, signal := range tableOrder {
-		var of []event
+		var of []*event
 		for _, ev := range events {
 			if ev.table.name == tables[signal].name {
 				of = append(of, ev)
@@ -52,6 +62,14 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 		}
 		if len(of) > 0 && !b.write(ctx, tables[signal], of, w.cfg.MaxDeliver) {
 			return // shutting down: the unacknowledged events come back and are checked
+		}
+		// Decoding is deterministic: a payload that cannot be decoded now never will
+		// be, so it is dead-lettered rather than retried.
+		for _, ev := range of {
+			if ev.bad != nil && !b.settled[ev.seq] {
+				w.deadLetter(ctx, ev.msg, "undecodable event: "+ev.bad.Error(), "")
+				b.settled[ev.seq] = true
+			}
 		}
 	}
 	if w.cfg.AfterInsert != nil {
@@ -63,7 +81,7 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 		m.BatchEvents.Observe(float64(len(msgs)))
 		for _, ev := range events {
 			if !settled[ev.seq] {
-				m.ItemsPersisted.WithLabelValues(ev.table.name).Add(float64(ev.rows.len()))
+				m.ItemsPersisted.WithLabelValues(ev.table.name).Add(float64(ev.n))
 			}
 		}
 	}
@@ -78,38 +96,12 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 	}
 }
 
-// decode decodes one event into column sets of its own.
-func (w *Worker) decode(m jetstream.Msg, k int) (event, error) {
-	return decodeEvent(m, k, decodeSets{})
-}
-
-// decodeSets takes column sets for a batch to decode into: a batch in flight holds
-// one, so there are at most MaxConcurrentBatches, and their columns keep their
-// capacity from batch to batch.
-func (w *Worker) decodeSets() decodeSets {
-	select {
-	case s := <-w.sets:
-		return s
-	default:
-		return decodeSets{}
-	}
-}
-
-// releaseSets hands a finished batch's column sets to the next batch.
-func (w *Worker) releaseSets(s decodeSets) {
-	s.reset()
-	select {
-	case w.sets <- s:
-	default:
-	}
-}
-
-// decodeEvent appends the rows of an event of partition k to its table's column set
-// of sets; replay shares it.
-func decodeEvent(m jetstream.Msg, k int, sets decodeSets) (event, error) {
+// readEvent reads what an event of partition k says about itself: its table, tenant,
+// token and stream sequence. Its payload is decoded later (decodeInto).
+func readEvent(m jetstream.Msg, k int) (*event, error) {
 	md, err := m.Metadata()
 	if err != nil {
-		return event{}, fmt.Errorf("event metadata: %w", err)
+		return nil, fmt.Errorf("event metadata: %w", err)
 	}
 	meta := eventMeta{
 		tenant:    m.Headers().Get(stream.HeaderTenant),
@@ -118,22 +110,67 @@ func decodeEvent(m jetstream.Msg, k int, sets decodeSets) (event, error) {
 		partition: uint16(k),
 	}
 	if meta.tenant == "" {
-		return event{}, errors.New("event has no tenant header")
+		return nil, errors.New("event has no tenant header")
 	}
 	signal := stream.Signal(m.Headers().Get(stream.HeaderSignal))
 	t, ok := tables[signal]
 	if !ok {
-		return event{}, fmt.Errorf("unsupported signal %q", signal)
+		return nil, fmt.Errorf("unsupported signal %q", signal)
 	}
-	rows, err := sets.of(t).decode(m.Data(), meta)
+	return &event{msg: m, seq: meta.seq, tenant: meta.tenant, table: t, meta: meta, payload: m.Data()}, nil
+}
+
+// decodeEvent reads an event of partition k and decodes its rows ahead of its INSERT,
+// into its table's column set of sets (replay).
+func decodeEvent(m jetstream.Msg, k int, sets decodeSets) (*event, error) {
+	ev, err := readEvent(m, k)
 	if err != nil {
-		return event{}, err
+		return nil, err
 	}
-	return event{msg: m, seq: meta.seq, tenant: meta.tenant, table: t, rows: rows}, nil
+	rows, err := sets.of(ev.table).decode(ev.payload, ev.meta)
+	if err != nil {
+		return nil, err
+	}
+	ev.rows = rows
+	ev.noteDecoded(rows)
+	return ev, nil
+}
+
+// decodeInto appends the event's rows to s (a set of its table); false when the
+// payload cannot be decoded, which it then records in bad, appending nothing.
+func (ev *event) decodeInto(s *columnSet) (rowSet, bool) {
+	if ev.bad != nil {
+		return rowSet{}, false
+	}
+	rows, err := s.decode(ev.payload, ev.meta)
+	if err != nil {
+		ev.decoded, ev.bad = true, err
+		return rowSet{}, false
+	}
+	ev.noteDecoded(rows)
+	return rows, true
+}
+
+func (ev *event) noteDecoded(rows rowSet) {
+	ev.decoded, ev.n = true, rows.len()
+	ev.lo, ev.hi = rows.dateTimeRange()
+}
+
+// measure makes sure n, lo and hi are known, decoding the event into scratch (a set
+// of its table, emptied first) if it has not been decoded yet.
+func (ev *event) measure(scratch *columnSet) {
+	switch {
+	case ev.decoded:
+	case ev.rows.set != nil:
+		ev.noteDecoded(ev.rows)
+	default:
+		scratch.reset()
+		ev.decodeInto(scratch)
+	}
 }
 
 // nakAll hands the events back for a later redelivery.
-func (w *Worker) nakAll(events []event) {
+func (w *Worker) nakAll(events []*event) {
 	for _, ev := range events {
 		_ = ev.msg.NakWithDelay(time.Second)
 	}
@@ -141,20 +178,14 @@ func (w *Worker) nakAll(events []event) {
 
 // insert writes the events' rows with one INSERT per MaxBatchRows rows (an event's
 // rows always go in one INSERT), each bounded by InsertTimeout. On failure, done is
-// the number of leading events whose INSERTs succeeded and failed the number in the
-// INSERT that failed, which ClickHouse may have stored anyway (in part or whole); the
-// events after those were not sent.
-func (w *Worker) insert(ctx context.Context, t table, events []event) (done, failed int, err error) {
+// the number of leading events whose INSERTs succeeded and failed the number the
+// INSERT that failed took, which ClickHouse may have stored anyway (in part or whole);
+// the events after those were not sent.
+func (w *Worker) insert(ctx context.Context, t table, events []*event) (done, failed int, err error) {
 	for done < len(events) {
-		rest := events[done:]
-		n, rows := 0, 0
-		for n < len(rest) && (n == 0 || rows+rest[n].rows.len() <= w.cfg.MaxBatchRows) {
-			rows += rest[n].rows.len()
-			n++
-		}
 		start := time.Now()
 		insertCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.InsertTimeout)
-		err := w.ch.insert(insertCtx, t, rest[:n])
+		n, err := w.ch.insertSome(insertCtx, t, events[done:], w.cfg.MaxBatchRows)
 		cancel()
 		if err != nil {
 			return done, n, err

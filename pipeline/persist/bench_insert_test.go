@@ -17,14 +17,14 @@ import (
 func BenchmarkInsertSpans(b *testing.B) {
 	ch := rtDatabase(b)
 	t := tables[stream.SignalTraces]
-	events := make([]event, 100)
+	events := make([]*event, 100)
 	set := t.newSet() // one batch's, as a worker decodes it
 	for i := range events {
 		rows, err := set.decode(marshal(b, mcpTraces(100, byte(i))), wireMeta)
 		if err != nil {
 			b.Fatal(err)
 		}
-		events[i] = event{seq: uint64(i), table: t, rows: rows}
+		events[i] = &event{seq: uint64(i), table: t, rows: rows}
 	}
 	ctx := context.Background()
 	perSpan := func(b *testing.B) {

@@ -34,7 +34,7 @@ func BenchmarkPersist(b *testing.B) {
 func benchBatches(b *testing.B, t table, payloads [][]byte) {
 	blk := newBlock(t)
 	sets := decodeSets{}
-	events := make([]event, len(payloads))
+	events := make([]*event, len(payloads))
 	var buf proto.Buffer
 	rows := 0
 	b.ReportAllocs()
@@ -46,7 +46,7 @@ func benchBatches(b *testing.B, t table, payloads [][]byte) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			events[i] = event{seq: uint64(i + 1), table: t, rows: r}
+			events[i] = &event{seq: uint64(i + 1), table: t, rows: r}
 			rows += r.len()
 		}
 		for next := 0; next < len(events); {

@@ -78,7 +78,7 @@ func TestEveryColumnIsFilledOncePerRow(t *testing.T) {
 			t.Fatalf("%s: %v", tbl.name, err)
 		}
 		b := newBlock(tbl)
-		b.fill([]event{{rows: rows}})
+		b.fill([]*event{{rows: rows}})
 		for _, c := range b.input() {
 			if c.Data.Rows() != rows.len() {
 				t.Errorf("%s.%s has %d values for %d rows", tbl.name, c.Name, c.Data.Rows(), rows.len())

@@ -49,12 +49,12 @@ func (t *Target) InsertInto(ctx context.Context, tableName string, rows []Rows) 
 	}
 	tbl := rows[0].table
 	tbl.name = tableName
-	events := make([]event, len(rows))
+	events := make([]*event, len(rows))
 	for i, r := range rows {
 		if r.table.name != rows[0].table.name {
 			return fmt.Errorf("rows of %s and %s in one INSERT", rows[0].table.name, r.table.name)
 		}
-		events[i] = event{table: tbl, rows: r.rows}
+		events[i] = &event{table: tbl, rows: r.rows}
 	}
 	return t.insert(ctx, tbl, events)
 }

@@ -14,7 +14,7 @@ import (
 // them. Only events delivered more than once can be stored: the first delivery of an
 // event never is, so the common path costs no query. A redelivery (a worker died
 // between INSERT and ack, or its ack was lost) is looked up by stream sequence.
-func (w *Worker) dropStored(ctx context.Context, events []event) ([]event, error) {
+func (w *Worker) dropStored(ctx context.Context, events []*event) ([]*event, error) {
 	kept, stored, err := splitStored(ctx, w.ch.conn, w.cfg.InsertTimeout, events, false)
 	if err != nil {
 		return events, err
@@ -29,20 +29,21 @@ func (w *Worker) dropStored(ctx context.Context, events []event) ([]event, error
 // splitStored splits events into those to write and those whose rows ClickHouse
 // already holds. It looks up the redelivered events only, or every event with
 // checkAll (replay, whose target database may hold anything, and a worker after a
-// failed INSERT). The look-up is one query per table, by stream sequence, within the
+// failed INSERT). Events not decoded yet are decoded to learn their rows' times. The look-up is one query per table, by stream sequence, within the
 // events' tenants and the time range of their own rows, so it reads only their day
 // partitions and primary key ranges.
-func splitStored(ctx context.Context, ch driver.Conn, timeout time.Duration, events []event, checkAll bool) (kept, stored []event, err error) {
+func splitStored(ctx context.Context, ch driver.Conn, timeout time.Duration, events []*event, checkAll bool) (kept, stored []*event, err error) {
 	check := map[string][]int{} // table -> indexes of events to look up
+	scratch := decodeSets{}     // to decode the events not decoded yet into
 	for i, ev := range events {
-		if ev.rows.len() == 0 {
-			continue
-		}
 		if !checkAll {
 			md, err := ev.msg.Metadata()
 			if err != nil || md.NumDelivered <= 1 {
 				continue
 			}
+		}
+		if ev.measure(scratch.of(ev.table)); ev.n == 0 {
+			continue
 		}
 		check[ev.table.name] = append(check[ev.table.name], i)
 	}
@@ -81,8 +82,8 @@ type lookup struct {
 	lo, hi  uint32
 }
 
-func (q *lookup) add(ev event) {
-	lo, hi := ev.rows.dateTimeRange()
+func (q *lookup) add(ev *event) {
+	lo, hi := ev.lo, ev.hi
 	if len(q.seqs) == 0 || lo < q.lo {
 		q.lo = lo
 	}

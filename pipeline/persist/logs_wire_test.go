@@ -21,8 +21,8 @@ func checkSameColumns(t *testing.T, tbl table, got, want rowSet) {
 		t.Fatalf("wire decoder gave %d rows, pdata %d", got.len(), want.len())
 	}
 	g, w := newBlock(tbl), newBlock(tbl)
-	g.fill([]event{{rows: got}})
-	w.fill([]event{{rows: want}})
+	g.fill([]*event{{rows: got}})
+	w.fill([]*event{{rows: want}})
 	for i, c := range g.input() {
 		var gb, wb proto.Buffer
 		c.Data.EncodeColumn(&gb)

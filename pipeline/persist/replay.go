@@ -162,7 +162,7 @@ func (r *replayer) batch(ctx context.Context, msgs []jetstream.Msg) error {
 		r.sets = decodeSets{}
 	}
 	r.sets.reset()
-	var events []event
+	var events []*event
 	for _, m := range msgs {
 		r.st.Events++
 		if md, err := m.Metadata(); err == nil {
@@ -187,7 +187,7 @@ func (r *replayer) batch(ctx context.Context, msgs []jetstream.Msg) error {
 	r.st.Stored += uint64(len(stored))
 	for _, signal := range tableOrder {
 		t := tables[signal]
-		var of []event
+		var of []*event
 		for _, ev := range events {
 			if ev.table.name == t.name {
 				of = append(of, ev)
@@ -209,7 +209,7 @@ func (r *replayer) skip(m jetstream.Msg, err error) {
 
 // insert writes the events' rows into t with one INSERT, retrying a few times while
 // ClickHouse is unavailable; events it rejects as bad data are isolated and skipped.
-func (r *replayer) insert(ctx context.Context, t table, events []event) error {
+func (r *replayer) insert(ctx context.Context, t table, events []*event) error {
 	backoff := newBackoff(200*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
 		err := r.insertOnce(ctx, t, events)
@@ -247,17 +247,17 @@ func (r *replayer) insert(ctx context.Context, t table, events []event) error {
 // table may have taken a rejected INSERT's rows before ClickHouse failed (a
 // materialized view threw), so what is stored is looked up first and never written
 // again; with the look-up failing replay stops (it is safe to run again).
-func (r *replayer) isolate(ctx context.Context, t table, events []event, cause error) error {
+func (r *replayer) isolate(ctx context.Context, t table, events []*event, cause error) error {
 	events, err := r.dropWritten(ctx, t, events, cause)
 	if err != nil {
 		return err
 	}
 	for _, ev := range events {
-		err := r.insertOnce(ctx, t, []event{ev})
+		err := r.insertOnce(ctx, t, []*event{ev})
 		if err == nil {
 			continue
 		}
-		left, lerr := r.dropWritten(ctx, t, []event{ev}, err)
+		left, lerr := r.dropWritten(ctx, t, []*event{ev}, err)
 		if lerr != nil {
 			return lerr
 		}
@@ -271,13 +271,13 @@ func (r *replayer) isolate(ctx context.Context, t table, events []event, cause e
 
 // dropWritten returns the events a failed INSERT did not store, counting the rows
 // of the others as written.
-func (r *replayer) dropWritten(ctx context.Context, t table, events []event, cause error) ([]event, error) {
+func (r *replayer) dropWritten(ctx context.Context, t table, events []*event, cause error) ([]*event, error) {
 	kept, stored, err := splitStored(ctx, r.ch.conn, r.cfg.InsertTimeout, events, true)
 	if err != nil {
 		return nil, fmt.Errorf("replay: look up what a failed insert stored: %w", err)
 	}
 	for _, ev := range stored {
-		r.st.Rows += uint64(ev.rows.len())
+		r.st.Rows += uint64(ev.n)
 		if failedAfterWrite(cause) {
 			r.logger.Warn("replay: event stored, then ClickHouse failed (a materialized view?): the views may lack it",
 				"table", t.name, "seq", ev.seq, "err", cause)
@@ -286,10 +286,10 @@ func (r *replayer) dropWritten(ctx context.Context, t table, events []event, cau
 	return kept, nil
 }
 
-func (r *replayer) insertOnce(ctx context.Context, t table, events []event) error {
+func (r *replayer) insertOnce(ctx context.Context, t table, events []*event) error {
 	rows := 0
 	for _, ev := range events {
-		rows += ev.rows.len()
+		rows += ev.n
 	}
 	if rows == 0 {
 		return nil

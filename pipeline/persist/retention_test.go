@@ -205,7 +205,7 @@ func TestRetentionSetsTheTTLOnTheCurrentLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := targetOn(t, ch, addr).insert(ctx, spans, []event{{seq: rtMeta.seq, table: spans, rows: rows}}); err != nil {
+	if err := targetOn(t, ch, addr).insert(ctx, spans, []*event{{seq: rtMeta.seq, table: spans, rows: rows}}); err != nil {
 		t.Fatal(err)
 	}
 	var db string

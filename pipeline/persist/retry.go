@@ -10,7 +10,7 @@ import (
 type batchRun struct {
 	w      *Worker
 	k      int
-	events []event // every decoded event of the batch: kept in progress while it waits
+	events []*event // every decoded event of the batch: kept in progress while it waits
 	// settled are the events the dead-letter path acknowledged (or handed back), which
 	// the batch neither acknowledges nor counts as persisted.
 	settled map[uint64]bool
@@ -27,7 +27,7 @@ type batchRun struct {
 // it succeeded and are never repeated. While the look-up itself fails nothing is
 // written. Events ClickHouse keeps rejecting as bad data, dataAttempts times, are
 // written one by one to find the bad ones, which are dead-lettered.
-func (b *batchRun) write(ctx context.Context, t table, events []event, dataAttempts int) bool {
+func (b *batchRun) write(ctx context.Context, t table, events []*event, dataAttempts int) bool {
 	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
 	dataErrors := 0
 	for len(events) > 0 {
@@ -62,7 +62,7 @@ func (b *batchRun) write(ctx context.Context, t table, events []event, dataAttem
 
 // isolate writes the events one at a time, so that only the ones ClickHouse rejects
 // are dead-lettered; each write looks up what a failure stored, as write does.
-func (b *batchRun) isolate(ctx context.Context, t table, events []event, cause error) bool {
+func (b *batchRun) isolate(ctx context.Context, t table, events []*event, cause error) bool {
 	b.w.logger.Error("ClickHouse keeps rejecting a batch, isolating the bad events", "partition", b.k,
 		"table", t.name, "events", len(events), "err", cause)
 	lastKept := time.Now()
@@ -72,7 +72,7 @@ func (b *batchRun) isolate(ctx context.Context, t table, events []event, cause e
 			b.keepInProgress()
 			lastKept = time.Now()
 		}
-		if !b.write(ctx, t, []event{ev}, 1) {
+		if !b.write(ctx, t, []*event{ev}, 1) {
 			return false
 		}
 	}
@@ -85,7 +85,7 @@ func (b *batchRun) isolate(ctx context.Context, t table, events []event, cause e
 // error came after the table took them (a materialized view threw), the views may
 // lack their rows, and which event the view refused cannot be told without writing
 // them all again: each is recorded in the dead-letter stream as stored.
-func (b *batchRun) unstored(ctx context.Context, t table, suspects []event, cause error, backoff *backoff) ([]event, bool) {
+func (b *batchRun) unstored(ctx context.Context, t table, suspects []*event, cause error, backoff *backoff) ([]*event, bool) {
 	for {
 		b.keepInProgress()
 		sleep(ctx, backoff.next())
@@ -106,7 +106,7 @@ func (b *batchRun) unstored(ctx context.Context, t table, suspects []event, caus
 				// Settled, so the batch does not count them: their rows are written.
 				b.w.persisted.Add(1)
 				if m := b.w.cfg.Metrics; m != nil {
-					m.ItemsPersisted.WithLabelValues(t.name).Add(float64(ev.rows.len()))
+					m.ItemsPersisted.WithLabelValues(t.name).Add(float64(ev.n))
 				}
 			}
 		}

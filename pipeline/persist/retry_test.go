@@ -196,14 +196,14 @@ func TestLookupFindsStoredEventsOfEveryTable(t *testing.T) {
 		for name, at := range times {
 			t.Run(string(signal)+"/"+name, func(t *testing.T) {
 				tbl := tables[signal]
-				var stored, fresh []event
+				var stored, fresh []*event
 				for i := 0; i < 3; i++ {
 					seq++
 					rows, err := tbl.decode(payloadAt(t, at), eventMeta{tenant: "acme", seq: seq})
 					if err != nil {
 						t.Fatal(err)
 					}
-					ev := event{seq: seq, tenant: "acme", table: tbl, rows: rows}
+					ev := &event{seq: seq, tenant: "acme", table: tbl, rows: rows}
 					if i < 2 {
 						stored = append(stored, ev)
 					} else {

@@ -35,7 +35,7 @@ func rtInsert(t *testing.T, ch driver.Conn, tbl table, payload []byte, meta even
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	if err := targetOf(t, ch).insert(context.Background(), tbl, []event{{seq: meta.seq, table: tbl, rows: rows}}); err != nil {
+	if err := targetOf(t, ch).insert(context.Background(), tbl, []*event{{seq: meta.seq, table: tbl, rows: rows}}); err != nil {
 		t.Fatalf("insert into %s: %v", tbl.name, err)
 	}
 	return rows.len()

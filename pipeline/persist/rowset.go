@@ -58,12 +58,17 @@ func (s *columnSet) reset() {
 func (s *columnSet) decode(payload []byte, meta eventMeta) (rowSet, error) {
 	lo := s.rows()
 	if err := s.decodeInto(payload, meta); err != nil {
-		for _, c := range s.cols {
-			c.truncate(lo)
-		}
+		s.truncate(lo)
 		return rowSet{}, err
 	}
 	return rowSet{set: s, lo: lo, hi: s.rows()}, nil
+}
+
+// truncate drops the rows from n on.
+func (s *columnSet) truncate(n int) {
+	for _, c := range s.cols {
+		c.truncate(n)
+	}
 }
 
 // all is the set's rows as one rowSet.
@@ -167,13 +172,15 @@ func (t table) appendBatch(b driver.Batch, rows rowSet) error {
 }
 
 // block is one ch-go block of an INSERT: a range of rows of a column set, encoded
-// from where the events were decoded to. Events that do not follow one another in
-// one set are copied into the block's own set first.
+// from where the events were decoded to. Events decoded as they are sent are decoded
+// into the block's own set; events decoded ahead that do not follow one another in
+// one set are copied into it.
 type block struct {
 	t      table
 	ranges []colRange
 	in     proto.Input
 	own    *columnSet // made on first need
+	peak   int        // the most rows own has held
 }
 
 func newBlock(t table) *block {
@@ -188,7 +195,7 @@ func newBlock(t table) *block {
 // fill makes the block the rows of events (at least one): a range of their column
 // set when each follows the one before (a batch's events of a table, unless some were
 // dropped), else a copy.
-func (b *block) fill(events []event) {
+func (b *block) fill(events []*event) {
 	src := events[0].rows
 	for _, ev := range events[1:] {
 		if ev.rows.len() == 0 {
@@ -208,11 +215,8 @@ func (b *block) fill(events []event) {
 }
 
 // gather copies the events' rows into the block's own set.
-func (b *block) gather(events []event) rowSet {
-	if b.own == nil {
-		b.own = b.t.newSet()
-	}
-	b.own.reset()
+func (b *block) gather(events []*event) rowSet {
+	b.ownSet().reset()
 	for _, ev := range events {
 		if ev.rows.len() == 0 {
 			continue
@@ -221,7 +225,16 @@ func (b *block) gather(events []event) rowSet {
 			c.appendRange(ev.rows.set.cols[i], ev.rows.lo, ev.rows.hi)
 		}
 	}
+	b.peak = max(b.peak, b.own.rows())
 	return b.own.all()
+}
+
+// ownSet is the block's own column set.
+func (b *block) ownSet() *columnSet {
+	if b.own == nil {
+		b.own = b.t.newSet()
+	}
+	return b.own
 }
 
 func (b *block) show(rows rowSet) {

@@ -52,18 +52,18 @@ func TestBlocksHoldTheirEventsRows(t *testing.T) {
 	for signal, payloads := range threeEvents(t) {
 		tbl := tables[signal]
 		set := tbl.newSet()
-		events := make([]event, len(payloads))
+		events := make([]*event, len(payloads))
 		for i, p := range payloads {
 			rows, err := set.decode(p, eventMeta{tenant: "acme", seq: uint64(i + 1)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			events[i] = event{seq: uint64(i + 1), rows: rows}
+			events[i] = &event{seq: uint64(i + 1), rows: rows}
 		}
 		b := newBlock(tbl)
 		for _, pick := range [][]int{{0, 1, 2}, {1}, {1, 2}, {0, 2}, {2, 0}, {0}} {
 			t.Run(fmt.Sprintf("%s/%v", tbl.name, pick), func(t *testing.T) {
-				var of []event
+				var of []*event
 				var want [][]byte
 				for _, i := range pick {
 					of, want = append(of, events[i]), append(want, payloads[i])
@@ -85,7 +85,7 @@ func aloneAs(t *testing.T, tbl table, seqs []int, payloads [][]byte) *block {
 		}
 	}
 	b := newBlock(tbl)
-	b.fill([]event{{rows: set.all()}})
+	b.fill([]*event{{rows: set.all()}})
 	return b
 }
 
@@ -131,7 +131,7 @@ func TestFailedEventLeavesNoRows(t *testing.T) {
 				t.Fatalf("next event starts at row %d, want %d", next.lo, first.hi)
 			}
 			b := newBlock(tbl)
-			b.fill([]event{{rows: first}, {rows: next}})
+			b.fill([]*event{{rows: first}, {rows: next}})
 			checkSameBlocks(t, tbl, b, aloneAs(t, tbl, []int{0, 2}, payloads[:2]))
 		})
 	}
@@ -193,6 +193,6 @@ func checkDecodesAfterAnother(t *testing.T, tbl table, first, payload []byte) {
 		want[1] = first
 	}
 	b := newBlock(tbl)
-	b.fill([]event{{rows: a}, {rows: rows}})
+	b.fill([]*event{{rows: a}, {rows: rows}})
 	checkSameBlocks(t, tbl, b, aloneAs(t, tbl, []int{0, 1}, want))
 }

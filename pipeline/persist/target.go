@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/ClickHouse/ch-go"
@@ -136,18 +137,29 @@ func (t *Target) Close() {
 }
 
 // insertBlockRows is about how many rows one block of a columnar INSERT carries (whole
-// events, so a block can be one event larger). An INSERT streams its batch as blocks of
-// this size, encoded from the batch's columns in place, so the encoded bytes stay
-// bounded by this, not by the batch; the server squashes the blocks of one INSERT into
-// parts of min_insert_block_size_rows as before.
+// events, so a block can be one event larger). An INSERT streams its events as blocks
+// of this size, each decoded into the block's columns just before it is encoded and
+// sent, so the columns and the encoded bytes stay bounded by this, not by the batch;
+// the server squashes the blocks of one INSERT into parts of min_insert_block_size_rows
+// as before.
 const insertBlockRows = 4096
 
-// insert writes the rows of events into tbl with one INSERT, sent as blocks of about
-// insertBlockRows rows. A failed INSERT may have stored some of its blocks: the caller
-// looks up what is stored before it retries (retry.go).
-func (t *Target) insert(ctx context.Context, tbl table, events []event) error {
+// insert writes the rows of events into tbl with one INSERT.
+func (t *Target) insert(ctx context.Context, tbl table, events []*event) error {
+	_, err := t.insertSome(ctx, tbl, events, math.MaxInt)
+	return err
+}
+
+// insertSome writes the rows of the leading events into tbl with one INSERT of at
+// most maxRows rows (an event's rows always go in one INSERT, so a first event may
+// have more), sent as blocks of about insertBlockRows rows, and returns how many
+// events it took: written, or on error sent or about to be. A failed INSERT may have
+// stored some of its blocks: the caller looks up what is stored before it retries
+// (retry.go). Events that cannot be decoded are taken and left out (their bad says
+// why).
+func (t *Target) insertSome(ctx context.Context, tbl table, events []*event, maxRows int) (int, error) {
 	if t.pool == nil {
-		return t.insertBatch(ctx, tbl, events)
+		return t.insertBatch(ctx, tbl, events, maxRows)
 	}
 	var set map[string]*block
 	select {
@@ -166,19 +178,13 @@ func (t *Target) insert(ctx context.Context, tbl table, events []event) error {
 		b = newBlock(tbl)
 		set[tbl.name] = b
 	}
-	next, sent := 0, 0
-	fill := func() {
-		first, rows := next, 0
-		for next < len(events) && rows < insertBlockRows {
-			rows += events[next].rows.len()
-			next++
-		}
-		b.fill(events[first:next])
+	f := filler{b: b, events: events, maxRows: maxRows}
+	if f.fill(); b.rows() == 0 {
+		return f.next, nil // nothing to write: every event taken was empty or undecodable
 	}
-	fill()
 	c, err := t.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to insert into %s: %w", tbl.name, err)
+		return f.next, fmt.Errorf("connect to insert into %s: %w", tbl.name, err)
 	}
 	err = c.Do(ctx, ch.Query{
 		Body:  "INSERT INTO " + tbl.name + " (" + tbl.columns + ") VALUES",
@@ -186,12 +192,10 @@ func (t *Target) insert(ctx context.Context, tbl table, events []event) error {
 		OnInput: func(context.Context) error {
 			// ch-go sends whatever the input still holds after io.EOF as a last
 			// block: empty it first, or the last block would be stored twice.
-			sent += b.rows()
-			b.reset()
-			if next == len(events) {
+			f.sent += b.rows()
+			if f.fill(); b.rows() == 0 {
 				return io.EOF
 			}
-			fill()
 			return nil
 		},
 	})
@@ -200,30 +204,105 @@ func (t *Target) insert(ctx context.Context, tbl table, events []event) error {
 		// while ch-go still sends the block, the rest of it is read as the next
 		// query's packets (UNEXPECTED_PACKET_FROM_CLIENT).
 		_ = c.Close()
-		return fmt.Errorf("insert %d events into %s (failed after %d rows sent): %w", len(events), tbl.name, sent, err)
+		return f.next, fmt.Errorf("insert %d events into %s (failed after %d rows sent): %w", f.next, tbl.name, f.sent, err)
 	}
 	c.Release()
-	return nil
+	return f.next, nil
 }
 
-// insertBatch writes the rows of events into tbl with one clickhouse-go batch.
-func (t *Target) insertBatch(ctx context.Context, tbl table, events []event) error {
-	batch, err := t.conn.PrepareBatch(ctx, "INSERT INTO "+tbl.name+" ("+tbl.columns+")")
-	if err != nil {
-		return fmt.Errorf("prepare %s insert: %w", tbl.name, err)
+// filler fills one INSERT's block, block after block, from the leading events.
+type filler struct {
+	b       *block
+	events  []*event
+	maxRows int
+	next    int  // the first event not taken yet
+	sent    int  // rows of the blocks sent before the current one
+	full    bool // the INSERT has its maxRows
+}
+
+// fill makes the block the next rows to send, empty when the INSERT is complete.
+func (f *filler) fill() {
+	f.b.reset()
+	if f.next == len(f.events) || f.full {
+		return
 	}
-	defer batch.Close()
-	rows := 0
-	for _, ev := range events {
-		if err := tbl.appendBatch(batch, ev.rows); err != nil {
-			return fmt.Errorf("%s: %w: %w", tbl.name, errUnencodableRows, err)
+	if f.events[f.next].rows.set != nil {
+		f.fillDecoded()
+		return
+	}
+	own := f.b.ownSet()
+	own.reset()
+	for f.next < len(f.events) && own.rows() < insertBlockRows && f.events[f.next].rows.set == nil {
+		lo := own.rows()
+		if _, ok := f.events[f.next].decodeInto(own); ok && f.sent+lo > 0 && f.sent+own.rows() > f.maxRows {
+			own.truncate(lo) // the next INSERT's: it decodes the event again
+			f.full = true
+			break
 		}
-		rows += ev.rows.len()
+		f.next++
+	}
+	f.b.show(own.all())
+	f.b.peak = max(f.b.peak, own.rows())
+}
+
+// fillDecoded makes the block the rows of the next events decoded ahead.
+func (f *filler) fillDecoded() {
+	first, rows := f.next, 0
+	for f.next < len(f.events) && rows < insertBlockRows && f.events[f.next].rows.set != nil {
+		n := f.events[f.next].rows.len()
+		if f.sent+rows > 0 && f.sent+rows+n > f.maxRows {
+			f.full = true
+			break
+		}
+		rows += n
+		f.next++
+	}
+	if f.next > first {
+		f.b.fill(f.events[first:f.next])
+	}
+}
+
+// insertBatch writes the rows of the leading events into tbl with one clickhouse-go
+// batch of at most maxRows rows, as insertSome does.
+func (t *Target) insertBatch(ctx context.Context, tbl table, events []*event, maxRows int) (int, error) {
+	var batch driver.Batch
+	scratch := tbl.newSet()
+	n, rows := 0, 0
+	for ; n < len(events); n++ {
+		ev := events[n]
+		r := ev.rows
+		if r.set == nil {
+			scratch.reset()
+			var ok bool
+			if r, ok = ev.decodeInto(scratch); !ok {
+				continue
+			}
+		}
+		if rows > 0 && rows+r.len() > maxRows {
+			break
+		}
+		if r.len() == 0 {
+			continue
+		}
+		if batch == nil {
+			var err error
+			if batch, err = t.conn.PrepareBatch(ctx, "INSERT INTO "+tbl.name+" ("+tbl.columns+")"); err != nil {
+				return n + 1, fmt.Errorf("prepare %s insert: %w", tbl.name, err)
+			}
+			defer batch.Close()
+		}
+		if err := tbl.appendBatch(batch, r); err != nil {
+			return n + 1, fmt.Errorf("%s: %w: %w", tbl.name, errUnencodableRows, err)
+		}
+		rows += r.len()
+	}
+	if batch == nil {
+		return n, nil
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d rows into %s: %w", rows, tbl.name, err)
+		return n, fmt.Errorf("insert %d rows into %s: %w", rows, tbl.name, err)
 	}
-	return nil
+	return n, nil
 }
 
 // errUnencodableRows marks rows the ClickHouse client refused to encode: like the

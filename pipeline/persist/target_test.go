@@ -2,6 +2,7 @@ package persist
 
 import (
 	"context"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -50,13 +51,13 @@ func TestInsertPathsStoreTheSameRows(t *testing.T) {
 	}
 	for signal, p := range payloads {
 		tbl := tables[signal]
-		var events []event
+		var events []*event
 		for seq := uint64(1); seq <= 3; seq++ { // several events in one INSERT
 			rows, err := tbl.decode(p, eventMeta{tenant: "acme", tokenID: "tok", seq: seq, partition: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
-			events = append(events, event{seq: seq, table: tbl, rows: rows})
+			events = append(events, &event{seq: seq, table: tbl, rows: rows})
 		}
 		for _, target := range []*Target{batch, columnar} {
 			if err := target.insert(context.Background(), tbl, events); err != nil {
@@ -129,7 +130,7 @@ func TestInsertAfterARefusedInsert(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return target.insert(context.Background(), tbl, []event{{seq: uint64(seed), table: tbl, rows: rows}})
+		return target.insert(context.Background(), tbl, []*event{{seq: uint64(seed), table: tbl, rows: rows}})
 	}
 	if err := insert(poisonSeed); !isDataError(err) {
 		t.Fatalf("poison INSERT: %v, want a rejection of the data", err)
@@ -177,14 +178,14 @@ func TestInsertStreamsBlocks(t *testing.T) {
 	}
 	tbl := tables[stream.SignalTraces]
 	payload := marshal(t, richTraces())
-	var events []event
+	var events []*event
 	total := 0
 	for seq := uint64(1); total < 3*insertBlockRows+1; seq++ {
 		rows, err := tbl.decode(payload, eventMeta{tenant: "acme", tokenID: "tok", seq: seq})
 		if err != nil {
 			t.Fatal(err)
 		}
-		events, total = append(events, event{seq: seq, table: tbl, rows: rows}), total+rows.len()
+		events, total = append(events, &event{seq: seq, table: tbl, rows: rows}), total+rows.len()
 	}
 	if err := target.insert(context.Background(), tbl, events); err != nil {
 		t.Fatal(err)
@@ -246,7 +247,7 @@ func TestInsertsAreNotQueuedServerSide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := target.insert(context.Background(), tbl, []event{{seq: 1, table: tbl, rows: rows}}); err != nil {
+	if err := target.insert(context.Background(), tbl, []*event{{seq: 1, table: tbl, rows: rows}}); err != nil {
 		t.Fatal(err)
 	}
 	var n, queued uint64
@@ -255,5 +256,83 @@ func TestInsertsAreNotQueuedServerSide(t *testing.T) {
 	}
 	if n != 2 || queued != 0 {
 		t.Errorf("%d rows stored, %d of them by an INSERT with async_insert = 1; want 2, none", n, queued)
+	}
+}
+
+// TestInsertDecodesAsItSends: a worker's events are decoded block by block while their
+// INSERT is sent, so the columns hold about one block, not the batch. An INSERT stops
+// at maxRows with whole events, the next takes the rest, and an event that cannot be
+// decoded is taken, left out and marked; every other event is stored once, whole. Both
+// INSERT paths: ch-go blocks and clickhouse-go batches.
+func TestInsertDecodesAsItSends(t *testing.T) {
+	for _, path := range []InsertPath{PathColumnar, PathBatch} {
+		t.Run(string(path), func(t *testing.T) {
+			db := rtDatabase(t)
+			target := BatchTarget(db)
+			if path != PathBatch {
+				if target = targetOf(t, db); target.Path() == PathBatch {
+					t.Fatalf("OpenTarget chose %s on one server", target.Path())
+				}
+			}
+			tbl := tables[stream.SignalTraces]
+			payload := marshal(t, richTraces())
+			probe, err := tbl.decode(payload, wireMeta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perEvent := probe.len()
+			var events []*event
+			for seq := uint64(1); len(events)*perEvent < 3*insertBlockRows+1; seq++ {
+				meta := eventMeta{tenant: "acme", tokenID: "tok", seq: seq}
+				events = append(events, &event{seq: seq, tenant: "acme", table: tbl, meta: meta, payload: payload})
+			}
+			bad := &event{seq: 999_999, tenant: "acme", table: tbl, payload: []byte{0xff, 0xff, 0xff},
+				meta: eventMeta{tenant: "acme", seq: 999_999}}
+			events = append(events[:3], append([]*event{bad}, events[3:]...)...)
+			good := len(events) - 1
+
+			// The first INSERT takes the events whose rows fit in maxRows (and the bad one
+			// among them); the second takes the rest.
+			fit := 2*insertBlockRows/perEvent + 1
+			maxRows := fit*perEvent + perEvent/2
+			first, err := target.insertSome(context.Background(), tbl, events, maxRows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first != fit+1 {
+				t.Fatalf("the first INSERT took %d events, want %d (%d of %d rows each, and the bad one)", first, fit+1, fit, perEvent)
+			}
+			rest, err := target.insertSome(context.Background(), tbl, events[first:], math.MaxInt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first+rest != len(events) {
+				t.Fatalf("the INSERTs took %d and %d events of %d", first, rest, len(events))
+			}
+			if bad.bad == nil {
+				t.Error("the undecodable event is not marked")
+			}
+			var rows, seqs, wrong, badRows uint64
+			if err := db.QueryRow(context.Background(), "SELECT sum(n), uniqExact(stream_seq), countIf(n != ?), countIf(stream_seq = ?) FROM (SELECT stream_seq, count() AS n FROM spans GROUP BY stream_seq)",
+				perEvent, bad.seq).Scan(&rows, &seqs, &wrong, &badRows); err != nil {
+				t.Fatal(err)
+			}
+			if rows != uint64(good*perEvent) || seqs != uint64(good) || wrong != 0 || badRows != 0 {
+				t.Fatalf("stored %d rows of %d events, %d events without exactly %d rows, the bad event %d times; want %d rows of %d events, each once",
+					rows, seqs, wrong, perEvent, badRows, good*perEvent, good)
+			}
+			for _, ev := range events {
+				if ev != bad && (ev.n != perEvent || ev.lo == 0 || ev.hi < ev.lo) {
+					t.Fatalf("event %d decoded as %d rows from %d to %d; want %d rows and their time range", ev.seq, ev.n, ev.lo, ev.hi, perEvent)
+				}
+			}
+			if path == PathBatch {
+				return
+			}
+			set := <-target.free
+			if peak := set[tbl.name].peak; peak == 0 || peak > insertBlockRows+perEvent {
+				t.Errorf("the block's columns held up to %d rows; want at most a block (%d) and an event (%d)", peak, insertBlockRows, perEvent)
+			}
+		})
 	}
 }

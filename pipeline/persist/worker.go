@@ -88,8 +88,7 @@ type Worker struct {
 	logger  *slog.Logger
 	members *members
 	cons    []jetstream.Consumer
-	slots   chan struct{}   // one per batch held, MaxConcurrentBatches in all
-	sets    chan decodeSets // the column sets of finished batches, for the next ones
+	slots   chan struct{} // one per batch held, MaxConcurrentBatches in all
 
 	deadLettered atomic.Uint64
 	persisted    atomic.Uint64
@@ -98,8 +97,7 @@ type Worker struct {
 // NewWorker creates (or updates) the partitions' consumers and the dead-letter stream.
 func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Config, ch *Target, cfg Config, logger *slog.Logger) (*Worker, error) {
 	w := &Worker{cfg: cfg, stream: streamCfg, js: js, ch: ch, logger: logger,
-		slots: make(chan struct{}, max(cfg.MaxConcurrentBatches, 1)),
-		sets:  make(chan decodeSets, max(cfg.MaxConcurrentBatches, 1))}
+		slots: make(chan struct{}, max(cfg.MaxConcurrentBatches, 1))}
 	// Each step waits for a cluster still forming (started together with this
 	// process) until ctx, the start deadline, ends; the log says what it waits for.
 	startup := jsensure.Startup()

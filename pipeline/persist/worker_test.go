@@ -192,11 +192,11 @@ func TestRedeliveredEventIsStoredOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range msgs {
-			ev, err := dead.decode(m, k)
+			ev, err := readEvent(m, k)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := dead.insert(context.Background(), ev.table, []event{ev}); err != nil {
+			if _, _, err := dead.insert(context.Background(), ev.table, []*event{ev}); err != nil {
 				t.Fatal(err)
 			}
 			inserted = ev.seq == seq
