@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"math"
 	"testing"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -10,8 +11,10 @@ import (
 
 // BenchmarkPersist is the client CPU of a worker's batch without ClickHouse: decode
 // 100 events (of 100 MCP spans, 100 log records, or a point of each of the six metric
-// types), fill the INSERT's blocks of about insertBlockRows rows with them and encode
-// each block as it would go on the wire.
+// types) into the INSERT's blocks of about insertBlockRows rows and encode each block
+// as it would go on the wire. "as-sent" is the worker's path, each block decoded just
+// before it is encoded; "ahead" decodes the whole batch first (replay's path, and the
+// worker's before), for the ratio.
 func BenchmarkPersist(b *testing.B) {
 	for _, c := range []struct {
 		signal  stream.Signal
@@ -21,45 +24,53 @@ func BenchmarkPersist(b *testing.B) {
 		{stream.SignalLogs, func(int) []byte { return benchLogs(b) }},
 		{stream.SignalMetrics, func(int) []byte { return everyMetricType(b) }},
 	} {
-		b.Run(string(c.signal), func(b *testing.B) {
-			payloads := make([][]byte, 100)
-			for i := range payloads {
-				payloads[i] = c.payload(i)
+		payloads := make([][]byte, 100)
+		for i := range payloads {
+			payloads[i] = c.payload(i)
+		}
+		for _, ahead := range []bool{false, true} {
+			name := string(c.signal) + "/as-sent"
+			if ahead {
+				name = string(c.signal) + "/ahead"
 			}
-			benchBatches(b, tables[c.signal], payloads)
-		})
+			b.Run(name, func(b *testing.B) { benchBatches(b, tables[c.signal], payloads, ahead) })
+		}
 	}
 }
 
-func benchBatches(b *testing.B, t table, payloads [][]byte) {
+func benchBatches(b *testing.B, t table, payloads [][]byte, ahead bool) {
 	blk := newBlock(t)
 	sets := decodeSets{}
 	events := make([]*event, len(payloads))
+	store := make([]event, len(payloads))
 	var buf proto.Buffer
 	rows := 0
 	b.ReportAllocs()
 	for b.Loop() {
 		sets.reset()
-		rows = 0
 		for i, p := range payloads {
-			r, err := sets.of(t).decode(p, eventMeta{tenant: "acme", seq: uint64(i + 1)})
-			if err != nil {
-				b.Fatal(err)
+			meta := eventMeta{tenant: "acme", seq: uint64(i + 1)}
+			store[i] = event{seq: meta.seq, table: t, meta: meta, payload: p}
+			events[i] = &store[i]
+			if ahead {
+				r, err := sets.of(t).decode(p, meta)
+				if err != nil {
+					b.Fatal(err)
+				}
+				events[i].rows = r
 			}
-			events[i] = &event{seq: uint64(i + 1), table: t, rows: r}
-			rows += r.len()
 		}
-		for next := 0; next < len(events); {
+		f := filler{b: blk, events: events, maxRows: math.MaxInt}
+		rows = 0
+		for f.fill(); blk.rows() > 0; f.fill() {
 			buf.Reset()
-			first, n := next, 0
-			for next < len(events) && n < insertBlockRows {
-				n += events[next].rows.len()
-				next++
-			}
-			blk.fill(events[first:next])
 			for _, c := range blk.input() {
 				c.Data.EncodeColumn(&buf)
 			}
+			rows += blk.rows()
+		}
+		if f.next != len(events) {
+			b.Fatalf("%d of %d events taken", f.next, len(events))
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
