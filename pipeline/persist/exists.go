@@ -29,9 +29,9 @@ func (w *Worker) dropStored(ctx context.Context, events []*event) ([]*event, err
 // splitStored splits events into those to write and those whose rows ClickHouse
 // already holds. It looks up the redelivered events only, or every event with
 // checkAll (replay, whose target database may hold anything, and a worker after a
-// failed INSERT). Events not decoded yet are decoded to learn their rows' times. The look-up is one query per table, by stream sequence, within the
+// failed INSERT). The look-up is one query per table, by stream sequence, within the
 // events' tenants and the time range of their own rows, so it reads only their day
-// partitions and primary key ranges.
+// partitions and primary key ranges; events not decoded yet are decoded for it.
 func splitStored(ctx context.Context, ch driver.Conn, timeout time.Duration, events []*event, checkAll bool) (kept, stored []*event, err error) {
 	check := map[string][]int{} // table -> indexes of events to look up
 	scratch := decodeSets{}     // to decode the events not decoded yet into
