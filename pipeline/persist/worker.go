@@ -32,8 +32,9 @@ type Config struct {
 	MaxBatchRows   int           // rows per INSERT; a larger batch is written in several
 	MaxBatchWait   time.Duration // how long a batch waits to fill
 	// MaxConcurrentBatches bounds the batches a process decodes and inserts at
-	// once, over all its partitions: an INSERT costs the client several times its
-	// events' bytes, so this and MaxBatchBytes bound the worker's memory.
+	// once, over all its partitions: a batch holds its pulled events and, while its
+	// INSERT runs, a block of columns, so this and MaxBatchBytes bound the worker's
+	// memory.
 	MaxConcurrentBatches int
 	AckWait              time.Duration // redelivery after this long without an ack
 	InsertTimeout        time.Duration // bound on one INSERT
