@@ -330,16 +330,21 @@ func tailEventOf(m jetstream.Msg, tenant, service string) (ev tailEvent, keep bo
 	if sig == "" {
 		sig = stream.Signal(m.Subject()[strings.LastIndexByte(m.Subject(), '.')+1:])
 	}
+	var scratch []byte
+	payload, err := stream.Payload(m.Headers().Get(stream.HeaderEncoding), m.Data(), &scratch)
+	if err != nil {
+		return ev, false, err
+	}
 	n := 0
 	switch sig {
 	case stream.SignalTraces:
-		spans, derr := tailSpans(m.Data(), service)
+		spans, derr := tailSpans(payload, service)
 		ev.kind, ev.items, n, err = "spans", spans, len(spans), derr
 	case stream.SignalLogs:
-		logs, derr := tailLogs(m.Data(), service)
+		logs, derr := tailLogs(payload, service)
 		ev.kind, ev.items, n, err = "logs", logs, len(logs), derr
 	case stream.SignalMetrics:
-		points, derr := tailPoints(m.Data(), service)
+		points, derr := tailPoints(payload, service)
 		ev.kind, ev.items, n, err = "metrics", points, len(points), derr
 	default:
 		return ev, false, fmt.Errorf("unknown signal %q", sig)

@@ -132,6 +132,10 @@ func (c *serveConfig) registerFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.Ingest.MaxBodyBytes, "max-body-bytes", c.Ingest.MaxBodyBytes, "largest accepted request body, before and after decompression")
 	fs.DurationVar(&c.Stream.MaxAge, "stream-max-age", c.Stream.MaxAge, "how long the stream keeps persisted events for replay (the persist role trims them; events not yet persisted are never removed)")
 	fs.Int64Var(&c.Stream.MaxBytes, "stream-max-bytes", c.Stream.MaxBytes, "upper bound of the stream's storage; a stream full of events not yet persisted refuses new ones (503)")
+	fs.Func("stream-compression", `how ingest stores event payloads: "s2" (S2-compressed when smaller; default) or "none" (the plain OTLP protobuf); persist, replay and the live tail read both`, func(v string) error {
+		c.Stream.Compression = stream.Compression(v)
+		return c.Stream.Compression.Validate()
+	})
 	fs.StringVar(&c.CORSOrigins, "cors-allowed-origins", "", `origins browsers may call from, comma-separated ("*" for any; empty: no CORS)`)
 	fs.Float64Var(&c.BacklogThreshold, "backlog-threshold", c.BacklogThreshold, "share of --stream-max-bytes the stream may fill, after trimming persisted history, before ingest answers 503")
 	fs.IntVar(&c.Ingest.MaxInFlight, "max-inflight", c.Ingest.MaxInFlight, "ingest requests served at once; more get 503")

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 func parseServe(t *testing.T, args []string, env map[string]string) (serveConfig, error) {
@@ -53,7 +55,19 @@ func TestServeConfig(t *testing.T) {
 					t.Errorf("dsn = %q", c.ClickHouseDSN)
 				}
 			}},
-		{name: "ingest alone needs no JWT secret", args: []string{"--roles=ingest"}},
+		{name: "ingest alone needs no JWT secret", args: []string{"--roles=ingest"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.Stream.Compression != stream.CompressionS2 {
+					t.Errorf("stream compression = %q, want s2 by default", c.Stream.Compression)
+				}
+			}},
+		{name: "plain payloads", args: []string{"--roles=ingest", "--stream-compression=none"},
+			check: func(t *testing.T, c serveConfig) {
+				if c.Stream.Compression != stream.CompressionNone {
+					t.Errorf("stream compression = %q, want none", c.Stream.Compression)
+				}
+			}},
+		{name: "unknown compression", args: []string{"--roles=ingest", "--stream-compression=zstd"}, wantErr: `stream compression must be s2 or none, got "zstd"`},
 		{name: "unknown flag", args: []string{"--no-such-flag"}, wantErr: "no-such-flag"},
 		{name: "unknown role", args: []string{"--roles=ingest,bogus"}, wantErr: `unknown role "bogus"`},
 		{name: "fetch without external JWTs: its own issuer", args: []string{"--roles=fetch"},

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -32,13 +34,24 @@ func tracesBody(t *testing.T, seed, n int) []byte {
 		s.SetSpanID([8]byte{byte(seed >> 8), byte(seed), byte(i >> 8), byte(i), 1})
 		s.SetStartTimestamp(ptraceTime(now))
 		s.SetEndTimestamp(ptraceTime(now.Add(time.Millisecond)))
-		s.Attributes().PutStr("padding", strings.Repeat("x", 350))
+		s.Attributes().PutStr("padding", incompressible(seed, i, 350))
 	}
 	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// incompressible is n hex digits that S2 cannot shrink (it only removes repetition), so
+// a body padded with them fills the stream at the same pace whatever --stream-compression.
+func incompressible(seed, i, n int) string {
+	var b strings.Builder
+	for block := 0; b.Len() < n; block++ {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%d/%d/%d", seed, i, block)))
+		b.WriteString(hex.EncodeToString(sum[:]))
+	}
+	return b.String()[:n]
 }
 
 func postTraces(t *testing.T, addr, token string, body []byte) *http.Response {

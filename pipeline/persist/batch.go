@@ -18,7 +18,9 @@ type event struct {
 	tenant  string
 	table   table
 	meta    eventMeta
-	payload []byte
+	payload []byte // as stored: compressed when encoding says so
+	// encoding is the payload's Telemetry-Encoding ("" plain protobuf).
+	encoding string
 	// rows are the event's rows when it was decoded ahead of its INSERT (replay, the
 	// load harness). A worker decodes its events while their INSERT is sent, into the
 	// block being sent (Target.insertSome), so that a batch's columns never hold more
@@ -117,7 +119,8 @@ func readEvent(m jetstream.Msg, k int) (*event, error) {
 	if !ok {
 		return nil, fmt.Errorf("unsupported signal %q", signal)
 	}
-	return &event{msg: m, seq: meta.seq, tenant: meta.tenant, table: t, meta: meta, payload: m.Data()}, nil
+	return &event{msg: m, seq: meta.seq, tenant: meta.tenant, table: t, meta: meta,
+		payload: m.Data(), encoding: m.Headers().Get(stream.HeaderEncoding)}, nil
 }
 
 // decodeEvent reads an event of partition k and decodes its rows ahead of its INSERT,
@@ -127,7 +130,7 @@ func decodeEvent(m jetstream.Msg, k int, sets decodeSets) (*event, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := sets.of(ev.table).decode(ev.payload, ev.meta)
+	rows, err := sets.of(ev.table).decodeEvent(ev.payload, ev.encoding, ev.meta)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +145,7 @@ func (ev *event) decodeInto(s *columnSet) (rowSet, bool) {
 	if ev.bad != nil {
 		return rowSet{}, false
 	}
-	rows, err := s.decode(ev.payload, ev.meta)
+	rows, err := s.decodeEvent(ev.payload, ev.encoding, ev.meta)
 	if err != nil {
 		ev.decoded, ev.bad = true, err
 		return rowSet{}, false

@@ -158,7 +158,9 @@ func TestPoisonEventIsDeadLetteredThroughThePipeline(t *testing.T) {
 			want := map[string]string{
 				HeaderDeadOrigPrefix + jetstream.ExpectedStreamHeader: e.scfg.Name,
 				HeaderDeadOrigPrefix + jetstream.MsgIDHeader: stream.MessageID("acme", stream.SignalTraces,
-					tracesPayloadFromStream(t, e, poison)),
+					plainPayloadFromStream(t, e, poison)),
+				// The payload is copied as stored, compressed, so its encoding goes with it.
+				stream.HeaderEncoding: stream.EncodingS2,
 				// The copy's own publish: into the dead-letter stream, once per event.
 				jetstream.ExpectedStreamHeader: cfg.DeadLetter,
 				jetstream.MsgIDHeader:          e.scfg.Name + "-" + strconv.FormatUint(poison, 10),
@@ -194,6 +196,26 @@ func tracesPayloadFromStream(t *testing.T, e *env, seq uint64) []byte {
 		t.Fatal(err)
 	}
 	return m.Data
+}
+
+// plainPayloadFromStream is the OTLP protobuf of the event stored at seq, decompressed
+// if it was stored compressed.
+func plainPayloadFromStream(t *testing.T, e *env, seq uint64) []byte {
+	t.Helper()
+	s, err := e.js.Stream(context.Background(), e.scfg.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetMsg(context.Background(), seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scratch []byte
+	p, err := stream.Payload(m.Header.Get(stream.HeaderEncoding), m.Data, &scratch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestDeadLetterFailureIsCountedAndBounded: when the dead-letter stream refuses the

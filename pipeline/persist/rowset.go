@@ -43,6 +43,9 @@ type columnSet struct {
 	// decodeInto appends the rows of a payload; on error some may be appended.
 	decodeInto func(payload []byte, meta eventMeta) error
 	typed      any // the *R the columns are of
+	// inflated holds a compressed event's payload while it is decoded: decompressed
+	// just before, it is still in the cache when the decoder reads it.
+	inflated []byte
 }
 
 func (s *columnSet) rows() int { return s.cols[0].Rows() }
@@ -62,6 +65,16 @@ func (s *columnSet) decode(payload []byte, meta eventMeta) (rowSet, error) {
 		return rowSet{}, err
 	}
 	return rowSet{set: s, lo: lo, hi: s.rows()}, nil
+}
+
+// decodeEvent appends the rows of an event's payload as stored (plain or compressed,
+// as its encoding says), like decode.
+func (s *columnSet) decodeEvent(data []byte, encoding string, meta eventMeta) (rowSet, error) {
+	payload, err := stream.Payload(encoding, data, &s.inflated)
+	if err != nil {
+		return rowSet{}, err
+	}
+	return s.decode(payload, meta)
 }
 
 // truncate drops the rows from n on.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -84,11 +85,14 @@ func streamState(t *testing.T, s jetstream.Stream) jetstream.StreamState {
 	return info.State
 }
 
-// publishSized publishes a unique event of n payload bytes.
+// publishSized publishes a unique event of n payload bytes. They are random, so no
+// compression shrinks them: the event takes about n bytes of the stream either way.
 func publishSized(t *testing.T, pub *stream.Publisher, seed, n int) (stream.Ack, error) {
 	t.Helper()
 	payload := make([]byte, n)
-	copy(payload, fmt.Sprintf("event %d ", seed))
+	var key [32]byte
+	copy(key[:], fmt.Sprintf("event %d ", seed))
+	_, _ = rand.NewChaCha8(key).Read(payload)
 	return pub.Publish(context.Background(), stream.Event{Tenant: "acme", Signal: stream.SignalTraces, Payload: payload})
 }
 

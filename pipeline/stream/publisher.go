@@ -51,11 +51,14 @@ func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
 func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
 	// A content hash as message id: an exporter's retry of the same payload inside the
 	// duplicate window is stored once.
+	// The id hashes the plain protobuf, so it does not depend on the compression.
 	msgID := MessageID(ev.Tenant, ev.Signal, ev.Payload)
+	payload := p.cfg.Compression.compress(ev.Payload)
+	defer payload.release()
 	msg := &nats.Msg{
 		Subject: p.cfg.Subject(p.cfg.partitionOf(msgID), ev.Signal),
-		Data:    ev.Payload,
-		Header:  p.headers(ev, msgID),
+		Data:    payload.data,
+		Header:  p.headers(ev, msgID, payload.encoding),
 	}
 	ack, err := p.js.PublishMsg(ctx, msg)
 	if isStreamFull(err) {
@@ -74,17 +77,16 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
 // content hash, for deduplication) and Nats-Expected-Stream, which the publish options
 // WithMsgID and WithExpectStream would add at the cost of a closure each and an options
 // struct. All values share one backing array. NATS header keys are case-sensitive and
-// stored as given, as Header.Set does.
-func (p *Publisher) headers(ev Event, msgID string) nats.Header {
-	keys := [...]string{HeaderTenant, HeaderTokenID, HeaderSignal, jetstream.MsgIDHeader, jetstream.ExpectedStreamHeader, HeaderTraceParent}
-	values := [len(keys)]string{ev.Tenant, ev.TokenID, string(ev.Signal), msgID, p.cfg.Name, ev.TraceParent}
-	n := len(keys)
-	if ev.TraceParent == "" {
-		n--
-	}
-	h := make(nats.Header, n)
-	for i := range n {
-		h[keys[i]] = values[i : i+1 : i+1]
+// stored as given, as Header.Set does. A header without a value (no traceparent, a
+// plain payload) is left out.
+func (p *Publisher) headers(ev Event, msgID, encoding string) nats.Header {
+	keys := [...]string{HeaderTenant, HeaderTokenID, HeaderSignal, jetstream.MsgIDHeader, jetstream.ExpectedStreamHeader, HeaderEncoding, HeaderTraceParent}
+	values := [len(keys)]string{ev.Tenant, ev.TokenID, string(ev.Signal), msgID, p.cfg.Name, encoding, ev.TraceParent}
+	h := make(nats.Header, len(keys))
+	for i := range keys {
+		if values[i] != "" {
+			h[keys[i]] = values[i : i+1 : i+1]
+		}
 	}
 	return h
 }

@@ -24,14 +24,19 @@ func TestPublishCountsWhatTheStreamCharges(t *testing.T) {
 	pub := NewPublisher(js, cfg)
 	backlog := NewBacklog(js, cfg, BacklogConfig{Threshold: 0.9}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	pub.ReportTo(backlog)
-	for _, traceparent := range []string{"", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"} {
+	for _, tt := range []struct{ traceparent, payload string }{
+		{"", "payload"},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "payload"},
+		// Compressed: its compressed bytes and the encoding header are what is charged.
+		{"", strings.Repeat("span attributes ", 200)},
+	} {
 		s, err := js.Stream(ctx, cfg.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		before, reported := s.CachedInfo().State.Bytes, backlog.added.Load()
-		if _, err := pub.Publish(ctx, Event{Tenant: "acme", TokenID: "tok", Signal: SignalLogs, TraceParent: traceparent,
-			Payload: []byte("payload " + traceparent)}); err != nil {
+		if _, err := pub.Publish(ctx, Event{Tenant: "acme", TokenID: "tok", Signal: SignalLogs, TraceParent: tt.traceparent,
+			Payload: []byte(tt.payload)}); err != nil {
 			t.Fatal(err)
 		}
 		info, err := s.Info(ctx)
@@ -40,7 +45,7 @@ func TestPublishCountsWhatTheStreamCharges(t *testing.T) {
 		}
 		charged, counted := info.State.Bytes-before, backlog.added.Load()-reported
 		if uint64(counted) != charged {
-			t.Errorf("traceparent %q: counted %d bytes, the stream charged %d", traceparent, counted, charged)
+			t.Errorf("traceparent %q, %d payload bytes: counted %d bytes, the stream charged %d", tt.traceparent, len(tt.payload), counted, charged)
 		}
 	}
 }

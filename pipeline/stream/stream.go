@@ -42,6 +42,7 @@ type Config struct {
 	MaxAge          time.Duration // history of persisted events kept for replay, trimmed by the ingest role
 	MaxBytes        int64         // upper bound of the stream's storage; a full stream refuses events
 	DuplicateWindow time.Duration // window in which equal Nats-Msg-Id are stored once
+	Compression     Compression   // how ingest stores payloads ("" is none)
 }
 
 // DefaultConfig is the single-machine default.
@@ -54,6 +55,7 @@ func DefaultConfig() Config {
 		MaxAge:          7 * 24 * time.Hour,
 		MaxBytes:        10 << 30,
 		DuplicateWindow: 10 * time.Minute,
+		Compression:     CompressionS2,
 	}
 }
 
@@ -74,6 +76,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAge <= 0 {
 		errs = append(errs, fmt.Errorf("stream max age must be positive, got %s", c.MaxAge))
+	}
+	if err := c.Compression.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxBytes <= 0 {
 		errs = append(errs, fmt.Errorf("stream max bytes must be positive, got %d", c.MaxBytes))
