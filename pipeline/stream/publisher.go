@@ -50,8 +50,8 @@ func NewPublisher(js jetstream.JetStream, cfg Config) *Publisher {
 // Publish stores ev durably. It returns only after the stream acknowledged it.
 func (p *Publisher) Publish(ctx context.Context, ev Event) (Ack, error) {
 	// A content hash as message id: an exporter's retry of the same payload inside the
-	// duplicate window is stored once.
-	// The id hashes the plain protobuf, so it does not depend on the compression.
+	// duplicate window is stored once. It hashes the plain protobuf, so a retry is
+	// recognised whatever the compression of either attempt.
 	msgID := MessageID(ev.Tenant, ev.Signal, ev.Payload)
 	payload := p.cfg.Compression.compress(ev.Payload)
 	defer payload.release()
