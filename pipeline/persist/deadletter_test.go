@@ -184,24 +184,29 @@ func TestPoisonEventIsDeadLetteredThroughThePipeline(t *testing.T) {
 	}
 }
 
-// tracesPayloadFromStream is the payload of the event stored at seq.
+// tracesPayloadFromStream is the payload of the event stored at seq, as stored
+// (S2-compressed with the default publisher).
 func tracesPayloadFromStream(t *testing.T, e *env, seq uint64) []byte {
 	t.Helper()
-	s, err := e.js.Stream(context.Background(), e.scfg.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := s.GetMsg(context.Background(), seq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.Data
+	return storedEvent(t, e, seq).Data
 }
 
 // plainPayloadFromStream is the OTLP protobuf of the event stored at seq, decompressed
 // if it was stored compressed.
 func plainPayloadFromStream(t *testing.T, e *env, seq uint64) []byte {
 	t.Helper()
+	m := storedEvent(t, e, seq)
+	var scratch []byte
+	p, err := stream.Payload(m.Header.Get(stream.HeaderEncoding), m.Data, &scratch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// storedEvent is the event stored at seq in the test's stream.
+func storedEvent(t *testing.T, e *env, seq uint64) *jetstream.RawStreamMsg {
+	t.Helper()
 	s, err := e.js.Stream(context.Background(), e.scfg.Name)
 	if err != nil {
 		t.Fatal(err)
@@ -210,12 +215,7 @@ func plainPayloadFromStream(t *testing.T, e *env, seq uint64) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var scratch []byte
-	p, err := stream.Payload(m.Header.Get(stream.HeaderEncoding), m.Data, &scratch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return m
 }
 
 // TestDeadLetterFailureIsCountedAndBounded: when the dead-letter stream refuses the
