@@ -18,9 +18,9 @@ type Compression string
 // The payload compressions.
 const (
 	// CompressionS2: an event's payload is S2-compressed when that makes it smaller. OTLP
-	// repeats its keys and resource attributes, so a typical request shrinks about four
-	// times: JetStream then copies, checksums, writes and reloads a quarter of the bytes,
-	// and the history kept for replay takes a quarter of the disk.
+	// repeats its keys and resource attributes; the load harness's requests shrink 4.3
+	// times, so JetStream copies, checksums, writes and reloads about a quarter of the
+	// bytes, and the history kept for replay takes about a quarter of the disk.
 	CompressionS2 Compression = "s2"
 	// CompressionNone: payloads are stored as the plain protobuf.
 	CompressionNone Compression = "none"
