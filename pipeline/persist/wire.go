@@ -37,16 +37,21 @@ func (it *fields) next() bool {
 	// Most fields have a one-byte tag and a one-byte varint value or length: read
 	// those here and the rest in nextSlow. The profile-guided build (default.pgo)
 	// inlines this part into the decoding loops, where a call per field had been a
-	// quarter of persist's decoding.
+	// quarter of persist's decoding. The field is stored member by member, not as a
+	// composite literal: the compiler zeroes a literal with overlapping 16-byte stores
+	// before storing its members, and the loop's 8-byte reads of the members right
+	// after waited on those stores (BenchmarkPersist/traces: 15 % faster this way).
 	if m := it.msg; len(m) >= 2 && m[0] < 0x80 && m[0] >= 8 && m[1] < 0x80 {
 		switch m[0] & 7 {
 		case 0: // varint
-			it.cur = field{num: protowire.Number(m[0] >> 3), typ: protowire.VarintType, u64: uint64(m[1])}
+			f := &it.cur
+			f.num, f.typ, f.u64, f.data = protowire.Number(m[0]>>3), protowire.VarintType, uint64(m[1]), nil
 			it.msg = m[2:]
 			return true
 		case 2: // length-delimited
 			if end := 2 + int(m[1]); end <= len(m) {
-				it.cur = field{num: protowire.Number(m[0] >> 3), typ: protowire.BytesType, data: m[2:end]}
+				f := &it.cur
+				f.num, f.typ, f.u64, f.data = protowire.Number(m[0]>>3), protowire.BytesType, 0, m[2:end]
 				it.msg = m[end:]
 				return true
 			}
@@ -77,8 +82,9 @@ func (it *fields) nextSlow() bool {
 		it.err, it.msg = err, nil
 		return false
 	}
-	it.cur = field{num: protowire.Number(int32(tag >> 3)), typ: protowire.Type(tag & 7)}
-	switch it.cur.typ {
+	f := &it.cur
+	f.num, f.typ, f.u64, f.data = protowire.Number(int32(tag>>3)), protowire.Type(tag&7), 0, nil
+	switch f.typ {
 	case protowire.VarintType:
 		it.cur.u64, pos, err = otlpwire.ConsumeVarint(it.msg, pos)
 	case protowire.Fixed32Type:
