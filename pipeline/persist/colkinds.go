@@ -142,37 +142,56 @@ func (c *nullF64Column) appendBatch(bc driver.BatchColumn, lo, hi int) error {
 
 // strColumn is a String column kept in ClickHouse's native encoding, each value's
 // length as a uvarint and then its bytes, so that a range of rows is encoded with one
-// copy (strings are most of a block's bytes).
+// copy (strings are most of a block's bytes). Where a row starts is kept only for every
+// markEvery-th row and found for the others by reading the lengths from there: a
+// column is cut at a few rows per block, and an end kept per row cost 8 bytes and a
+// slice append for every string a decoder appends (about 25 per span).
 type strColumn struct {
-	buf  []byte
-	ends []int // where each row ends in buf
+	buf   []byte
+	rows  int
+	marks []int // marks[k] is where row k*markEvery starts in buf
 }
+
+const markEvery = 16
 
 // start is where row i starts in buf; start(Rows()) is len(buf).
 func (c *strColumn) start(i int) int {
-	if i == 0 {
-		return 0
+	if i >= c.rows {
+		return len(c.buf)
 	}
-	return c.ends[i-1]
+	at := c.marks[i/markEvery]
+	for r := i &^ (markEvery - 1); r < i; r++ {
+		n, w := binary.Uvarint(c.buf[at:])
+		at += w + int(n)
+	}
+	return at
 }
 
-func (c *strColumn) Rows() int      { return len(c.ends) }
-func (c *strColumn) Reset()         { c.buf, c.ends = c.buf[:0], c.ends[:0] }
-func (c *strColumn) truncate(n int) { c.buf, c.ends = c.buf[:c.start(n)], c.ends[:n] }
+func (c *strColumn) Rows() int { return c.rows }
+func (c *strColumn) Reset()    { c.buf, c.rows, c.marks = c.buf[:0], 0, c.marks[:0] }
+
+func (c *strColumn) truncate(n int) {
+	c.buf = c.buf[:c.start(n)]
+	c.rows, c.marks = n, c.marks[:(n+markEvery-1)/markEvery]
+}
 
 // grow appends the length of a value of n bytes and room for them, which it returns.
 func (c *strColumn) grow(n int) []byte {
-	// Most values are short and fit: the fast path.
-	if at := len(c.buf); n < 0x80 && cap(c.buf)-at > n {
+	// Most values are short and fit, and most rows need no mark: the fast path.
+	if at := len(c.buf); n < 0x80 && cap(c.buf)-at > n && c.rows%markEvery != 0 {
 		c.buf = c.buf[:at+1+n]
 		c.buf[at] = byte(n)
-		c.ends = append(c.ends, at+1+n)
+		c.rows++
 		return c.buf[at+1:]
 	}
 	return c.growSlow(n)
 }
 
 func (c *strColumn) growSlow(n int) []byte {
+	if c.rows%markEvery == 0 {
+		c.marks = append(c.marks, len(c.buf))
+	}
+	c.rows++
 	if n < 0x80 {
 		c.buf = append(c.buf, byte(n))
 	} else {
@@ -180,7 +199,6 @@ func (c *strColumn) growSlow(n int) []byte {
 	}
 	at := len(c.buf)
 	c.buf = slices.Grow(c.buf, n)[:at+n]
-	c.ends = append(c.ends, len(c.buf))
 	return c.buf[at:]
 }
 
@@ -205,9 +223,9 @@ func (c *strColumn) appendInt(v int64) {
 
 // row is the bytes of row i.
 func (c *strColumn) row(i int) []byte {
-	b := c.buf[c.start(i):c.ends[i]]
-	_, n := binary.Uvarint(b)
-	return b[n:]
+	b := c.buf[c.start(i):]
+	n, w := binary.Uvarint(b)
+	return b[w : w+int(n)]
 }
 
 // appendHexID appends a trace or span id as pdata's String renders it: lower-case
@@ -253,20 +271,28 @@ func (c *strColumn) encodeRange(b *proto.Buffer, lo, hi int) {
 	b.Buf = append(b.Buf, c.buf[c.start(lo):c.start(hi)]...)
 }
 
+// appendRange copies the rows' bytes and reads their lengths for the marks.
 func (c *strColumn) appendRange(src column, lo, hi int) {
 	s := src.(*strColumn)
-	from := s.start(lo)
-	shift := len(c.buf) - from
-	c.buf = append(c.buf, s.buf[from:s.start(hi)]...)
-	for _, e := range s.ends[lo:hi] {
-		c.ends = append(c.ends, e+shift)
+	at := len(c.buf)
+	c.buf = append(c.buf, s.buf[s.start(lo):s.start(hi)]...)
+	for range hi - lo {
+		if c.rows%markEvery == 0 {
+			c.marks = append(c.marks, at)
+		}
+		c.rows++
+		n, w := binary.Uvarint(c.buf[at:])
+		at += w + int(n)
 	}
 }
 
 func (c *strColumn) values(lo, hi int) []string {
 	out := make([]string, hi-lo)
+	at := c.start(lo)
 	for i := range out {
-		out[i] = string(c.row(lo + i))
+		n, w := binary.Uvarint(c.buf[at:])
+		out[i] = string(c.buf[at+w : at+w+int(n)])
+		at += w + int(n)
 	}
 	return out
 }
@@ -429,10 +455,15 @@ func (c *sharedStrArray) encodeRange(b *proto.Buffer, lo, hi int) {
 		off += uint64(ehi - elo)
 		b.PutUInt64(off)
 	}
+	// Rows of one array come together: find its bytes once per run.
 	data := &c.arrays.data
-	for _, a := range c.rows[lo:hi] {
-		elo, ehi := c.elems(a)
-		b.Buf = append(b.Buf, data.buf[data.start(elo):data.start(ehi)]...)
+	last, from, to := uint32(0), 0, 0
+	for i, a := range c.rows[lo:hi] {
+		if i == 0 || a != last {
+			elo, ehi := c.elems(a)
+			last, from, to = a, data.start(elo), data.start(ehi)
+		}
+		b.Buf = append(b.Buf, data.buf[from:to]...)
 	}
 }
 
