@@ -41,6 +41,16 @@ type elemColumn[T any] interface {
 type fixedData[T any] interface {
 	~[]T
 	EncodeColumn(b *proto.Buffer)
+	WriteColumn(w *proto.Writer)
+}
+
+// rangeWriter is a column that hands rows lo..hi to ch-go's writer without copying
+// them (proto.Writer.ChainWrite): a block's strings and numbers then go from the
+// columns they were decoded into straight to the socket. That is safe because ch-go
+// sends a block (Client.flush) before it asks for the next one (Query.OnInput), and
+// only then are the columns reset and decoded into again.
+type rangeWriter interface {
+	writeRange(w *proto.Writer, lo, hi int)
 }
 
 // fixedColumn is a column of fixed-size values.
@@ -51,6 +61,7 @@ func (c *fixedColumn[T, C]) Rows() int                               { return le
 func (c *fixedColumn[T, C]) Reset()                                  { c.v = c.v[:0] }
 func (c *fixedColumn[T, C]) truncate(n int)                          { c.v = c.v[:n] }
 func (c *fixedColumn[T, C]) encodeRange(b *proto.Buffer, lo, hi int) { c.v[lo:hi].EncodeColumn(b) }
+func (c *fixedColumn[T, C]) writeRange(w *proto.Writer, lo, hi int)  { c.v[lo:hi].WriteColumn(w) }
 func (c *fixedColumn[T, C]) fixed() *fixedColumn[T, C]               { return c }
 func (c *fixedColumn[T, C]) values(lo, hi int) []T                   { return []T(c.v[lo:hi]) }
 
@@ -123,6 +134,11 @@ func (c *nullF64Column) truncate(n int) { c.nulls, c.floats = c.nulls[:n], c.flo
 func (c *nullF64Column) encodeRange(b *proto.Buffer, lo, hi int) {
 	c.nulls[lo:hi].EncodeColumn(b)
 	c.floats[lo:hi].EncodeColumn(b)
+}
+
+func (c *nullF64Column) writeRange(w *proto.Writer, lo, hi int) {
+	c.nulls[lo:hi].WriteColumn(w)
+	c.floats[lo:hi].WriteColumn(w)
 }
 
 func (c *nullF64Column) appendRange(src column, lo, hi int) {
@@ -272,6 +288,10 @@ func (c *strColumn) encodeRange(b *proto.Buffer, lo, hi int) {
 }
 
 // appendRange copies the rows' bytes and reads their lengths for the marks.
+func (c *strColumn) writeRange(w *proto.Writer, lo, hi int) {
+	w.ChainWrite(c.buf[c.start(lo):c.start(hi)])
+}
+
 func (c *strColumn) appendRange(src column, lo, hi int) {
 	s := src.(*strColumn)
 	at := len(c.buf)
@@ -350,6 +370,18 @@ func (c *arrColumn[T, E, PE]) encodeRange(b *proto.Buffer, lo, hi int) {
 		b.PutUInt64(o - base)
 	}
 	c.elems().encodeRange(b, int(base), c.end(hi))
+}
+
+// writeRange encodes the rows' offsets into ch-go's buffer (they are rebased) and
+// hands the elements over as they are.
+func (c *arrColumn[T, E, PE]) writeRange(w *proto.Writer, lo, hi int) {
+	base := uint64(c.end(lo))
+	w.ChainBuffer(func(b *proto.Buffer) {
+		for _, o := range c.offsets[lo:hi] {
+			b.PutUInt64(o - base)
+		}
+	})
+	writeColumnRange(w, c.elems(), int(base), c.end(hi))
 }
 
 func (c *arrColumn[T, E, PE]) appendRange(src column, lo, hi int) {
@@ -492,4 +524,16 @@ func (c *sharedStrArray) appendBatch(bc driver.BatchColumn, lo, hi int) error {
 		}
 	}
 	return nil
+}
+
+// writeColumnRange writes rows lo..hi of c to w, without copying them where c can.
+func writeColumnRange(w *proto.Writer, c column, lo, hi int) {
+	if hi <= lo {
+		return
+	}
+	if rw, ok := c.(rangeWriter); ok {
+		rw.writeRange(w, lo, hi)
+		return
+	}
+	w.ChainBuffer(func(b *proto.Buffer) { c.encodeRange(b, lo, hi) })
 }

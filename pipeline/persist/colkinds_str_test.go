@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/ClickHouse/ch-go/proto"
+
+	"github.com/telemetryd/telemetryd/pipeline/stream"
 )
 
 // TestStrColumnMatchesChGo: a strColumn, which keeps where a row starts only for every
@@ -77,5 +79,47 @@ func checkStrColumn(t *testing.T, name string, c *strColumn, want []string) {
 				t.Fatalf("%s: values %d..%d are %q, want %q", name, lo, hi, vs, want[lo:hi])
 			}
 		}
+	}
+}
+
+// TestWriteColumnSendsWhatEncodeColumnDoes: a block's columns handed to ch-go's writer
+// without copying (rangeWriter) go on the wire as the bytes they encode to, for every
+// column of every table and any range of rows, arrays' offsets rebased included.
+func TestWriteColumnSendsWhatEncodeColumnDoes(t *testing.T) {
+	payloads := map[stream.Signal][]byte{
+		stream.SignalTraces:  marshal(t, richTraces()),
+		stream.SignalLogs:    richLogs(t),
+		stream.SignalMetrics: everyMetricType(t),
+	}
+	for signal, payload := range payloads {
+		t.Run(string(signal), func(t *testing.T) {
+			set := tables[signal].newSet()
+			// Three events, so that ranges start and end inside the arrays' elements.
+			for seq := range uint64(3) {
+				if _, err := set.decode(payload, eventMeta{tenant: "acme", seq: seq + 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n := set.rows()
+			if n < 3 {
+				t.Fatalf("%d rows decoded", n)
+			}
+			for i, c := range set.cols {
+				for _, r := range [][2]int{{0, n}, {0, 1}, {1, n}, {n / 2, n - 1}, {n / 3, n / 3}} {
+					cr := colRange{col: c, lo: r[0], hi: r[1]}
+					var enc proto.Buffer
+					cr.EncodeColumn(&enc)
+					var sent bytes.Buffer
+					w := proto.NewWriter(&sent, new(proto.Buffer))
+					cr.WriteColumn(w)
+					if _, err := w.Flush(); err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(sent.Bytes(), enc.Buf) {
+						t.Fatalf("column %s, rows %d..%d: written %x, encoded %x", tables[signal].described[i].Name, r[0], r[1], sent.Bytes(), enc.Buf)
+					}
+				}
+			}
+		})
 	}
 }

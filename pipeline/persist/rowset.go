@@ -283,7 +283,7 @@ func (r *colRange) EncodeColumn(b *proto.Buffer) {
 	}
 }
 
-func (r *colRange) WriteColumn(w *proto.Writer) { w.ChainBuffer(r.EncodeColumn) }
+func (r *colRange) WriteColumn(w *proto.Writer) { writeColumnRange(w, r.col, r.lo, r.hi) }
 
 // dateTime is t as the ClickHouse clients write it into a DateTime column (ch-go's
 // proto.ToDateTime): its Unix seconds cut to 32 bits, the zero time as 0. A time the
