@@ -13,9 +13,9 @@ import (
 // BenchmarkPersist is the client CPU of a worker's batch without ClickHouse: decode
 // 100 events (of 100 MCP spans, 100 log records, or a point of each of the six metric
 // types) into the INSERT's blocks of about insertBlockRows rows and write each block
-// through ch-go's writer as it would go on the wire (to io.Discard). "as-sent" is the worker's path, each block decoded just
-// before it is encoded; "ahead" decodes the whole batch first (replay's path, and the
-// worker's before), for the ratio.
+// through ch-go's writer as it would go on the wire (to io.Discard). "as-sent" is the
+// worker's path, each block decoded just before it is written; "ahead" decodes the
+// whole batch first (replay's path, and the worker's before), for the ratio.
 func BenchmarkPersist(b *testing.B) {
 	for _, c := range []struct {
 		signal  stream.Signal

@@ -287,11 +287,11 @@ func (c *strColumn) encodeRange(b *proto.Buffer, lo, hi int) {
 	b.Buf = append(b.Buf, c.buf[c.start(lo):c.start(hi)]...)
 }
 
-// appendRange copies the rows' bytes and reads their lengths for the marks.
 func (c *strColumn) writeRange(w *proto.Writer, lo, hi int) {
 	w.ChainWrite(c.buf[c.start(lo):c.start(hi)])
 }
 
+// appendRange copies the rows' bytes and reads their lengths for the marks.
 func (c *strColumn) appendRange(src column, lo, hi int) {
 	s := src.(*strColumn)
 	at := len(c.buf)
