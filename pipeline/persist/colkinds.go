@@ -365,23 +365,23 @@ func (c *arrColumn[T, E, PE]) truncate(n int) {
 
 // encodeRange writes the rows' offsets as if the range were the whole column.
 func (c *arrColumn[T, E, PE]) encodeRange(b *proto.Buffer, lo, hi int) {
-	base := uint64(c.end(lo))
-	for _, o := range c.offsets[lo:hi] {
-		b.PutUInt64(o - base)
-	}
-	c.elems().encodeRange(b, int(base), c.end(hi))
+	c.putOffsets(b, lo, hi)
+	c.elems().encodeRange(b, c.end(lo), c.end(hi))
 }
 
 // writeRange encodes the rows' offsets into ch-go's buffer (they are rebased) and
 // hands the elements over as they are.
 func (c *arrColumn[T, E, PE]) writeRange(w *proto.Writer, lo, hi int) {
+	w.ChainBuffer(func(b *proto.Buffer) { c.putOffsets(b, lo, hi) })
+	writeColumnRange(w, c.elems(), c.end(lo), c.end(hi))
+}
+
+// putOffsets encodes rows lo..hi's offsets as if the range were the whole column.
+func (c *arrColumn[T, E, PE]) putOffsets(b *proto.Buffer, lo, hi int) {
 	base := uint64(c.end(lo))
-	w.ChainBuffer(func(b *proto.Buffer) {
-		for _, o := range c.offsets[lo:hi] {
-			b.PutUInt64(o - base)
-		}
-	})
-	writeColumnRange(w, c.elems(), int(base), c.end(hi))
+	for _, o := range c.offsets[lo:hi] {
+		b.PutUInt64(o - base)
+	}
 }
 
 func (c *arrColumn[T, E, PE]) appendRange(src column, lo, hi int) {
