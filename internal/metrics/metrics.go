@@ -58,7 +58,7 @@ func New() *Metrics {
 		ItemsPersisted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetryd_persist_rows_total",
 			Help: "Rows written to ClickHouse by table."}, []string{"table"}),
 		BatchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telemetryd_persist_batch_events",
-			Help: "Events per persist batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+			Help: "Events per persist batch (below saturation, the batches a process's partitions pulled together are one).", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		InsertSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "telemetryd_persist_insert_duration_seconds",
 			Help: "ClickHouse INSERT latency by table, decoding the rows as they are sent included.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"table"}),
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "telemetryd_persist_consumer_lag_events",

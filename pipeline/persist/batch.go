@@ -35,10 +35,8 @@ type event struct {
 	bad     error
 }
 
-// persistBatch stores a batch of partition k: read the events, drop what is already
-// stored, insert per table (decoding as the rows are sent), dead-letter what cannot
-// be decoded or what ClickHouse keeps rejecting, then acknowledge.
-func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) {
+// readBatch reads the events partition k pulled; what cannot be read is dead-lettered.
+func (w *Worker) readBatch(ctx context.Context, k int, msgs []jetstream.Msg) []*event {
 	events := make([]*event, 0, len(msgs))
 	for _, m := range msgs {
 		ev, err := readEvent(m, k)
@@ -48,13 +46,21 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 		}
 		events = append(events, ev)
 	}
+	return events
+}
+
+// persistBatch stores a batch of the given partitions' events: drop what is already
+// stored, insert per table (decoding as the rows are sent), dead-letter what cannot be
+// decoded or what ClickHouse keeps rejecting, then acknowledge.
+func (w *Worker) persistBatch(ctx context.Context, parts []int, events []*event) {
+	pulled := len(events)
 	events, err := w.dropStored(ctx, events)
 	if err != nil {
-		w.logger.Warn("check redelivered events, will retry", "partition", k, "err", err)
+		w.logger.Warn("check redelivered events, will retry", "partitions", parts, "err", err)
 		w.nakAll(events)
 		return
 	}
-	b := &batchRun{w: w, k: k, events: events, settled: map[uint64]bool{}}
+	b := &batchRun{w: w, parts: parts, events: events, settled: map[uint64]bool{}}
 	for _, signal := range tableOrder {
 		var of []*event
 		for _, ev := range events {
@@ -80,7 +86,7 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 	settled := b.settled
 	w.persisted.Add(uint64(len(events) - len(settled)))
 	if m := w.cfg.Metrics; m != nil {
-		m.BatchEvents.Observe(float64(len(msgs)))
+		m.BatchEvents.Observe(float64(pulled))
 		for _, ev := range events {
 			if !settled[ev.seq] {
 				m.ItemsPersisted.WithLabelValues(ev.table.name).Add(float64(ev.n))
@@ -93,7 +99,7 @@ func (w *Worker) persistBatch(ctx context.Context, k int, msgs []jetstream.Msg) 
 			continue
 		}
 		if err := ev.msg.Ack(); err != nil {
-			w.logger.Warn("ack event", "partition", k, "seq", ev.seq, "err", err)
+			w.logger.Warn("ack event", "partition", ev.meta.partition, "seq", ev.seq, "err", err)
 		}
 	}
 }

@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// batchRun is one batch of a partition on its way into ClickHouse.
+// batchRun is one batch of one or more partitions on its way into ClickHouse.
 type batchRun struct {
 	w      *Worker
-	k      int
+	parts  []int    // the partitions whose events these are
 	events []*event // every decoded event of the batch: kept in progress while it waits
 	// settled are the events the dead-letter path acknowledged (or handed back), which
 	// the batch neither acknowledges nor counts as persisted.
@@ -35,7 +35,7 @@ func (b *batchRun) write(ctx context.Context, t table, events []*event, dataAtte
 		if err == nil {
 			return true
 		}
-		b.w.logger.Warn("insert failed, retrying what it did not store", "partition", b.k,
+		b.w.logger.Warn("insert failed, retrying what it did not store", "partitions", b.parts,
 			"table", t.name, "events", failed, "data_error", isDataError(err), "err", err)
 		unstored, ok := b.unstored(ctx, t, events[done:done+failed], err, backoff)
 		if !ok {
@@ -63,7 +63,7 @@ func (b *batchRun) write(ctx context.Context, t table, events []*event, dataAtte
 // isolate writes the events one at a time, so that only the ones ClickHouse rejects
 // are dead-lettered; each write looks up what a failure stored, as write does.
 func (b *batchRun) isolate(ctx context.Context, t table, events []*event, cause error) bool {
-	b.w.logger.Error("ClickHouse keeps rejecting a batch, isolating the bad events", "partition", b.k,
+	b.w.logger.Error("ClickHouse keeps rejecting a batch, isolating the bad events", "partitions", b.parts,
 		"table", t.name, "events", len(events), "err", cause)
 	lastKept := time.Now()
 	for _, ev := range events {
@@ -94,12 +94,12 @@ func (b *batchRun) unstored(ctx context.Context, t table, suspects []*event, cau
 		}
 		kept, stored, err := splitStored(ctx, b.w.ch.conn, b.w.cfg.InsertTimeout, suspects, true)
 		if err != nil {
-			b.w.logger.Warn("look up what a failed insert stored, retrying", "partition", b.k, "table", t.name, "err", err)
+			b.w.logger.Warn("look up what a failed insert stored, retrying", "partitions", b.parts, "table", t.name, "err", err)
 			continue
 		}
 		if len(stored) > 0 && failedAfterWrite(cause) {
 			b.w.logger.Error("ClickHouse stored events, then failed (a materialized view?): recording them as dead letters",
-				"partition", b.k, "table", t.name, "events", len(stored), "err", cause)
+				"partitions", b.parts, "table", t.name, "events", len(stored), "err", cause)
 			for _, ev := range stored {
 				b.w.deadLetter(ctx, ev.msg, "stored in "+t.name+", then ClickHouse failed (a materialized view?): "+cause.Error(), t.name)
 				b.settled[ev.seq] = true

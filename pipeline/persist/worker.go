@@ -92,6 +92,7 @@ type Worker struct {
 	members *members
 	cons    []jetstream.Consumer
 	slots   chan struct{} // one per batch held, MaxConcurrentBatches in all
+	gather  *gatherer     // joins the partitions' small batches into one
 
 	deadLettered atomic.Uint64
 	persisted    atomic.Uint64
@@ -100,7 +101,7 @@ type Worker struct {
 // NewWorker creates (or updates) the partitions' consumers and the dead-letter stream.
 func NewWorker(ctx context.Context, js jetstream.JetStream, streamCfg stream.Config, ch *Target, cfg Config, logger *slog.Logger) (*Worker, error) {
 	w := &Worker{cfg: cfg, stream: streamCfg, js: js, ch: ch, logger: logger,
-		slots: make(chan struct{}, max(cfg.MaxConcurrentBatches, 1))}
+		slots: make(chan struct{}, max(cfg.MaxConcurrentBatches, 1)), gather: newGatherer(cfg, streamCfg.Partitions)}
 	// Each step waits for a cluster still forming (started together with this
 	// process) until ctx, the start deadline, ends; the log says what it waits for.
 	startup := jsensure.Startup()
@@ -173,6 +174,7 @@ func (w *Worker) runPartition(ctx context.Context, k int) {
 	holding := false // whether this process may be the partition's pinned client
 	lastLag := time.Time{}
 	backoff := newBackoff(100*time.Millisecond, 10*time.Second)
+	pacer := newPullPacer(w.cfg)
 	for ctx.Err() == nil {
 		if !w.members.owns(k) {
 			if holding {
@@ -189,10 +191,14 @@ func (w *Worker) runPartition(ctx context.Context, k int) {
 		// Any pull may pin this process, so from the first one on it releases the
 		// partition when it stops owning it.
 		holding = true
-		msgs, err := w.fetch(cons)
-		if err == nil && len(msgs) > 0 && w.acquire(ctx, msgs) {
-			w.persistBatch(ctx, k, msgs)
-			<-w.slots
+		wait := pacer.wait(time.Now())
+		w.gather.pulling(k, time.Now().Add(wait))
+		msgs, err := w.fetch(cons, wait)
+		pacer.pulled(time.Now(), msgs)
+		if err == nil && len(msgs) > 0 {
+			w.persistPulled(ctx, k, msgs)
+		} else {
+			w.gather.pulled(k)
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -208,9 +214,38 @@ func (w *Worker) runPartition(ctx context.Context, k int) {
 	}
 }
 
-// acquire takes a batch slot for msgs, keeping them from being redelivered while it
-// waits. It returns false when ctx ended first; msgs then come back later.
-func (w *Worker) acquire(ctx context.Context, msgs []jetstream.Msg) bool {
+// persistPulled stores what partition k pulled: on its own, or gathered with the
+// batches other partitions pulled at the same time (gatherer), written by the first.
+func (w *Worker) persistPulled(ctx context.Context, k int, msgs []jetstream.Msg) {
+	events := w.readBatch(ctx, k, msgs)
+	if len(events) == 0 {
+		w.gather.pulled(k)
+		return
+	}
+	gt, leads := w.gather.join(k, events, time.Now())
+	switch {
+	case gt == nil:
+		w.persistHeld(ctx, []int{k}, events)
+	case leads:
+		events = w.gather.wait(ctx, gt)
+		w.persistHeld(ctx, gt.partitions(), events)
+		close(gt.done)
+	default:
+		<-gt.done
+	}
+}
+
+// persistHeld stores a batch in a batch slot.
+func (w *Worker) persistHeld(ctx context.Context, parts []int, events []*event) {
+	if w.acquire(ctx, events) {
+		w.persistBatch(ctx, parts, events)
+		<-w.slots
+	}
+}
+
+// acquire takes a batch slot for events, keeping them from being redelivered while it
+// waits. It returns false when ctx ended first; the events then come back later.
+func (w *Worker) acquire(ctx context.Context, events []*event) bool {
 	tick := time.NewTicker(max(w.cfg.AckWait/3, time.Millisecond))
 	defer tick.Stop()
 	for {
@@ -218,8 +253,8 @@ func (w *Worker) acquire(ctx context.Context, msgs []jetstream.Msg) bool {
 		case w.slots <- struct{}{}:
 			return true
 		case <-tick.C:
-			for _, m := range msgs {
-				_ = m.InProgress()
+			for _, ev := range events {
+				_ = ev.msg.InProgress()
 			}
 		case <-ctx.Done():
 			return false
@@ -240,8 +275,8 @@ func (w *Worker) release(k int) {
 	}
 }
 
-func (w *Worker) fetch(cons jetstream.Consumer) ([]jetstream.Msg, error) {
-	return fetchBatch(cons, w.cfg.MaxBatchEvents, w.cfg.MaxBatchWait,
+func (w *Worker) fetch(cons jetstream.Consumer, wait time.Duration) ([]jetstream.Msg, error) {
+	return fetchBatch(cons, w.cfg.MaxBatchEvents, wait,
 		jetstream.FetchMaxBytes(w.cfg.MaxBatchBytes), jetstream.FetchPriorityGroup(priorityGroup))
 }
 

@@ -187,7 +187,7 @@ func TestRedeliveredEventIsStoredOnce(t *testing.T) {
 	// The dead worker: fetch from every partition, insert, never ack.
 	inserted := false
 	for k, cons := range dead.cons {
-		msgs, err := dead.fetch(cons)
+		msgs, err := dead.fetch(cons, cfg.MaxBatchWait)
 		if err != nil {
 			t.Fatal(err)
 		}
